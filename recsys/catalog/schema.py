@@ -1,0 +1,56 @@
+"""The unified product schema (contract: DESIGN.md, silver/products) and the quarantine schema."""
+
+from __future__ import annotations
+
+import polars as pl
+
+PRODUCT_SCHEMA: dict[str, pl.DataType] = {
+    "product_id": pl.String(),
+    "source": pl.String(),
+    "source_id": pl.String(),
+    "name": pl.String(),
+    "description": pl.String(),
+    "brand": pl.String(),
+    "gender": pl.String(),
+    "category": pl.String(),
+    "subcategory": pl.String(),
+    "article_type": pl.String(),
+    "colour": pl.String(),
+    "usage": pl.String(),
+    "season": pl.String(),
+    "price": pl.Float64(),
+    "currency": pl.String(),
+    "image_urls": pl.List(pl.String()),
+    "content_hash": pl.String(),
+    "ingested_at": pl.Datetime("us", "UTC"),
+    # Lineage, so a user can go from a product back to the raw line it came from.
+    "source_file": pl.String(),
+    "source_line": pl.Int64(),
+}
+
+# The fields that feed the embeddings; content_hash covers exactly these, so a price change
+# does not trigger re-encoding while a new description or image list does.
+CONTENT_FIELDS: tuple[str, ...] = (
+    "name", "description", "brand", "gender", "category", "subcategory",
+    "article_type", "colour", "usage", "season", "image_urls",
+)
+
+QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
+    "source": pl.String(),
+    "file": pl.String(),
+    "line": pl.Int64(),
+    "raw": pl.String(),
+    "reason": pl.String(),
+    "product_id": pl.String(),
+    "quarantined_at": pl.Datetime("us", "UTC"),
+}
+
+SOURCES: tuple[str, ...] = ("asos", "myntra_styles", "myntra_catalog")
+
+GENDERS: tuple[str, ...] = ("Men", "Women", "Unisex", "Boys", "Girls", "Unisex Kids")
+
+CATEGORIES: tuple[str, ...] = (
+    "Apparel", "Accessories", "Footwear", "Personal Care", "Free Items", "Sporting Goods", "Home",
+)
+
+MAX_PRICE = 1e6
