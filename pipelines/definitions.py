@@ -1,19 +1,18 @@
-"""The Dagster code location: one Definitions merged from each stage module."""
+"""The Dagster code location: one Definitions merged from what each stage module registers.
 
-from __future__ import annotations
+Every module in ``assets/`` is loaded, so a new stage only adds its own module there.
+"""
 
 import dagster as dg
 
-from assets import catalog, raw
+import assets
 from pipelines.jobs import build_all
 from resources import default_resources
 
-stage_modules = [raw, catalog]
-
 defs = dg.Definitions.merge(
     dg.Definitions(
-        assets=dg.load_assets_from_modules(stage_modules),
-        asset_checks=dg.load_asset_checks_from_modules(stage_modules),
+        assets=dg.load_assets_from_package_module(assets),
+        asset_checks=dg.load_asset_checks_from_package_module(assets),
     ),
     dg.Definitions(jobs=[build_all]),
     dg.Definitions(resources=default_resources()),
