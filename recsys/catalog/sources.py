@@ -14,7 +14,7 @@ from pathlib import Path
 from recsys.catalog.csv_records import RawRecord
 from recsys.catalog.image_urls import ImageUrlReport, parse_image_urls
 from recsys.catalog.price import parse_price
-from recsys.catalog.text import clean_description, clean_short, null_if_missing, title_case_colour
+from recsys.catalog.text import clean_description, clean_short, null_if_missing, strip_html, title_case_colour
 
 
 @dataclass
@@ -109,7 +109,8 @@ def parse_asos(record: RawRecord, ctx: ParseContext) -> Parsed:
     price = parse_price(f.get("price"), default_currency="GBP")
     if price.error:
         return price.error
-    raw_description = f.get("description") or ""
+    # Strip HTML before looking for "<type> by <brand>", which tags would otherwise split.
+    raw_description = strip_html(f.get("description") or "")
     type_brand = _ASOS_TYPE_BRAND.match(raw_description)
     article_hint, brand = (None, None)
     if type_brand:
