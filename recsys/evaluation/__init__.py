@@ -1,0 +1,1 @@
+"""Offline evaluation: metric definitions, protocols and the evaluation report."""

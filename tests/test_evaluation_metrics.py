@@ -1,0 +1,117 @@
+"""Metric definitions on hand-computed cases, edge cases, and a cross-check against ranx."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import polars as pl
+import pytest
+
+from recsys.evaluation.metrics import (
+    aggregate_ranking_metrics,
+    average_popularity,
+    average_precision_at_k,
+    catalog_coverage,
+    cold_item_share,
+    hit_rate_at_k,
+    intra_list_diversity,
+    ndcg_at_k,
+    novelty,
+    precision_at_k,
+    recall_at_k,
+    reciprocal_rank_at_k,
+)
+
+RANKED = ["a", "b", "c", "d", "e"]
+RELEVANT = {"b": 1.0, "d": 1.0, "z": 1.0}
+
+
+def test_hand_computed_values():
+    assert precision_at_k(RANKED, RELEVANT, 5) == pytest.approx(2 / 5)
+    assert recall_at_k(RANKED, RELEVANT, 5) == pytest.approx(2 / 3)
+    assert hit_rate_at_k(RANKED, RELEVANT, 1) == 0.0 and hit_rate_at_k(RANKED, RELEVANT, 2) == 1.0
+    assert reciprocal_rank_at_k(RANKED, RELEVANT, 5) == pytest.approx(1 / 2)
+    dcg = 1 / math.log2(3) + 1 / math.log2(5)
+    idcg = 1 + 1 / math.log2(3) + 1 / math.log2(4)
+    assert ndcg_at_k(RANKED, RELEVANT, 5) == pytest.approx(dcg / idcg)
+    # AP@5: hits at 2 and 4 -> (1/2 + 2/4) / min(5, 3)
+    assert average_precision_at_k(RANKED, RELEVANT, 5) == pytest.approx((0.5 + 0.5) / 3)
+    # AP@2 divides by min(k, |rel|) = 2
+    assert average_precision_at_k(RANKED, RELEVANT, 2) == pytest.approx(0.5 / 2)
+
+
+def test_graded_ndcg_uses_the_best_ideal_order():
+    relevant = {"a": 1.0, "b": 3.0}
+    expected = (1 + 3 / math.log2(3)) / (3 + 1 / math.log2(3))
+    assert ndcg_at_k(["a", "b"], relevant, 2) == pytest.approx(expected)
+
+
+def test_k_larger_than_the_list_counts_missing_slots_as_misses():
+    assert precision_at_k(["b"], RELEVANT, 10) == pytest.approx(0.1)
+    assert ndcg_at_k(["b"], {"b": 1.0}, 10) == 1.0
+    assert average_precision_at_k(["b", "d"], {"b": 1.0, "d": 1.0}, 10) == 1.0
+
+
+def test_empty_ranking_scores_zero_and_perfect_ranking_scores_one():
+    for metric in (precision_at_k, recall_at_k, ndcg_at_k, average_precision_at_k, reciprocal_rank_at_k, hit_rate_at_k):
+        assert metric([], RELEVANT, 5) == 0.0
+    for metric in (recall_at_k, ndcg_at_k, average_precision_at_k, reciprocal_rank_at_k, hit_rate_at_k):
+        assert metric(["b", "d", "z"], RELEVANT, 3) == pytest.approx(1.0)
+
+
+def test_aggregation_excludes_queries_without_relevant_items_and_scores_missing_lists_zero():
+    rankings = pl.DataFrame({"query_id": ["u1", "u1", "u3"], "rank": [1, 2, 1], "product_id": ["b", "a", "x"]})
+    truth = pl.DataFrame({"query_id": ["u1", "u2", "u3"], "product_id": ["b", "q", "y"], "relevance": [1.0, 1.0, 0.0]})
+    out = aggregate_ranking_metrics(rankings, truth, [1])
+    hit = out.filter(pl.col("metric") == "hit_rate").row(0, named=True)
+    assert hit["n_queries"] == 2  # u3 has no relevant item: excluded; u2 has no list: scores 0
+    assert hit["value"] == pytest.approx(0.5)
+
+
+def test_ties_are_scored_in_the_order_served():
+    # Two items with equal scores: the metric uses the rank the producer assigned, nothing else.
+    assert reciprocal_rank_at_k(["x", "b"], {"b": 1.0}, 2) == 0.5
+    assert reciprocal_rank_at_k(["b", "x"], {"b": 1.0}, 2) == 1.0
+
+
+def test_beyond_accuracy_metrics():
+    rankings = pl.DataFrame({"query_id": ["u1", "u1", "u2", "u2"], "rank": [1, 2, 1, 2],
+                             "product_id": ["a", "b", "a", "c"]})
+    assert catalog_coverage(rankings, 10, 2) == pytest.approx(0.3)
+    assert catalog_coverage(rankings, 10, 1) == pytest.approx(0.1)
+    vectors = {"a": np.array([1.0, 0.0]), "b": np.array([1.0, 0.0]), "c": np.array([0.0, 1.0])}
+    assert intra_list_diversity(rankings, vectors, 2) == pytest.approx((0.0 + 1.0) / 2)
+    counts = {"a": 3, "b": 1}
+    assert average_popularity(rankings, counts, 2) == pytest.approx((3 + 1 + 3 + 0) / 4)
+    expected_novelty = np.mean([-math.log2(4 / 5), -math.log2(2 / 5), -math.log2(4 / 5), -math.log2(1 / 5)])
+    assert novelty(rankings, counts, 4, 2) == pytest.approx(expected_novelty)
+    assert cold_item_share(rankings, {"c"}, 2) == pytest.approx(0.25)
+
+
+def test_cross_check_against_ranx():
+    ranx = pytest.importorskip("ranx")
+    rng = np.random.default_rng(0)
+    items = [f"i{j}" for j in range(40)]
+    qrels, run, rows, truth = {}, {}, [], []
+    for q in range(30):
+        relevant = list(rng.choice(items, size=int(rng.integers(1, 6)), replace=False))
+        ranked = list(rng.choice(items, size=20, replace=False))
+        qrels[f"q{q}"] = {i: 1 for i in relevant}
+        run[f"q{q}"] = {i: float(20 - r) for r, i in enumerate(ranked)}
+        rows += [(f"q{q}", r + 1, i) for r, i in enumerate(ranked)]
+        truth += [(f"q{q}", i, 1.0) for i in relevant]
+    ours = aggregate_ranking_metrics(
+        pl.DataFrame(rows, schema=["query_id", "rank", "product_id"], orient="row"),
+        pl.DataFrame(truth, schema=["query_id", "product_id", "relevance"], orient="row"), [5, 10, 20])
+    value = {(m, k): v for m, k, v, _ in ours.iter_rows()}
+    theirs = ranx.evaluate(ranx.Qrels(qrels), ranx.Run(run),
+                           [f"{m}@{k}" for m in ("precision", "recall", "ndcg", "mrr", "hit_rate") for k in (5, 10, 20)]
+                           + ["map@20"])
+    for name, expected in theirs.items():
+        metric, k = name.split("@")
+        if metric == "map":
+            continue
+        assert value[(metric, int(k))] == pytest.approx(expected, abs=1e-9), name
+    # every query has <= 5 relevant items, so at k=20 both AP conventions coincide
+    assert value[("map", 20)] == pytest.approx(theirs["map@20"], abs=1e-9)
