@@ -1,0 +1,29 @@
+"""The gold tables (contract: DESIGN.md): products, similar_items, user_recommendations,
+style_recommendations and builds, built from aligned vectors, models and history."""
+
+from recsys.gold.builds import append_build, build_record
+from recsys.gold.products import build_products
+from recsys.gold.publish import gold_warehouse_tables
+from recsys.gold.schemas import GOLD_TABLES, GoldTable, TableBuild, conform
+from recsys.gold.similar_items import DEFAULT_SIMILAR_WEIGHTS, SimilarItemsConfig, build_similar_items
+from recsys.gold.style_recommendations import (
+    DEFAULT_STYLE_WEIGHTS,
+    StyleCatalogue,
+    StyleRecommendationsConfig,
+    build_style_recommendations,
+)
+from recsys.gold.user_recommendations import (
+    DEFAULT_USER_WEIGHTS,
+    UserRecommendationsConfig,
+    UserSpace,
+    build_user_recommendations,
+)
+from recsys.gold.vectors import AlignedVectors, align, align_frame, vector_matrix
+
+__all__ = [
+    "append_build", "build_record", "build_products", "gold_warehouse_tables", "GOLD_TABLES", "GoldTable", "TableBuild", "conform",
+    "DEFAULT_SIMILAR_WEIGHTS", "SimilarItemsConfig", "build_similar_items", "DEFAULT_STYLE_WEIGHTS",
+    "StyleCatalogue", "StyleRecommendationsConfig", "build_style_recommendations", "DEFAULT_USER_WEIGHTS",
+    "UserRecommendationsConfig", "UserSpace", "build_user_recommendations", "AlignedVectors", "align",
+    "align_frame", "vector_matrix",
+]

@@ -1,0 +1,117 @@
+"""Gold table schemas (contract: DESIGN.md, gold tables) and how each is laid out for readers.
+
+Every table carries ``build_id`` (the build that wrote it). Tables are sorted by their lookup
+keys before writing, so Parquet row-group statistics and DuckDB zone maps skip everything but
+the rows of the product or user asked for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+PRODUCTS_SCHEMA: dict[str, pl.DataType] = {
+    "product_id": pl.String(),
+    "source": pl.String(),
+    "source_id": pl.String(),
+    "name": pl.String(),
+    "description": pl.String(),
+    "brand": pl.String(),
+    "gender": pl.String(),
+    "category": pl.String(),
+    "subcategory": pl.String(),
+    "article_type": pl.String(),
+    "colour": pl.String(),
+    "usage": pl.String(),
+    "season": pl.String(),
+    "price": pl.Float64(),
+    "currency": pl.String(),
+    "price_band": pl.String(),      # 'low' | 'mid' | 'high' within the product's currency; null without price
+    "image_urls": pl.List(pl.String()),
+    "image_path": pl.String(),      # lake-relative path of the cached image; null without one
+    "has_image": pl.Boolean(),
+    "has_text": pl.Boolean(),
+    "build_id": pl.String(),
+}
+
+SIMILAR_ITEMS_SCHEMA: dict[str, pl.DataType] = {
+    "product_id": pl.String(),
+    "rank": pl.Int32(),
+    "similar_product_id": pl.String(),
+    "score": pl.Float32(),
+    "reason": pl.String(),
+    "model": pl.String(),
+    "build_id": pl.String(),
+}
+
+USER_RECOMMENDATIONS_SCHEMA: dict[str, pl.DataType] = {
+    "user_id": pl.String(),
+    "rank": pl.Int32(),
+    "product_id": pl.String(),
+    "score": pl.Float32(),
+    "reason": pl.String(),
+    "model": pl.String(),
+    "build_id": pl.String(),
+}
+
+STYLE_RECOMMENDATIONS_SCHEMA: dict[str, pl.DataType] = {
+    "style": pl.String(),
+    "gender": pl.String(),          # null = any gender
+    "rank": pl.Int32(),
+    "product_id": pl.String(),
+    "score": pl.Float32(),
+    "reason": pl.String(),
+    "build_id": pl.String(),
+}
+
+BUILDS_SCHEMA: dict[str, pl.DataType] = {
+    "build_id": pl.String(),
+    "started_at": pl.Datetime("us", "UTC"),
+    "finished_at": pl.Datetime("us", "UTC"),
+    "products": pl.Int64(),
+    "users": pl.Int64(),
+    "styles": pl.Int64(),
+    "similar_items_rows": pl.Int64(),
+    "user_recommendations_rows": pl.Int64(),
+    "style_recommendations_rows": pl.Int64(),
+    "similar_items_coverage": pl.Float64(),          # share of products with at least one similar item
+    "recommended_catalog_coverage": pl.Float64(),    # share of products recommended to at least one user
+    "index_kind": pl.String(),
+    "vector_model": pl.String(),
+    "recomputed": pl.List(pl.String()),              # tables written by this build
+    "reused": pl.List(pl.String()),                  # tables carried over from an earlier build ("name@build_id")
+}
+
+
+@dataclass(frozen=True)
+class TableBuild:
+    """A built gold table and how long its stages took (seconds by stage)."""
+
+    table: pl.DataFrame
+    seconds: dict[str, float]
+
+
+@dataclass(frozen=True)
+class GoldTable:
+    name: str                     # gold/<name>.parquet and the DuckDB table name
+    schema: dict[str, pl.DataType]
+    order_by: tuple[str, ...]     # sort for point lookups
+
+
+GOLD_TABLES: dict[str, GoldTable] = {t.name: t for t in (
+    GoldTable("products", PRODUCTS_SCHEMA, ("product_id",)),
+    GoldTable("similar_items", SIMILAR_ITEMS_SCHEMA, ("product_id", "rank")),
+    GoldTable("user_recommendations", USER_RECOMMENDATIONS_SCHEMA, ("user_id", "rank")),
+    GoldTable("style_recommendations", STYLE_RECOMMENDATIONS_SCHEMA, ("style", "gender", "rank")),
+    GoldTable("builds", BUILDS_SCHEMA, ("started_at", "build_id")),
+)}
+
+
+def conform(df: pl.DataFrame, table: GoldTable) -> pl.DataFrame:
+    """Columns in contract order and types, rows in lookup order (nulls of ``gender`` first)."""
+    missing = [c for c in table.schema if c not in df.columns]
+    if missing:
+        raise ValueError(f"gold/{table.name} is missing columns {missing}")
+    return (df.select([pl.col(c).cast(t) for c, t in table.schema.items()])
+            .sort(list(table.order_by), nulls_last=False, maintain_order=True))

@@ -1,0 +1,137 @@
+"""gold/user_recommendations: for every user, the K best products they do not have yet, with a reason.
+
+Signals per (user, item): content (the mean content vector of the user's items against the
+item's), two-tower (user tower vs item tower), ALS (user factors vs item factors) and popularity.
+Candidates come from the content index, the two-tower and ALS spaces and the popularity list;
+each source already leaves out the user's own items. A user the models do not know (no ALS
+factors, no tower vector) is served by the signals that do know them; a user with no usable
+history at all gets the popular items, and the ``model`` column says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+
+from recsys.gold.schemas import GOLD_TABLES, TableBuild, conform
+from recsys.gold.vectors import AlignedVectors
+from recsys.recommend import CandidateSource, History, VectorSignal, generate_candidates, rerank
+from recsys.recommend.reasons import user_reasons
+from recsys.topk import DEFAULT_K, SearchFn
+
+log = logging.getLogger(__name__)
+
+DEFAULT_USER_WEIGHTS: dict[str, float] = {"content": 0.5, "two_tower": 1.0, "als": 1.0, "popularity": 0.1}
+
+
+@dataclass(frozen=True)
+class UserRecommendationsConfig:
+    k: int = DEFAULT_K
+    candidates_per_source: int = 100
+    weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_USER_WEIGHTS))
+    block_rows: int = 16_384
+
+
+@dataclass(frozen=True)
+class UserSpace:
+    """A model's user vectors (aligned to ``History.user_ids``) and item vectors (aligned to products)."""
+
+    users: AlignedVectors
+    items: AlignedVectors
+
+
+def content_profiles(history: History, content: AlignedVectors) -> AlignedVectors:
+    """Each user's mean content vector over their items (known vectors only), L2-normalized."""
+    owned = history.owned
+    membership = sp.csr_matrix((np.ones(len(owned.indices), dtype=np.float32), owned.indices, owned.indptr),
+                               shape=(history.n_users, len(content.vectors)))
+    known = content.known.astype(np.float32)
+    sums = np.asarray(membership @ (content.vectors * known[:, None]), dtype=np.float32)
+    counts = np.asarray(membership @ known).ravel()
+    return AlignedVectors(sums, counts > 0).normalized()
+
+
+def nearest_owned(history: History, users: np.ndarray, items: np.ndarray, space: AlignedVectors,
+                  chunk_pairs: int = 1 << 18) -> np.ndarray:
+    """For each (user, item) row, the user's own item closest to ``item`` in ``space`` (-1 if none known)."""
+    anchors = np.full(len(users), -1, dtype=np.int64)
+    cumulative = np.cumsum(np.diff(history.owned.indptr)[users])
+    start = 0
+    while start < len(users):
+        done = cumulative[start - 1] if start else 0
+        stop = min(max(start + 1, int(np.searchsorted(cumulative, done + chunk_pairs, side="right"))), len(users))
+        chunk = history.owned.take(users[start:stop])
+        pair_row = np.repeat(np.arange(stop - start), np.diff(chunk.indptr))
+        owned = chunk.indices
+        if len(owned):
+            sims = np.einsum("pd,pd->p", space.vectors[items[start:stop][pair_row]], space.vectors[owned])
+            sims = np.where(space.known[owned] & space.known[items[start:stop][pair_row]], sims, -np.inf)
+            order = np.lexsort((owned, -sims, pair_row))
+            first_rows, first_at = np.unique(pair_row[order], return_index=True)
+            best = order[first_at]
+            anchors[start + first_rows] = np.where(np.isfinite(sims[best]), owned[best], -1)
+        start = stop
+    return anchors
+
+
+def build_user_recommendations(products: pl.DataFrame, history: History, content: AlignedVectors,
+                               content_search: SearchFn, *, tower: UserSpace | None = None,
+                               als: UserSpace | None = None,
+                               config: UserRecommendationsConfig = UserRecommendationsConfig(),
+                               build_id: str) -> TableBuild:
+    """user_recommendations rows for every user of ``history`` (items already owned are excluded)."""
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    size = config.candidates_per_source
+    profiles = content_profiles(history, content)
+    signals: list = [VectorSignal("content", profiles.vectors, content.vectors, profiles.known, content.known)]
+    sources = [CandidateSource("content", content_search, profiles.vectors, size, profiles.known)]
+    spaces = {"content": content}
+    for name, space in (("two_tower", tower), ("als", als)):
+        if space is not None and config.weights.get(name, 0) > 0:
+            signal = VectorSignal(name, space.users.vectors, space.items.vectors, space.users.known, space.items.known)
+            signals.append(signal)
+            sources.append(CandidateSource(name, signal.search(), space.users.vectors, size, space.users.known))
+            spaces[name] = space.items
+    popularity = history.popularity_signal()
+    signals.append(popularity)
+    sources.append(CandidateSource("popularity", popularity.search(), np.zeros((history.n_users, 0), np.float32),
+                                   config.k))
+    candidates = generate_candidates(sources, history.n_users, history.owned, block_rows=config.block_rows)
+    timings["candidates"] = time.perf_counter() - started
+    ranked = rerank(candidates, signals, config.weights, config.k)
+    timings["rerank"] = time.perf_counter() - started - timings["candidates"]
+    rows = ranked.rows()
+    users, items, signal_of = rows["query"].to_numpy(), rows["item"].to_numpy(), rows["signal"].to_numpy()
+    anchor = np.full(rows.height, -1, dtype=np.int64)
+    for name, space in spaces.items():
+        mine = signal_of == name
+        if mine.any():
+            anchor[mine] = nearest_owned(history, users[mine], items[mine], space)
+    bought = np.zeros(rows.height, dtype=bool)
+    is_als = (signal_of == "als") & (anchor >= 0)
+    if is_als.any():
+        bought[is_als] = history.bought_together(anchor[is_als], items[is_als])
+    reason_rows = pl.DataFrame({"item": items, "anchor": pl.Series(np.where(anchor >= 0, anchor, None).tolist(),
+                                                                   dtype=pl.Int64),
+                                "signal": rows["signal"], "bought_together": bought})
+    table = (pl.DataFrame({
+        "user_id": pl.Series(history.user_ids[users].tolist(), dtype=pl.String),
+        "rank": rows["rank"],
+        "product_id": products["product_id"].gather(items),
+        "score": rows["score"],
+        "reason": user_reasons(reason_rows, products),
+        "model": rows["model"],
+    }).with_columns(build_id=pl.lit(build_id)) if rows.height
+        else pl.DataFrame(schema=GOLD_TABLES["user_recommendations"].schema))
+    table = conform(table, GOLD_TABLES["user_recommendations"])
+    timings["table"] = time.perf_counter() - started - timings["candidates"] - timings["rerank"]
+    log.info("user_recommendations: %d rows for %d users in %.1fs", table.height, history.n_users,
+             time.perf_counter() - started)
+    return TableBuild(table=table, seconds={k: round(v, 3) for k, v in timings.items()})

@@ -1,0 +1,14 @@
+"""Batch top-K over item vectors, in blocks, with per-query exclusions (self, already-owned items)."""
+
+from recsys.topk.blocked import (
+    ExactSearch,
+    DEFAULT_K,
+    Exclusions,
+    SearchFn,
+    TopK,
+    blocked_topk,
+    exact_search,
+    prior_search,
+)
+
+__all__ = ["DEFAULT_K", "ExactSearch", "Exclusions", "SearchFn", "TopK", "blocked_topk", "exact_search", "prior_search"]

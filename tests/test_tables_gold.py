@@ -1,0 +1,328 @@
+"""Gold table builders on a synthetic catalog: completeness, exclusions, order, reasons, schemas."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+
+from recsys import storage
+from recsys.catalog.schema import PRODUCT_SCHEMA
+from recsys.gold import (
+    GOLD_TABLES,
+    AlignedVectors,
+    SimilarItemsConfig,
+    StyleCatalogue,
+    UserRecommendationsConfig,
+    UserSpace,
+    append_build,
+    build_products,
+    build_record,
+    build_similar_items,
+    build_style_recommendations,
+    build_user_recommendations,
+)
+from recsys.index import IdMap
+from recsys.recommend import build_history
+from recsys.topk import Exclusions, blocked_topk, exact_search
+
+ARTICLE_TYPES = ["Shirts", "Jeans", "Dresses", "Sports Shoes", "Kurtas"]
+COLOURS = ["Blue", "Black", "Red"]
+GENDERS = ["Men", "Women", "Unisex", None]
+
+
+def synthetic_products(n: int = 90, seed: int = 0) -> pl.DataFrame:
+    """Silver-shaped products: attributes cycle so every type/colour/gender combination occurs."""
+    rng = np.random.default_rng(seed)
+    now = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    rows = []
+    for i in range(n):
+        source = "asos" if i % 10 == 0 else "myntra_catalog" if i % 3 == 0 else "myntra_styles"
+        article_type = ARTICLE_TYPES[i % len(ARTICLE_TYPES)]
+        colour = COLOURS[(i // len(ARTICLE_TYPES)) % len(COLOURS)]
+        rows.append({
+            "product_id": f"{source}:{1000 + i}", "source": source, "source_id": str(1000 + i),
+            "name": f"Product {i} {colour} {article_type}", "description": None if i % 7 == 0 else f"desc {i}",
+            "brand": f"Brand{i % 4}", "gender": GENDERS[i % len(GENDERS)], "category": "Apparel",
+            "subcategory": None, "article_type": article_type, "colour": colour,
+            "usage": "Sports" if article_type == "Sports Shoes" else "Casual", "season": None,
+            "price": None if source == "myntra_styles" else float(rng.integers(100, 3000)),
+            "currency": None if source == "myntra_styles" else ("GBP" if source == "asos" else "INR"),
+            "image_urls": [f"file://raw/myntra/images/{1000 + i}.jpg"], "content_hash": f"h{i}",
+            "ingested_at": now, "source_file": "x.csv", "source_line": i + 2,
+        })
+    return pl.DataFrame(rows, schema=PRODUCT_SCHEMA)
+
+
+def content_vectors(products: pl.DataFrame, dim: int = 16, seed: int = 1) -> np.ndarray:
+    """Article type decides the direction, colour adds a little, noise separates products."""
+    rng = np.random.default_rng(seed)
+    basis = rng.standard_normal((len(ARTICLE_TYPES) + len(COLOURS), dim))
+    types = products["article_type"].map_elements(ARTICLE_TYPES.index, return_dtype=pl.Int64).to_numpy()
+    colours = products["colour"].map_elements(COLOURS.index, return_dtype=pl.Int64).to_numpy()
+    x = 3 * basis[types] + basis[len(ARTICLE_TYPES) + colours] + 0.3 * rng.standard_normal((len(types), dim))
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def synthetic_interactions(products: pl.DataFrame, n_users: int = 25, seed: int = 2) -> pl.DataFrame:
+    """Users who mostly pick one article type; user 0 buys a lot, the last user only has test rows."""
+    rng = np.random.default_rng(seed)
+    ids = products["product_id"].to_list()
+    types = products["article_type"].to_list()
+    start = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    rows = []
+    for u in range(n_users):
+        liked = ARTICLE_TYPES[u % len(ARTICLE_TYPES)]
+        pool = [i for i, t in enumerate(types) if t == liked]
+        picks = rng.choice(pool, size=min(len(pool), 12 if u == 0 else 4), replace=False)
+        for j, item in enumerate(picks):
+            split = "test" if u == n_users - 1 else ("train" if j < len(picks) - 1 else "test")
+            for event in ("click", "purchase") if j % 2 == 0 else ("click",):
+                rows.append({"user_id": f"sim_u{u:06d}", "product_id": ids[item], "event": event, "value": 1.0,
+                             "ts": start + timedelta(days=j), "split": split})
+    rows.append({"user_id": "sim_u000001", "product_id": "asos:not-in-catalog", "event": "click", "value": 1.0,
+                 "ts": start, "split": "train"})
+    return pl.DataFrame(rows, schema={"user_id": pl.String, "product_id": pl.String, "event": pl.String,
+                                      "value": pl.Float64, "ts": pl.Datetime("us", "UTC"), "split": pl.String})
+
+
+def toy_styles() -> StyleCatalogue:
+    prefs = {"sporty": {"article_type": {"Sports Shoes": 2.0, "Jeans": 0.5}, "usage": {"Sports": 1.0}},
+             "smart": {"article_type": {"Shirts": 2.0}, "colour": {"Black": 1.0, "Red": -1.0}}}
+    fit_of = {"Men": {"Men": 0.0, "Unisex": -0.3, "Women": -5.0}, "Women": {"Women": 0.0, "Unisex": -0.3, "Men": -5.0}}
+
+    def gender_fit(gender, genders):
+        return genders.replace_strict(fit_of[gender], default=-0.7, return_dtype=pl.Float32).fill_null(-0.7).to_numpy()
+
+    def affinity(style, products, gender):
+        score = np.zeros(products.height, dtype=np.float32)
+        for column, values in prefs[style].items():
+            score += products[column].replace_strict(values, default=0.0, return_dtype=pl.Float32).fill_null(0.0).to_numpy()
+        return score + (gender_fit(gender, products["gender"]) if gender else 0.0)
+
+    return StyleCatalogue(preferences=prefs, affinity=affinity, gender_fit=gender_fit, genders=("Men", "Women"))
+
+
+@pytest.fixture(scope="module")
+def world():
+    silver = synthetic_products()
+    images = pl.DataFrame({"product_id": silver["product_id"][::2], "image_path": [f"images/aa/{i}.jpg" for i in range(45)],
+                           "sha256": ["x"] * 45})
+    embeddings = pl.DataFrame({"product_id": silver["product_id"], "has_text": [True] * (silver.height - 1) + [False]})
+    products = build_products(silver, images, embeddings, build_id="b1")
+    ids = IdMap(products["product_id"].to_list())
+    vectors = content_vectors(products)
+    content = AlignedVectors(vectors, np.ones(len(vectors), bool))
+    interactions = synthetic_interactions(products)
+    history = build_history(interactions, ids)
+    return {"products": products, "ids": ids, "content": content, "search": exact_search(vectors),
+            "history": history, "interactions": interactions}
+
+
+def test_products_add_image_path_flags_and_price_bands(world):
+    products = world["products"]
+    assert list(products.columns) == list(GOLD_TABLES["products"].schema)
+    assert products["product_id"].is_sorted()
+    assert products["has_image"].sum() == 45
+    assert products.filter(pl.col("has_image"))["image_path"].null_count() == 0
+    assert products["has_text"].sum() == products.height - 1
+    priced = products.filter(pl.col("price").is_not_null())
+    assert priced["price_band"].null_count() == 0 and set(priced["price_band"]) == {"low", "mid", "high"}
+    assert products.filter(pl.col("price").is_null())["price_band"].null_count() == products["price"].null_count()
+    # bands are per currency: each currency has its own low and high
+    per_currency = priced.group_by("currency").agg(pl.col("price_band").n_unique())
+    assert per_currency["price_band"].min() == 3
+    without_embeddings = build_products(synthetic_products(), None, None, build_id="b1")
+    assert not without_embeddings["has_image"].any() and without_embeddings["has_text"].all()
+
+
+def check_ranked_lists(table: pl.DataFrame, key: str, item: str, expected_per_key: int | None) -> None:
+    """Ranks 1..n (n = expected_per_key when given), distinct items, scores non-increasing, reasons."""
+    grouped = table.group_by(key, maintain_order=True).agg(
+        pl.col("rank"), pl.col("score"), pl.col(item).n_unique().alias("distinct"))
+    for ranks, scores, distinct in zip(grouped["rank"], grouped["score"], grouped["distinct"]):
+        n = expected_per_key or len(ranks)
+        assert ranks.to_list() == list(range(1, n + 1))
+        assert distinct == n
+        assert all(a >= b for a, b in zip(scores, scores[1:]))
+    assert table["reason"].null_count() == 0 and (table["reason"].str.len_chars() > 0).all()
+
+
+@pytest.mark.parametrize("k", [10, 200])
+def test_similar_items_cover_every_product_without_self(world, k):
+    products = world["products"]
+    built = build_similar_items(products, world["content"], world["search"], history=world["history"],
+                                config=SimilarItemsConfig(k=k), build_id="b1")
+    table = built.table
+    assert list(table.columns) == list(GOLD_TABLES["similar_items"].schema)
+    assert set(table["product_id"]) == set(products["product_id"])
+    assert (table["product_id"] != table["similar_product_id"]).all()
+    check_ranked_lists(table, "product_id", "similar_product_id", min(k, products.height - 1))
+    assert table.select(pl.col("product_id"), pl.col("rank")).equals(table.sort("product_id", "rank").select("product_id", "rank"))
+    assert set(table["model"]) == {"hybrid"}
+    assert "same article type and colour" in set(table["reason"])
+
+
+def test_content_only_similar_items_equal_exact_top_k(world):
+    products, content = world["products"], world["content"]
+    built = build_similar_items(products, content, world["search"],
+                                config=SimilarItemsConfig(k=5, weights={"content": 1.0}), build_id="b1")
+    assert set(built.table["model"]) == {"content"}
+    exact = blocked_topk(content.vectors, 5, exact_search(content.vectors), Exclusions.own_position(products.height))
+    ids = products["product_id"].to_numpy()
+    expected = {ids[q]: ids[exact.positions[q]].tolist() for q in range(products.height)}
+    got = built.table.group_by("product_id").agg(pl.col("similar_product_id").sort_by("rank"))
+    assert {r[0]: r[1] for r in got.iter_rows()} == expected
+
+
+def spaces_for(world, dim: int = 8, seed: int = 3):
+    """Random two-tower and ALS spaces; ALS knows only the first two thirds of users and items."""
+    rng = np.random.default_rng(seed)
+    n_items, n_users = world["products"].height, world["history"].n_users
+
+    def space(known_users, known_items):
+        return UserSpace(AlignedVectors(rng.standard_normal((n_users, dim)).astype(np.float32), known_users),
+                         AlignedVectors(rng.standard_normal((n_items, dim)).astype(np.float32), known_items))
+
+    tower = space(np.ones(n_users, bool), np.ones(n_items, bool))
+    als = space(np.arange(n_users) < 2 * n_users // 3, np.arange(n_items) < 2 * n_items // 3)
+    return tower, als
+
+
+def test_similar_items_use_tower_and_als_spaces(world):
+    tower, als = spaces_for(world)
+    built = build_similar_items(world["products"], world["content"], world["search"], tower=tower.items,
+                                als=als.items, history=world["history"],
+                                config=SimilarItemsConfig(k=10, weights={"content": 1.0, "two_tower": 1.0,
+                                                                           "als": 1.0, "popularity": 0.1}),
+                                build_id="b1")
+    reasons = set(built.table["reason"])
+    assert reasons & {"fits what similar shoppers like"}
+    assert reasons & {"liked by the same shoppers", "often bought together"}
+    check_ranked_lists(built.table, "product_id", "similar_product_id", 10)
+
+
+def test_user_recommendations_cover_every_user_and_exclude_owned_items(world):
+    history, products = world["history"], world["products"]
+    tower, als = spaces_for(world)
+    built = build_user_recommendations(products, history, world["content"], world["search"], tower=tower, als=als,
+                                       config=UserRecommendationsConfig(k=15), build_id="b1")
+    table = built.table
+    assert list(table.columns) == list(GOLD_TABLES["user_recommendations"].schema)
+    assert set(table["user_id"]) == set(world["interactions"]["user_id"])
+    check_ranked_lists(table, "user_id", "product_id", 15)
+    owned = world["interactions"].select("user_id", "product_id").unique()
+    assert table.join(owned, on=["user_id", "product_id"], how="inner").is_empty()
+    models = dict(table.select("user_id", "model").unique().iter_rows())
+    assert set(models.values()) == {"hybrid"}
+    anchored = table.filter(pl.col("reason").str.starts_with("looks like") | pl.col("reason").str.starts_with("similar to"))
+    assert anchored.height > 0
+
+
+def test_user_with_no_usable_history_gets_popular_items(world):
+    history = build_history(world["interactions"], world["ids"], splits=["train"],
+                            users=world["interactions"]["user_id"].unique().to_list())
+    cold = "sim_u000024"                                   # only test rows
+    built = build_user_recommendations(world["products"], history, world["content"], world["search"],
+                                       config=UserRecommendationsConfig(k=5), build_id="b1")
+    rows = built.table.filter(pl.col("user_id") == cold)
+    assert rows.height == 5 and set(rows["model"]) == {"popularity"}
+    assert set(rows["reason"]) == {"popular with shoppers"}
+    top = np.argsort(-history.popularity, kind="stable")[:5]
+    assert rows["product_id"].to_list() == world["products"]["product_id"].gather(top).to_list()
+
+
+def test_style_recommendations_per_style_and_gender(world):
+    products = world["products"]
+    built = build_style_recommendations(products, toy_styles(), world["history"], build_id="b1")
+    table = built.table
+    assert list(table.columns) == list(GOLD_TABLES["style_recommendations"].schema)
+    combos = set(table.select("style", "gender").unique().iter_rows())
+    assert combos == {(s, g) for s in ("sporty", "smart") for g in (None, "Men", "Women")}
+    check_ranked_lists(table.with_columns(key=pl.concat_str("style", pl.col("gender").fill_null("-"))), "key",
+                       "product_id", None)
+    assert table.group_by("style", "gender").len()["len"].max() == 50
+    genders = table.join(products.select("product_id", pl.col("gender").alias("product_gender")), on="product_id")
+    assert genders.filter(pl.col("gender") == "Men", pl.col("product_gender") == "Women").is_empty()
+    assert genders.filter(pl.col("gender") == "Women", pl.col("product_gender") == "Men").is_empty()
+    top_sporty = table.filter(pl.col("style") == "sporty", pl.col("gender").is_null(), pl.col("rank") <= 3)
+    assert top_sporty.join(products, on="product_id")["article_type"].to_list() == ["Sports Shoes"] * 3
+    assert any(r.startswith("sporty style: Sports Shoes") for r in top_sporty["reason"])
+    # Every row is there for a true reason: a liked attribute, or shoppers of that style chose it.
+    liked = {"sporty": {"Sports Shoes", "Jeans", "Sports"}, "smart": {"Shirts", "Black"}}
+    rows = table.join(products.select("product_id", "article_type", "colour", "usage"), on="product_id")
+    for style, reason, *values in rows.select("style", "reason", "article_type", "colour", "usage").iter_rows():
+        if reason.startswith(f"{style} style: "):
+            assert set(reason.removeprefix(f"{style} style: ").split(", ")) <= liked[style] & set(values)
+        else:
+            assert reason == f"popular with {style} style"
+    assert table.filter(pl.col("reason").str.starts_with("popular with")).height > 0
+
+
+def test_style_recommendations_without_history_use_fit_alone(world):
+    table = build_style_recommendations(world["products"], toy_styles(), None, build_id="b1").table
+    assert table["reason"].str.contains(" style: ").all()
+    # Only products with a liked attribute qualify: fewer than 50 for "smart" in this catalog.
+    assert table.filter(pl.col("style") == "smart", pl.col("gender").is_null()).height == \
+        world["products"].filter((pl.col("article_type") == "Shirts") | (pl.col("colour") == "Black")).height
+
+
+def test_builds_record_recomputed_and_reused_tables(world):
+    products = world["products"]
+    similar = build_similar_items(products, world["content"], world["search"], config=SimilarItemsConfig(k=3),
+                                  build_id="b2").table
+    users = build_user_recommendations(products, world["history"], world["content"], world["search"],
+                                       config=UserRecommendationsConfig(k=3), build_id="b2").table
+    styles = build_style_recommendations(products, toy_styles(), None, build_id="b1").table
+    t0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    record = build_record("b2", t0, t0 + timedelta(minutes=3), {"products": products, "similar_items": similar,
+                          "user_recommendations": users, "style_recommendations": styles},
+                          index_kind="flat", vector_model="test 1")
+    row = record.row(0, named=True)
+    assert row["recomputed"] == ["similar_items", "user_recommendations"]
+    assert row["reused"] == ["products@b1", "style_recommendations@b1"]
+    assert row["similar_items_coverage"] == 1.0 and row["products"] == products.height
+    builds = append_build(append_build(None, record.with_columns(build_id=pl.lit("b1"))), record)
+    assert builds["build_id"].to_list() == ["b1", "b2"]
+    assert append_build(builds, record).height == 2
+
+
+def test_gold_parquet_reads_in_polars_and_pandas_with_zstd_row_groups(world, tmp_path):
+    import pyarrow.parquet as pq
+
+    table = build_similar_items(world["products"], world["content"], world["search"], build_id="b1").table
+    path = storage.write_parquet_atomic(table, tmp_path / "similar_items.parquet")
+    assert pl.read_parquet(path).equals(table)
+    frame = pd.read_parquet(path)
+    assert len(frame) == table.height and list(frame.columns) == table.columns
+    meta = pq.ParquetFile(path).metadata
+    assert meta.row_group(0).column(0).compression == "ZSTD"
+    assert meta.row_group(0).column(0).statistics.has_min_max
+
+
+def write_gold_tables(gold_dir, build_id: str = "b1", k: int = 10) -> dict[str, pl.DataFrame]:
+    """All five gold tables of the synthetic world written to ``gold_dir`` (for warehouse and CLI tests)."""
+    silver = synthetic_products()
+    products = build_products(silver, None, None, build_id=build_id)
+    ids = IdMap(products["product_id"].to_list())
+    vectors = content_vectors(products)
+    content = AlignedVectors(vectors, np.ones(len(vectors), bool))
+    history = build_history(synthetic_interactions(products), ids)
+    tables = {
+        "products": products,
+        "similar_items": build_similar_items(products, content, exact_search(vectors), history=history,
+                                             config=SimilarItemsConfig(k=k), build_id=build_id).table,
+        "user_recommendations": build_user_recommendations(products, history, content, exact_search(vectors),
+                                                           config=UserRecommendationsConfig(k=k),
+                                                           build_id=build_id).table,
+        "style_recommendations": build_style_recommendations(products, toy_styles(), history,
+                                                             build_id=build_id).table,
+    }
+    t0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    tables["builds"] = build_record(build_id, t0, t0 + timedelta(seconds=5), tables, "flat", "test 1")
+    for name, df in tables.items():
+        storage.write_parquet_atomic(df, gold_dir / f"{name}.parquet")
+    return tables

@@ -1,0 +1,126 @@
+"""The DuckDB warehouse over the gold tables: README queries, sorted point lookups, atomic replacement."""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+import pytest
+from tests.test_tables_gold import write_gold_tables
+
+from recsys import storage, warehouse
+from recsys.gold import gold_warehouse_tables
+from recsys.gold import queries as sql
+
+
+@pytest.fixture
+def lake(tmp_path):
+    tables = write_gold_tables(tmp_path / "gold")
+    warehouse.publish(tmp_path / "warehouse.duckdb", gold_warehouse_tables(tmp_path / "gold"))
+    return tmp_path, tables
+
+
+def test_every_gold_table_is_a_warehouse_table_sorted_for_lookups(lake):
+    root, tables = lake
+    con = warehouse.connect_readonly(root / "warehouse.duckdb")
+    names = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    assert names == set(tables)
+    for name, df in tables.items():
+        assert con.execute(f"SELECT count(*) FROM {name}").fetchone()[0] == df.height
+    ids = [r[0] for r in con.execute("SELECT product_id FROM similar_items").fetchall()]
+    assert ids == sorted(ids)
+    users = [r[0] for r in con.execute("SELECT user_id FROM user_recommendations").fetchall()]
+    assert users == sorted(users)
+
+
+def test_readme_queries_answer_with_reasons(lake):
+    root, tables = lake
+    con = warehouse.connect_readonly(root / "warehouse.duckdb")
+    products = tables["products"]
+    priced = products.filter(pl.col("price").is_not_null(), pl.col("gender").is_not_null())
+    query_product = priced["product_id"][0]
+    similar = con.sql(sql.SIMILAR_ITEMS, params=[query_product, 10]).pl()
+    assert similar["rank"].to_list() == list(range(1, 11))
+    assert similar["reason"].null_count() == 0 and similar["name"].null_count() == 0
+
+    gender = priced["gender"][0]
+    cheap = con.sql(sql.SIMILAR_SAME_GENDER_UNDER_PRICE, params=[query_product, 2000.0]).pl()
+    expected = (tables["similar_items"].filter(pl.col("product_id") == query_product)
+                .join(products, left_on="similar_product_id", right_on="product_id")
+                .filter(pl.col("gender") == gender, pl.col("price") < 2000.0).sort("rank").head(10))
+    assert cheap["product_id"].to_list() == expected["similar_product_id"].to_list()
+    assert (cheap["gender"] == gender).all() and (cheap["price"] < 2000).all()
+
+    user = tables["user_recommendations"]["user_id"][0]
+    recs = con.sql(sql.USER_RECOMMENDATIONS, params=[user, 5]).pl()
+    assert recs.height == 5 and recs["reason"].null_count() == 0 and set(recs["model"]) <= {"hybrid", "content",
+                                                                                            "popularity"}
+    for gender in (None, "Men"):
+        style = con.sql(sql.STYLE_RECOMMENDATIONS, params=["sporty", gender, 5]).pl()
+        assert style.height == 5 and style["reason"].str.contains("sporty").all()
+        if gender:
+            assert set(style["gender"]) <= {"Men", "Unisex", None}
+
+
+def test_evaluation_tables_are_published_when_present(tmp_path):
+    write_gold_tables(tmp_path / "gold")
+    metrics = pl.DataFrame({"model": ["hybrid"], "task": ["user_recommendations"], "slice": ["all"],
+                            "metric": ["ndcg"], "k": [10], "value": [0.3], "n_queries": [5], "build_id": ["b1"]})
+    storage.write_parquet_atomic(metrics, tmp_path / "gold" / "evaluation" / "metrics.parquet")
+    names = warehouse.publish(tmp_path / "warehouse.duckdb", gold_warehouse_tables(tmp_path / "gold"))
+    assert "evaluation_metrics" in names
+
+
+def test_missing_gold_table_is_a_clear_error(tmp_path):
+    write_gold_tables(tmp_path / "gold")
+    (tmp_path / "gold" / "builds.parquet").unlink()
+    with pytest.raises(FileNotFoundError, match="builds"):
+        gold_warehouse_tables(tmp_path / "gold")
+
+
+def snapshot(db) -> dict[str, list]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall()
+                for (t,) in con.execute("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall()}
+    finally:
+        con.close()
+
+
+def test_failed_rebuild_leaves_previous_parquet_and_warehouse_unchanged(lake, monkeypatch):
+    root, _ = lake
+    db = root / "warehouse.duckdb"
+    before_db = snapshot(db)
+    before_files = {p.name: p.read_bytes() for p in (root / "gold").glob("*.parquet")}
+    reader = warehouse.connect_readonly(db)          # a reader that stays open across the failed build
+
+    # 1. A gold table write that dies midway: the old file stays, no temp file is left behind.
+    real_write = pl.DataFrame.write_parquet
+
+    def dies_midway(self, file, *args, **kwargs):
+        real_write(self.head(3), file, *args, **kwargs)
+        raise OSError("killed while writing")
+
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", dies_midway)
+    with pytest.raises(OSError):
+        write_gold_tables(root / "gold", build_id="b2")
+    monkeypatch.undo()
+    assert {p.name: p.read_bytes() for p in (root / "gold").glob("*.parquet")} == before_files
+    assert not [p for p in (root / "gold").iterdir() if p.name.startswith(".")]
+
+    # 2. A warehouse publish that fails on its last table: the old database is untouched.
+    write_gold_tables(root / "gold", build_id="b2")
+    (root / "gold" / "builds.parquet").write_bytes(b"not parquet")
+    with pytest.raises(duckdb.Error):
+        warehouse.publish(db, gold_warehouse_tables(root / "gold"))
+    assert snapshot(db) == before_db
+    assert reader.execute("SELECT DISTINCT build_id FROM similar_items").fetchall() == [("b1",)]
+    assert not [p for p in root.iterdir() if p.name.startswith(".warehouse")]
+
+    # 3. The next good build replaces everything at once. (DuckDB shares one database instance per
+    # path inside a process, so the old reader is closed first to let this process see the new file.)
+    reader.close()
+    write_gold_tables(root / "gold", build_id="b3")
+    warehouse.publish(db, gold_warehouse_tables(root / "gold"))
+    con = warehouse.connect_readonly(db)
+    for table in ("products", "similar_items", "user_recommendations", "style_recommendations", "builds"):
+        assert con.execute(f"SELECT DISTINCT build_id FROM {table}").fetchall() == [("b3",)]
