@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from resources.images import ImageFetcherResource
 from resources.lake import LakeResource, WarehouseResource
 
 LAKE_ENV_VAR = "RECSYS_LAKE_DIR"
@@ -20,7 +21,8 @@ def default_resources(lake_dir: str | None = None) -> dict[str, object]:
     return {
         "lake": LakeResource(root=root),
         "warehouse": WarehouseResource(root=root),
+        "image_fetcher": ImageFetcherResource(),
     }
 
 
-__all__ = ["LakeResource", "WarehouseResource", "default_resources", "lake_root", "LAKE_ENV_VAR"]
+__all__ = ["ImageFetcherResource", "LakeResource", "WarehouseResource", "default_resources", "lake_root", "LAKE_ENV_VAR"]

@@ -1,0 +1,152 @@
+"""The image cache: every product image fetched or read safely, normalized, stored by content hash."""
+
+import time
+
+import dagster as dg
+import numpy as np
+import polars as pl
+
+from assets import metadata
+from assets.catalog import PRODUCTS
+from recsys.images import ImageStore, primary_images, status_counts, update_image_cache
+from recsys.images.contact_sheet import contact_sheet
+from recsys.images.health import counts_by_origin, manifest_health
+from resources import LakeResource
+from resources.images import ImageFetcherResource
+
+MANIFEST = dg.AssetKey(["images", "manifest"])
+CONTACT_SHEET_IMAGES = 12
+
+
+class ImageCacheConfig(dg.Config):
+    retry_after_hours: float = 6.0
+    """Retryable failures (unreachable, timeout, server_error, error) are retried by runs at least this much later."""
+    refetch: list[str] = []
+    """Statuses to process again regardless, e.g. ["too_large"] after raising max_bytes, ["refused"] after
+    changing allowed_hosts."""
+    prune_orphans: bool = True
+    """Delete stored files that no manifest row points to any more."""
+    max_local_failure_rate: float = 0.01
+    """Blocking check: share of local image rows that may fail."""
+    max_remote_failure_rate: float = 0.2
+    """Warning check: share of answered remote URLs whose answer is not a usable image."""
+    max_remote_unreached_rate: float = 0.5
+    """Warning check: share of remote URLs that may be unreachable (ignored in offline mode)."""
+
+
+@dg.asset(
+    key=MANIFEST,
+    group_name="images",
+    deps=[PRODUCTS],
+    kinds={"python", "pillow", "parquet"},
+    description="images/manifest.parquet: one row per (product, image URL) considered, with its status; "
+                "normalized JPEGs (longest side 256) under images/<sha[:2]>/<sha256>.jpg. Incremental.",
+    check_specs=[
+        dg.AssetCheckSpec("local_image_failures", asset=MANIFEST, blocking=True,
+                          description="Local images (the lake's raw/ files) that failed, at most "
+                                      "max_local_failure_rate of them."),
+        dg.AssetCheckSpec("remote_image_failures", asset=MANIFEST, blocking=False,
+                          description="Remote images: unusable answers and unreachable URLs within their limits "
+                                      "(a warning: the network is not ours)."),
+    ],
+)
+def image_manifest(context: dg.AssetExecutionContext, config: ImageCacheConfig, lake: LakeResource,
+                   image_fetcher: ImageFetcherResource) -> dg.MaterializeResult:
+    """Cache every product image: incremental by URL (local files also by size and mtime)."""
+    started = time.perf_counter()
+    products = lake.read_table("silver/products").select("product_id", "image_urls")
+    store = ImageStore(lake.root_path)
+    settings = image_fetcher.cache_settings(config.retry_after_hours, config.refetch, config.prune_orphans)
+    with image_fetcher.http() as http:
+        result = update_image_cache(products, store=store, local=image_fetcher.local_files(lake.root_path),
+                                    remote=http, settings=settings,
+                                    on_progress=lambda progress: context.log.info("images: %s", progress))
+    seconds = time.perf_counter() - started
+    manifest, stats = result.manifest, result.stats
+    primary = primary_images(manifest)
+    health = manifest_health(manifest)
+    context.log.info("image cache: %d rows, %d reused, %d local and %d remote processed, manifest %s in %.1fs",
+                     stats.rows, stats.reused, stats.local_processed, stats.remote_processed,
+                     "written" if result.manifest_written else "unchanged", seconds)
+    processed = stats.local_processed + stats.remote_processed
+    ok_files = manifest.filter(pl.col("status") == "ok").unique("path")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": manifest.height,
+            "products_with_images": products.filter(pl.col("image_urls").list.len() > 0).height,
+            "products_with_cached_image": primary.height,
+            "by_status": metadata.counts(status_counts(manifest), "status", "rows"),
+            "by_origin": metadata.preview(counts_by_origin(manifest), rows=20),
+            "this_run": metadata.counts({
+                "reused from the manifest": stats.reused, "local files read": stats.local_processed,
+                "remote URLs handled": stats.remote_processed, "HTTP requests": stats.requests,
+                "images decoded": stats.normalized, "re-encoded": stats.reencoded,
+                **{f"new {status}": n for status, n in stats.new_by_status.most_common()},
+            }, "what", "count"),
+            "hosts_down": {host: down.reason for host, down in sorted(result.hosts_down.items())},
+            "manifest_written": result.manifest_written,
+            "stored_files": ok_files.height,
+            "original_bytes_of_cached": int(ok_files["bytes"].sum() or 0),
+            "bytes_read_this_run": stats.bytes_read,
+            "files_pruned": result.pruned,
+            "local_failure_rate": round(health.local_failure_rate, 4),
+            "seconds": round(seconds, 2),
+            "images_per_second": round(processed / result.progress.seconds, 1) if result.progress.seconds else 0.0,
+            "failures": metadata.preview(
+                manifest.filter(pl.col("status") != "ok").unique("status", keep="first", maintain_order=True),
+                ["product_id", "status", "error", "url"]),
+            "preview": metadata.preview(manifest, ["product_id", "position", "status", "width", "height", "bytes",
+                                                   "path"]),
+            "contact_sheet": _contact_sheet(lake, primary),
+            "path": dg.MetadataValue.path(str(result.manifest_path)),
+        },
+        check_results=[_local_check(health, config), _remote_check(health, config, image_fetcher.offline,
+                                                                   sorted(result.hosts_down))],
+    )
+
+
+def _local_check(health, config: ImageCacheConfig) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        check_name="local_image_failures",
+        passed=health.local_failure_rate <= config.max_local_failure_rate,
+        description=f"{health.local_failed:,} of {health.local_rows:,} local images failed "
+                    f"(limit {config.max_local_failure_rate:.1%}).",
+        metadata={"local_rows": health.local_rows, "failed": health.local_failed,
+                  "failure_rate": round(health.local_failure_rate, 4)},
+    )
+
+
+def _remote_check(health, config: ImageCacheConfig, offline: bool, hosts_down: list[str]) -> dg.AssetCheckResult:
+    content_ok = health.remote_content_failure_rate <= config.max_remote_failure_rate
+    reach_ok = offline or health.remote_unreached_rate <= config.max_remote_unreached_rate
+    if offline:
+        reach = f"offline mode: {health.remote_network_failed:,} remote URLs not fetched"
+    else:
+        reach = (f"{health.remote_network_failed:,} of {health.remote_rows:,} remote URLs unreachable, timed out "
+                 f"or 5xx" + (f" (hosts down: {', '.join(hosts_down)})" if hosts_down else ""))
+    return dg.AssetCheckResult(
+        check_name="remote_image_failures",
+        passed=content_ok and reach_ok,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=f"{reach}; {health.remote_content_failure_rate:.1%} of answered remote URLs unusable.",
+        metadata={"remote_rows": health.remote_rows, "network_failures": health.remote_network_failed,
+                  "content_failures": health.remote_content_failed,
+                  "unreached_rate": round(health.remote_unreached_rate, 4),
+                  "content_failure_rate": round(health.remote_content_failure_rate, 4)},
+    )
+
+
+def _contact_sheet(lake: LakeResource, primary: pl.DataFrame):
+    if primary.is_empty():
+        return "no cached image"
+    step = max(1, primary.height // CONTACT_SHEET_IMAGES)
+    sample = primary.gather_every(step).head(CONTACT_SHEET_IMAGES)
+    sheet = contact_sheet([(pid, lake.path(path)) for pid, path in sample.select("product_id", "image_path").iter_rows()])
+    if sheet is None:
+        return "no readable cached image"
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(sheet.width / 90, sheet.height / 90))
+    axis.imshow(np.asarray(sheet))
+    axis.axis("off")
+    return metadata.png(figure)

@@ -1,0 +1,281 @@
+"""Build or update the image cache for a product table.
+
+For each product, image URLs are considered in ``image_urls`` order until
+``images_per_product`` of them are ok (a broken first image falls back to the second, ...).
+Each URL is processed at most once per run, whatever the number of products listing it, and
+not at all when the previous manifest already answers for it:
+
+* ok, and its normalized file is still in the store (local files: same size and mtime);
+* a permanent failure (not_found, corrupt, refused, ...; local files: unchanged);
+* a retryable failure (unreachable, timeout, server_error, error) younger than ``retry_after``.
+
+So a second run on unchanged inputs decodes nothing, makes no request and leaves the manifest
+file untouched. Local files are decoded on ``workers`` threads (Pillow releases the GIL while
+decoding, resizing and encoding, so threads use every core); remote URLs are fetched on the
+fetcher's own ``concurrency`` threads, at the same time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import polars as pl
+
+from recsys import storage
+from recsys.images.hosts import HostDown
+from recsys.images.local import FileVersion, LocalFile, LocalFiles, is_local_ref
+from recsys.images.manifest import build_manifest, outcomes_by_url
+from recsys.images.normalize import normalize_image
+from recsys.images.outcome import RETRYABLE, ImageRejected, Outcome, Status
+from recsys.images.progress import Progress, ProgressReporter
+from recsys.images.remote import HttpFetcher
+from recsys.images.store import ImageStore
+
+MANIFEST_FILE = "manifest.parquet"
+MAX_ERROR_CHARS = 500
+# Local images are handed to the decode threads in batches: per-task overhead stays small next
+# to a ~1 ms decode, and progress still moves often.
+LOCAL_BATCH = 32
+
+
+def default_workers() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class CacheSettings:
+    images_per_product: int = 1          # ok images wanted per product; later URLs are fallbacks
+    max_pixels: int = 40_000_000         # larger images are recorded as bombs, never decoded
+    workers: int = 0                     # decode threads for local files; 0: one per core
+    retry_after: timedelta = timedelta(hours=6)  # cool-down before a retryable failure is retried
+    refetch: frozenset[Status] = frozenset()     # statuses to process again regardless (limits changed)
+    prune_orphans: bool = True           # delete stored files no manifest row points to
+
+
+@dataclass
+class CacheStats:
+    rows: int = 0                 # manifest rows (product, url) considered
+    urls: int = 0                 # distinct URLs considered
+    reused: int = 0               # answered by the previous manifest
+    local_processed: int = 0      # local files read this run
+    remote_processed: int = 0     # remote URLs handled this run (including ones skipped as host-down)
+    normalized: int = 0           # images validated / decoded this run (0 on a rerun with nothing new)
+    reencoded: int = 0            # of those, re-encoded as JPEG (the others were kept byte for byte)
+    requests: int = 0             # HTTP requests made this run
+    bytes_read: int = 0           # original bytes read this run
+    new_by_status: Counter = field(default_factory=Counter)  # statuses of URLs processed this run
+
+
+@dataclass
+class CacheResult:
+    manifest: pl.DataFrame
+    manifest_path: Path
+    manifest_written: bool        # False when the run changed nothing
+    stats: CacheStats
+    pruned: int
+    hosts_down: dict[str, HostDown]
+    progress: Progress
+
+
+@dataclass(frozen=True)
+class _Job:
+    url: str
+    earlier: Outcome | None              # what the previous manifest said, if anything
+    file: LocalFile | None = None        # local files only
+
+
+@dataclass(frozen=True)
+class _Done:
+    url: str
+    outcome: Outcome
+    local: bool
+    normalized: bool = False         # the bytes went through validation / normalization
+    reencoded: bool = False
+    requests: int = 0
+    bytes_read: int = 0
+
+
+def update_image_cache(products: pl.DataFrame, *, store: ImageStore, local: LocalFiles, remote: HttpFetcher,
+                       settings: CacheSettings, now: datetime | None = None,
+                       on_progress: Callable[[Progress], None] | None = None) -> CacheResult:
+    """Bring ``<store>/manifest.parquet`` and the stored files up to date with ``products``
+    (columns ``product_id``, ``image_urls``). Never raises for a bad image or URL."""
+    with store.lock():
+        manifest_path = store.root / MANIFEST_FILE
+        previous = storage.read_parquet(manifest_path) if manifest_path.exists() else None
+        run = _CacheRun(store, local, remote, settings, now or datetime.now(timezone.utc), on_progress)
+        manifest = run.build(products, outcomes_by_url(previous))
+        written = previous is None or not manifest.equals(previous)
+        if written:
+            storage.write_parquet_atomic(manifest, manifest_path)
+        pruned = 0
+        if settings.prune_orphans:
+            pruned = store.prune(set(manifest.filter(pl.col("status") == Status.OK.value)["path"].to_list()))
+        return CacheResult(manifest, manifest_path, written, run.stats, pruned, remote.breaker.hosts_down(),
+                           run.progress.finish())
+
+
+class _CacheRun:
+    def __init__(self, store: ImageStore, local: LocalFiles, remote: HttpFetcher, settings: CacheSettings,
+                 now: datetime, on_progress: Callable[[Progress], None] | None):
+        self.store = store
+        self.local = local
+        self.remote = remote
+        self.settings = settings
+        self.now = now
+        self.stats = CacheStats()
+        self.progress = ProgressReporter(on_progress)
+
+    def build(self, products: pl.DataFrame, previous: dict[str, Outcome]) -> pl.DataFrame:
+        image_lists = [(pid, urls) for pid, urls in products.select("product_id", "image_urls").iter_rows()
+                       if urls]
+        wanted = max(1, self.settings.images_per_product)
+        decided: dict[str, Outcome] = {}
+        ok_images: Counter = Counter()
+        rows: list[tuple[str, int, str, Outcome]] = []
+        longest = max((len(urls) for _, urls in image_lists), default=0)
+        for position in range(longest):
+            considered = [(pid, urls[position]) for pid, urls in image_lists
+                          if position < len(urls) and ok_images[pid] < wanted]
+            fresh = list(dict.fromkeys(url for _, url in considered if url not in decided))
+            decided.update(self._decide(fresh, previous))
+            for pid, url in considered:
+                outcome = decided[url]
+                rows.append((pid, position, url, outcome))
+                ok_images[pid] += outcome.ok
+        self.stats.rows = len(rows)
+        self.stats.urls = len(decided)
+        return build_manifest(rows)
+
+    def _decide(self, urls: list[str], previous: dict[str, Outcome]) -> dict[str, Outcome]:
+        """Outcomes for ``urls``: reused from ``previous`` where it still answers, else processed."""
+        outcomes: dict[str, Outcome] = {}
+        local_jobs: list[_Job] = []
+        remote_jobs: list[_Job] = []
+        for url in urls:
+            earlier = previous.get(url)
+            if not is_local_ref(url):
+                if self._reusable(earlier, local=False, version=None):
+                    outcomes[url] = earlier
+                else:
+                    remote_jobs.append(_Job(url, earlier))
+                continue
+            try:
+                file = self.local.locate(url)
+            except ImageRejected as refused:  # decided by the URL alone: no file is read
+                same = earlier is not None and earlier.status is Status.REFUSED and earlier.error == str(refused)
+                outcomes[url] = earlier if same else Outcome(Status.REFUSED, self.now, error=str(refused))
+                continue
+            if self._reusable(earlier, local=True, version=file.version):
+                outcomes[url] = earlier
+            else:
+                local_jobs.append(_Job(url, earlier, file))
+        self.stats.reused += len(outcomes)
+        for done in self._process(local_jobs, remote_jobs):
+            outcomes[done.url] = done.outcome
+        return outcomes
+
+    def _reusable(self, earlier: Outcome | None, local: bool, version: FileVersion | None) -> bool:
+        if earlier is None or earlier.status in self.settings.refetch:
+            return False
+        if local:
+            seen = None if earlier.source_mtime_ns is None else FileVersion(earlier.bytes, earlier.source_mtime_ns)
+            if seen != version:
+                return False
+        if earlier.ok:
+            return self.store.has(earlier.path)
+        if earlier.status in RETRYABLE:
+            return self.now - earlier.fetched_at < self.settings.retry_after
+        return True
+
+    def _process(self, local_jobs: list[_Job], remote_jobs: list[_Job]) -> Iterator[_Done]:
+        self.progress.expect(len(local_jobs) + len(remote_jobs))
+        workers = self.settings.workers or default_workers()
+        with ThreadPoolExecutor(workers, thread_name_prefix="image-decode") as cpu, \
+                ThreadPoolExecutor(self.remote.settings.concurrency, thread_name_prefix="image-fetch") as net:
+            futures: list[Future[list[_Done]]] = [
+                cpu.submit(self._local_batch, local_jobs[i:i + LOCAL_BATCH])
+                for i in range(0, len(local_jobs), LOCAL_BATCH)
+            ]
+            futures += [net.submit(lambda job=job: [self._safely(job, self._remote, local=False)])
+                        for job in remote_jobs]
+            for future in as_completed(futures):
+                batch = future.result()
+                for done in batch:
+                    self._count(done)
+                    yield done
+                self.progress.advance(len(batch))
+
+    def _count(self, done: _Done) -> None:
+        stats = self.stats
+        stats.local_processed += done.local
+        stats.remote_processed += not done.local
+        stats.normalized += done.normalized
+        stats.reencoded += done.reencoded
+        stats.requests += done.requests
+        stats.bytes_read += done.bytes_read
+        stats.new_by_status[done.outcome.status.value] += 1
+
+    def _local_batch(self, jobs: list[_Job]) -> list[_Done]:
+        return [self._safely(job, self._local, local=True) for job in jobs]
+
+    def _safely(self, job: _Job, process: Callable[[_Job], _Done], local: bool) -> _Done:
+        try:
+            return process(job)
+        except Exception as exc:  # a bug or the disk, not the image: recorded, the run goes on
+            outcome = Outcome(Status.ERROR, self.now, attempts=_attempts_before(job) + 1,
+                              error=_clip(f"{type(exc).__name__}: {exc}"))
+            return _Done(job.url, outcome, local)
+
+    def _local(self, job: _Job) -> _Done:
+        assert job.file is not None
+        version = job.file.version
+        mtime = version.mtime_ns if version is not None else None
+        try:
+            data = self.local.read(job.file)
+        except ImageRejected as rejected:
+            outcome = Outcome(rejected.status, self.now, attempts=_attempts_before(job) + 1, error=_clip(str(rejected)),
+                              bytes=version.size if version is not None else None, source_mtime_ns=mtime)
+            return _Done(job.url, outcome, local=True)
+        return self._normalize_and_store(job, data, local=True, attempts=1, source_mtime_ns=mtime)
+
+    def _remote(self, job: _Job) -> _Done:
+        try:
+            download = self.remote.fetch(job.url)
+        except ImageRejected as rejected:
+            outcome = Outcome(rejected.status, self.now, attempts=_attempts_before(job) + rejected.attempts,
+                              error=_clip(str(rejected)))
+            return _Done(job.url, outcome, local=False, requests=rejected.attempts)
+        return self._normalize_and_store(job, download.data, local=False, attempts=download.attempts)
+
+    def _normalize_and_store(self, job: _Job, data: bytes, local: bool, attempts: int,
+                             source_mtime_ns: int | None = None) -> _Done:
+        requests = 0 if local else attempts
+        attempts += _attempts_before(job)
+        try:
+            normalized = normalize_image(data, self.settings.max_pixels)
+        except ImageRejected as rejected:
+            outcome = Outcome(rejected.status, self.now, attempts, format=rejected.format, width=rejected.width,
+                              height=rejected.height, bytes=len(data), error=_clip(str(rejected)),
+                              source_mtime_ns=source_mtime_ns)
+            return _Done(job.url, outcome, local, normalized=True, requests=requests, bytes_read=len(data))
+        sha256, path = self.store.put(normalized.data)
+        outcome = Outcome(Status.OK, self.now, attempts, sha256, path, normalized.format, normalized.width,
+                          normalized.height, len(data), source_mtime_ns=source_mtime_ns)
+        return _Done(job.url, outcome, local, normalized=True, reencoded=normalized.reencoded,
+                     requests=requests, bytes_read=len(data))
+
+
+def _attempts_before(job: _Job) -> int:
+    return job.earlier.attempts if job.earlier is not None else 0
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS - 1] + "…"

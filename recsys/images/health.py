@@ -1,0 +1,73 @@
+"""How healthy a manifest is, split by where the images come from (local files vs remote URLs).
+
+Local images are ours: any failure is a data problem worth stopping for. Remote images fail for
+two different reasons: the network (unreachable, timeout, server_error: nothing is known about
+the image yet, and a later run retries) and the content (404, not an image, corrupt, ...).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from recsys.images.outcome import Status
+
+NETWORK_STATUSES = frozenset({Status.UNREACHABLE, Status.TIMEOUT, Status.SERVER_ERROR})
+# Same rule as local.is_local_ref: file: URIs and scheme-less paths are local, any scheme else remote.
+_LOCAL = pl.col("url").str.contains(r"^(?i)file:") | ~pl.col("url").str.contains(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
+
+
+def with_origin(manifest: pl.DataFrame) -> pl.DataFrame:
+    """The manifest plus an ``origin`` column: ``local`` or ``remote``."""
+    return manifest.with_columns(pl.when(_LOCAL).then(pl.lit("local")).otherwise(pl.lit("remote")).alias("origin"))
+
+
+@dataclass(frozen=True)
+class ManifestHealth:
+    local_rows: int
+    local_failed: int
+    remote_rows: int
+    remote_network_failed: int   # unreachable / timeout / server_error
+    remote_content_failed: int   # every other non-ok status
+
+    @property
+    def local_failure_rate(self) -> float:
+        return self.local_failed / self.local_rows if self.local_rows else 0.0
+
+    @property
+    def remote_unreached_rate(self) -> float:
+        return self.remote_network_failed / self.remote_rows if self.remote_rows else 0.0
+
+    @property
+    def remote_content_failure_rate(self) -> float:
+        """Among remote URLs that got an answer: the share whose answer was not a usable image."""
+        answered = self.remote_rows - self.remote_network_failed
+        return self.remote_content_failed / answered if answered else 0.0
+
+
+def manifest_health(manifest: pl.DataFrame) -> ManifestHealth:
+    frame = with_origin(manifest)
+    failed = pl.col("status") != Status.OK.value
+    network = pl.col("status").is_in([s.value for s in NETWORK_STATUSES])
+    local = frame.filter(pl.col("origin") == "local")
+    remote = frame.filter(pl.col("origin") == "remote")
+    return ManifestHealth(
+        local_rows=local.height,
+        local_failed=local.filter(failed).height,
+        remote_rows=remote.height,
+        remote_network_failed=remote.filter(network).height,
+        remote_content_failed=remote.filter(failed & ~network).height,
+    )
+
+
+def counts_by_origin(manifest: pl.DataFrame) -> pl.DataFrame:
+    """``status, local, remote``: manifest rows per status and origin."""
+    frame = with_origin(manifest)
+    if frame.is_empty():
+        return pl.DataFrame(schema={"status": pl.String, "local": pl.UInt32, "remote": pl.UInt32})
+    table = frame.pivot(on="origin", index="status", values="url", aggregate_function="len").fill_null(0)
+    for origin in ("local", "remote"):
+        if origin not in table.columns:
+            table = table.with_columns(pl.lit(0, pl.UInt32).alias(origin))
+    return table.select("status", "local", "remote").sort(pl.col("local") + pl.col("remote"), descending=True)

@@ -1,0 +1,83 @@
+"""images/manifest.parquet: one row per (product_id, url) the cache considered (CONTRACTS.md).
+
+Besides the contract columns the manifest keeps ``position`` (the URL's index in the product's
+``image_urls``, so "the first ok image" needs nothing but the manifest), ``format`` (sniffed from
+the magic bytes) and ``source_mtime_ns`` (local files: the mtime the row was computed from, which
+with ``bytes`` tells a rerun whether the file changed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import polars as pl
+
+from recsys.images.outcome import Outcome, Status
+
+MANIFEST_SCHEMA: dict[str, pl.DataType] = {
+    "product_id": pl.String(),
+    "position": pl.Int64(),
+    "url": pl.String(),
+    "status": pl.String(),
+    "sha256": pl.String(),
+    "path": pl.String(),
+    "format": pl.String(),
+    "width": pl.Int64(),
+    "height": pl.Int64(),
+    "bytes": pl.Int64(),
+    "fetched_at": pl.Datetime("us", "UTC"),
+    "attempts": pl.Int64(),
+    "error": pl.String(),
+    "source_mtime_ns": pl.Int64(),
+}
+
+_OUTCOME_COLUMNS = [c for c in MANIFEST_SCHEMA if c not in ("product_id", "position", "url")]
+
+PRIMARY_SCHEMA: dict[str, pl.DataType] = {"product_id": pl.String(), "image_path": pl.String(), "sha256": pl.String()}
+
+
+def build_manifest(rows: Iterable[tuple[str, int, str, Outcome]]) -> pl.DataFrame:
+    """The manifest frame from (product_id, position, url, outcome) tuples, sorted for stable diffs."""
+    records = [
+        {"product_id": pid, "position": pos, "url": url, "status": o.status.value, "sha256": o.sha256,
+         "path": o.path, "format": o.format, "width": o.width, "height": o.height, "bytes": o.bytes,
+         "fetched_at": o.fetched_at, "attempts": o.attempts, "error": o.error,
+         "source_mtime_ns": o.source_mtime_ns}
+        for pid, pos, url, o in rows
+    ]
+    return pl.DataFrame(records, schema=MANIFEST_SCHEMA).sort("product_id", "position")
+
+
+def outcomes_by_url(manifest: pl.DataFrame | None) -> dict[str, Outcome]:
+    """The last recorded outcome of every URL in a previous manifest (for incremental reruns)."""
+    if manifest is None or manifest.is_empty():
+        return {}
+    latest = manifest.sort("fetched_at").unique("url", keep="last")
+    known = {s.value for s in Status}
+    outcomes = {}
+    for row in latest.select("url", *_OUTCOME_COLUMNS).iter_rows(named=True):
+        url, status = row.pop("url"), row.pop("status")
+        if status in known:  # a status this version does not know is simply fetched again
+            outcomes[url] = Outcome(status=Status(status), **row)
+    return outcomes
+
+
+def primary_images(manifest: pl.DataFrame) -> pl.DataFrame:
+    """``product_id, image_path, sha256``: each product's first ok image in its ``image_urls`` order.
+
+    Products without an ok image have no row. ``image_path`` is lake-relative
+    (``images/ab/ab12....jpg``); join it to the lake root to open the normalized JPEG.
+    """
+    return (
+        manifest.filter(pl.col("status") == Status.OK.value)
+        .sort("product_id", "position")
+        .unique("product_id", keep="first", maintain_order=True)
+        .select("product_id", pl.col("path").alias("image_path"), "sha256")
+        .cast(PRIMARY_SCHEMA)
+    )
+
+
+def status_counts(manifest: pl.DataFrame) -> dict[str, int]:
+    """Rows per status, most frequent first."""
+    counts = manifest.group_by("status").len().sort(["len", "status"], descending=[True, False])
+    return {status: int(n) for status, n in counts.iter_rows()}

@@ -1,0 +1,113 @@
+"""The content-addressed image store: ``<lake>/images/<sha[:2]>/<sha256>.jpg``.
+
+A file's name is the sha256 of its bytes, so the same picture listed by many products (or
+many URLs) is stored once, a stored file never changes, and storing it twice is a no-op.
+
+Files are created in place (``O_EXCL``) rather than written aside and renamed: creating a file
+is most of the cache's cost after decoding, and the rename bought nothing here. No reader can
+see a file being written, because readers only open files the manifest names, and the manifest
+is replaced after every file it names is complete; one build at a time holds the store's lock.
+A file left short by a crashed build is found by its size when the same content is stored again,
+and replaced atomically. The lock also covers the manifest's read-merge-replace and the pruning
+of files no manifest row points to.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+STORE_FOLDER = "images"
+SUFFIX = ".jpg"
+
+
+class StoreBusy(RuntimeError):
+    """Another build holds the store's lock."""
+
+
+class ImageStore:
+    def __init__(self, lake_root: Path, folder: str = STORE_FOLDER):
+        self.lake_root = Path(lake_root)
+        self.folder = folder
+        self.root = self.lake_root / folder
+        self._shards: set[str] = set()  # shard folders known to exist (saves a mkdir per image)
+
+    def relative_path(self, sha256: str) -> str:
+        """Lake-relative path of the file with this digest, e.g. ``images/ab/ab12...jpg``."""
+        return f"{self.folder}/{sha256[:2]}/{sha256}{SUFFIX}"
+
+    def absolute(self, relative: str) -> Path:
+        return self.lake_root / relative
+
+    def has(self, relative: str | None) -> bool:
+        return relative is not None and self.absolute(relative).is_file()
+
+    def put(self, data: bytes) -> tuple[str, str]:
+        """Store ``data``; returns (sha256, lake-relative path). Safe from several threads."""
+        sha256 = hashlib.sha256(data).hexdigest()
+        relative = self.relative_path(sha256)
+        target = os.path.join(self.lake_root, relative)
+        shard = os.path.dirname(target)
+        if shard not in self._shards:
+            os.makedirs(shard, exist_ok=True)
+            self._shards.add(shard)
+        try:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        except FileExistsError:
+            if os.stat(target).st_size != len(data):  # left half-written by a crashed build
+                self._replace(target, data)
+            return sha256, relative
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+        except BaseException:
+            os.unlink(target)
+            raise
+        return sha256, relative
+
+    @staticmethod
+    def _replace(target: str, data: bytes) -> None:
+        # Unique per thread: two threads repairing the same file must not share a temp file.
+        tmp = f"{os.path.dirname(target)}/.{os.path.basename(target)}.{threading.get_ident()}.tmp"
+        try:
+            with open(tmp, "wb") as handle:
+                handle.write(data)
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    def stored_files(self) -> Iterator[Path]:
+        """Every image file (and leftover temporary file) in the store."""
+        if self.root.is_dir():
+            for shard in self.root.iterdir():
+                if shard.is_dir() and len(shard.name) == 2:
+                    yield from shard.iterdir()
+
+    def prune(self, keep: set[str]) -> int:
+        """Delete stored files whose lake-relative path is not in ``keep``; returns how many."""
+        removed = 0
+        for path in self.stored_files():
+            if path.relative_to(self.lake_root).as_posix() not in keep:
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Exclusive, non-blocking: a second concurrent build fails fast with StoreBusy."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".lock", "w") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                raise StoreBusy(f"another build is writing the image store {self.root}") from exc
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)

@@ -1,0 +1,190 @@
+"""Local images (file:// and lake-relative): confinement to raw/, incrementality, the store."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from recsys.images import (CacheSettings, HttpFetcher, HttpSettings, ImageStore, LocalFiles, Status, primary_images,
+                           update_image_cache)
+from recsys.images import cache as cache_module
+from recsys.images.manifest import MANIFEST_SCHEMA
+from recsys.images.outcome import ImageRejected
+from recsys.images.store import StoreBusy
+from tests.image_samples import jpeg, png_bomb, truncated
+
+
+@pytest.fixture
+def lake(tmp_path: Path) -> Path:
+    root = tmp_path / "lake"
+    images = root / "raw" / "shop" / "images"
+    images.mkdir(parents=True)
+    (images / "big.jpg").write_bytes(jpeg((600, 400)))
+    (images / "small.jpg").write_bytes(jpeg((224, 224), color=(10, 200, 10)))
+    (images / "broken.jpg").write_bytes(truncated(jpeg()))
+    (images / "bomb.jpg").write_bytes(png_bomb())  # a PNG named .jpg: sniffed, then refused as a bomb
+    return root
+
+
+def _uri(lake: Path, name: str) -> str:
+    return (lake / "raw" / "shop" / "images" / name).as_uri()
+
+
+def _run(lake: Path, products: pl.DataFrame, **settings):
+    with HttpFetcher(HttpSettings(offline=True)) as http:
+        return update_image_cache(products, store=ImageStore(lake), local=LocalFiles(lake, 5_000_000), remote=http,
+                                  settings=CacheSettings(**settings))
+
+
+def _products(lake: Path, names: list[str]) -> pl.DataFrame:
+    return pl.DataFrame({"product_id": [f"shop:{n}" for n in names], "image_urls": [[_uri(lake, n)] for n in names]})
+
+
+def test_local_images_are_cached_with_their_status(lake):
+    result = _run(lake, _products(lake, ["big.jpg", "small.jpg", "broken.jpg", "bomb.jpg", "gone.jpg"]))
+    rows = {r["product_id"].split(":")[1]: r for r in result.manifest.iter_rows(named=True)}
+    assert {k: r["status"] for k, r in rows.items()} == {
+        "big.jpg": "ok", "small.jpg": "ok", "broken.jpg": "corrupt", "bomb.jpg": "bomb", "gone.jpg": "not_found"}
+    big = rows["big.jpg"]
+    assert (big["width"], big["height"], big["bytes"]) == (600, 400, (lake / "raw/shop/images/big.jpg").stat().st_size)
+    assert big["path"] == f"images/{big['sha256'][:2]}/{big['sha256']}.jpg"
+    assert (lake / big["path"]).is_file()
+    assert rows["bomb.jpg"]["format"] == "PNG"
+    assert result.manifest.schema == pl.Schema(MANIFEST_SCHEMA)
+
+
+def test_lake_relative_paths_are_local_too(lake):
+    products = pl.DataFrame({"product_id": ["x"], "image_urls": [["raw/shop/images/small.jpg"]]})
+    assert _run(lake, products).manifest["status"].to_list() == ["ok"]
+
+
+@pytest.mark.parametrize("url", [
+    "file:///etc/passwd",
+    "raw/../../../../etc/passwd",
+    "raw/shop/images/../../../secret.jpg",
+    "file://otherhost/raw/x.jpg",
+    "images/ab/abc.jpg",            # inside the lake but outside raw/
+])
+def test_paths_outside_raw_are_refused_without_reading(lake, url):
+    (lake / "secret.jpg").write_bytes(jpeg())
+    products = pl.DataFrame({"product_id": ["x"], "image_urls": [[url]]})
+    row = _run(lake, products).manifest.row(0, named=True)
+    assert row["status"] == "refused" and row["bytes"] is None
+
+
+def test_a_symlink_out_of_raw_is_refused(lake, tmp_path):
+    outside = tmp_path / "outside.jpg"
+    outside.write_bytes(jpeg())
+    (lake / "raw" / "shop" / "images" / "link.jpg").symlink_to(outside)
+    with pytest.raises(ImageRejected) as caught:
+        LocalFiles(lake, 1_000_000).locate(_uri(lake, "link.jpg"))
+    assert caught.value.status is Status.REFUSED
+
+
+def test_a_symlink_inside_raw_is_followed(lake):
+    (lake / "raw" / "shop" / "images" / "alias.jpg").symlink_to(lake / "raw" / "shop" / "images" / "small.jpg")
+    assert _run(lake, _products(lake, ["alias.jpg"])).manifest["status"].to_list() == ["ok"]
+
+
+def test_files_over_the_byte_limit_are_not_read(lake):
+    with HttpFetcher(HttpSettings(offline=True)) as http:
+        result = update_image_cache(_products(lake, ["big.jpg"]), store=ImageStore(lake),
+                                    local=LocalFiles(lake, max_bytes=100), remote=http, settings=CacheSettings())
+    assert result.manifest["status"].to_list() == ["too_large"]
+    assert result.stats.bytes_read == 0
+
+
+def test_second_run_reads_and_decodes_nothing(lake, monkeypatch):
+    products = _products(lake, ["big.jpg", "small.jpg", "broken.jpg", "gone.jpg"])
+    first = _run(lake, products)
+    manifest_file = lake / "images" / "manifest.parquet"
+    written_at = manifest_file.stat().st_mtime_ns
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded on a rerun")
+
+    monkeypatch.setattr(cache_module, "normalize_image", no_decoding)
+    monkeypatch.setattr(LocalFiles, "read", no_decoding)
+    second = _run(lake, products)
+    assert second.stats.reused == 4 and second.stats.local_processed == 0
+    assert not second.manifest_written and manifest_file.stat().st_mtime_ns == written_at
+    assert second.manifest.equals(first.manifest)
+
+
+def test_a_changed_file_is_read_again_and_only_it(lake):
+    products = _products(lake, ["big.jpg", "small.jpg", "broken.jpg"])
+    first = _run(lake, products)
+    broken = lake / "raw" / "shop" / "images" / "broken.jpg"
+    broken.write_bytes(jpeg((300, 300)))          # fixed upstream
+    os.utime(broken, ns=(1, 1))                     # even with an old mtime, the size differs
+    second = _run(lake, products)
+    assert second.stats.local_processed == 1 and second.stats.reused == 2
+    statuses = dict(second.manifest.select("product_id", "status").iter_rows())
+    assert statuses == {"shop:big.jpg": "ok", "shop:small.jpg": "ok", "shop:broken.jpg": "ok"}
+    assert first.manifest.filter(pl.col("product_id") == "shop:big.jpg").equals(
+        second.manifest.filter(pl.col("product_id") == "shop:big.jpg"))
+
+
+def test_a_deleted_cached_file_is_stored_again(lake):
+    products = _products(lake, ["big.jpg"])
+    first = _run(lake, products)
+    (lake / first.manifest["path"].item()).unlink()
+    second = _run(lake, products)
+    assert second.stats.local_processed == 1
+    assert (lake / second.manifest["path"].item()).is_file()
+
+
+def test_the_same_picture_under_two_names_is_stored_once(lake):
+    images = lake / "raw" / "shop" / "images"
+    (images / "copy.jpg").write_bytes((images / "small.jpg").read_bytes())
+    result = _run(lake, _products(lake, ["small.jpg", "copy.jpg"]))
+    assert result.manifest["sha256"].n_unique() == 1
+    assert len(list((lake / "images").glob("??/*.jpg"))) == 1
+
+
+def test_products_that_leave_take_their_orphan_files_with_them(lake):
+    _run(lake, _products(lake, ["big.jpg", "small.jpg"]))
+    result = _run(lake, _products(lake, ["small.jpg"]))
+    assert result.pruned == 1
+    assert [p.name for p in (lake / "images").glob("??/*.jpg")] == [f"{result.manifest['sha256'].item()}.jpg"]
+
+
+def test_a_half_written_store_file_is_repaired(lake):
+    products = _products(lake, ["big.jpg"])
+    first = _run(lake, products)
+    stored = lake / first.manifest["path"].item()
+    good = stored.read_bytes()
+    stored.write_bytes(good[:100])  # what a crash mid-write leaves
+    ImageStore(lake).put(good)
+    assert stored.read_bytes() == good
+
+
+def test_a_second_concurrent_build_is_refused(lake):
+    store = ImageStore(lake)
+    with store.lock():
+        with pytest.raises(StoreBusy):
+            with ImageStore(lake).lock():
+                pass
+
+
+def test_primary_images_follow_image_url_order():
+    manifest = pl.DataFrame({
+        "product_id": ["a", "a", "a", "b", "c"],
+        "position": [2, 0, 1, 0, 0],
+        "status": ["ok", "not_found", "ok", "ok", "corrupt"],
+        "path": ["images/2", None, "images/1", "images/b", None],
+        "sha256": ["s2", None, "s1", "sb", None],
+    })
+    primary = primary_images(manifest)
+    assert primary.rows() == [("a", "images/1", "s1"), ("b", "images/b", "sb")]
+    assert primary.columns == ["product_id", "image_path", "sha256"]
+
+
+def test_products_without_images_have_no_rows(lake):
+    products = pl.DataFrame({"product_id": ["none", "empty"], "image_urls": [None, []]},
+                            schema={"product_id": pl.String, "image_urls": pl.List(pl.String)})
+    result = _run(lake, products)
+    assert result.manifest.is_empty() and result.manifest.schema == pl.Schema(MANIFEST_SCHEMA)
