@@ -1,13 +1,15 @@
-"""Vectors keyed by product (or user) id, aligned to the row order the tables are built in."""
+"""Vector columns as matrices, and vectors keyed by product (or user) id aligned to a row order."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
-from recsys.index import IdMap
+if TYPE_CHECKING:
+    from recsys.index import IdMap
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ from recsys import storage
 from recsys.catalog.schema import PRODUCT_SCHEMA
 from recsys.gold import (
     GOLD_TABLES,
-    AlignedVectors,
     SimilarItemsConfig,
     StyleCatalogue,
     UserRecommendationsConfig,
@@ -28,6 +27,7 @@ from recsys.gold import (
 from recsys.index import IdMap
 from recsys.recommend import build_history
 from recsys.topk import Exclusions, blocked_topk, exact_search
+from recsys.vectors import AlignedVectors
 
 ARTICLE_TYPES = ["Shirts", "Jeans", "Dresses", "Sports Shoes", "Kurtas"]
 COLOURS = ["Blue", "Black", "Red"]

@@ -25,7 +25,7 @@ def test_every_gold_table_is_a_warehouse_table_sorted_for_lookups(lake):
     names = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     assert names == set(tables)
     for name, df in tables.items():
-        assert con.execute(f"SELECT count(*) FROM {name}").fetchone()[0] == df.height
+        assert con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0] == df.height
     ids = [r[0] for r in con.execute("SELECT product_id FROM similar_items").fetchall()]
     assert ids == sorted(ids)
     users = [r[0] for r in con.execute("SELECT user_id FROM user_recommendations").fetchall()]

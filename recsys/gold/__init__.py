@@ -18,12 +18,10 @@ from recsys.gold.user_recommendations import (
     UserSpace,
     build_user_recommendations,
 )
-from recsys.gold.vectors import AlignedVectors, align, align_frame, vector_matrix
 
 __all__ = [
     "append_build", "build_record", "build_products", "gold_warehouse_tables", "GOLD_TABLES", "GoldTable", "TableBuild", "conform",
     "DEFAULT_SIMILAR_WEIGHTS", "SimilarItemsConfig", "build_similar_items", "DEFAULT_STYLE_WEIGHTS",
     "StyleCatalogue", "StyleRecommendationsConfig", "build_style_recommendations", "DEFAULT_USER_WEIGHTS",
-    "UserRecommendationsConfig", "UserSpace", "build_user_recommendations", "AlignedVectors", "align",
-    "align_frame", "vector_matrix",
+    "UserRecommendationsConfig", "UserSpace", "build_user_recommendations"
 ]

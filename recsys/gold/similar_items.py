@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 
 from recsys.gold.schemas import GOLD_TABLES, TableBuild, conform
-from recsys.gold.vectors import AlignedVectors
+from recsys.vectors import AlignedVectors
 from recsys.recommend import CandidateSource, History, VectorSignal, generate_candidates, rerank
 from recsys.recommend.reasons import similar_item_reasons
 from recsys.topk import DEFAULT_K, Exclusions, SearchFn

@@ -20,7 +20,7 @@ import polars as pl
 import scipy.sparse as sp
 
 from recsys.gold.schemas import GOLD_TABLES, TableBuild, conform
-from recsys.gold.vectors import AlignedVectors
+from recsys.vectors import AlignedVectors
 from recsys.recommend import CandidateSource, History, VectorSignal, generate_candidates, rerank
 from recsys.recommend.reasons import user_reasons
 from recsys.topk import DEFAULT_K, SearchFn

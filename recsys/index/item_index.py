@@ -147,6 +147,10 @@ class ItemIndex:
         item_index.manifest = replace(manifest, build_seconds=round(time.perf_counter() - started, 3))
         return item_index
 
+    def require(self, expect: VectorSpec) -> None:
+        """Raise IndexMismatchError unless this index was built for ``expect`` vectors."""
+        _require(self.manifest, expect, "this index")
+
     def set_ef_search(self, ef_search: int) -> None:
         faiss.downcast_index(self.index.index).hnsw.efSearch = ef_search
 
@@ -212,8 +216,8 @@ class ItemIndex:
         manifest = IndexManifest.from_json((path / MANIFEST_FILE).read_text())
         if manifest.format_version != FORMAT_VERSION:
             raise IndexMismatchError(f"index format {manifest.format_version} at {path}; this code reads {FORMAT_VERSION}")
-        if expect is not None and manifest.vectors != expect:
-            raise IndexMismatchError(f"index at {path} was built for {manifest.vectors}, not {expect}: rebuild it")
+        if expect is not None:
+            _require(manifest, expect, path)
         ids_table = pl.read_parquet(path / IDS_FILE)
         ids = IdMap(ids_table["product_id"].to_list())
         if not np.array_equal(ids.labels, ids_table["faiss_id"].to_numpy()):
@@ -226,6 +230,12 @@ class ItemIndex:
         if manifest.hnsw is not None:
             item_index.set_ef_search(manifest.hnsw["ef_search"])
         return item_index
+
+
+def _require(manifest: IndexManifest, expect: VectorSpec, where) -> None:
+    if manifest.vectors != expect:
+        raise IndexMismatchError(f"index at {where} was built for {manifest.vectors}, not {expect}: rebuild "
+                                 "models/faiss_index")
 
 
 def _drop_self(positions: np.ndarray, own: np.ndarray, k: int) -> np.ndarray:

@@ -1,0 +1,80 @@
+"""Build the item index from features/item_embeddings (DESIGN contract) and search it by catalog position."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import polars as pl
+
+from recsys.index.ids import IdMap
+from recsys.index.item_index import IndexConfig, ItemIndex, VectorSpec
+from recsys.vectors import vector_matrix
+
+log = logging.getLogger(__name__)
+
+
+def embeddings_spec(embeddings: pl.DataFrame, column: str) -> VectorSpec:
+    """What the ``column`` vectors of an item_embeddings table are: encoder, version, dimension."""
+    encoders = embeddings.select("encoder", "encoder_version").unique()
+    if encoders.height != 1:
+        raise ValueError(f"item embeddings mix encoders {encoders.rows()}: rebuild features/item_embeddings")
+    dtype = embeddings.schema[column]
+    dim = dtype.size if isinstance(dtype, pl.Array) else int(embeddings[column].list.len().max() or 0)
+    encoder, version = encoders.row(0)
+    return VectorSpec(model=str(encoder), version=str(version), column=column, dim=dim)
+
+
+def usable_vectors(embeddings: pl.DataFrame, column: str) -> tuple[list[str], np.ndarray, pl.DataFrame]:
+    """(product ids, vectors) of the rows whose vector is present and finite, plus the rows left out."""
+    vectors = vector_matrix(embeddings[column])
+    ok = np.isfinite(vectors).all(axis=1) if len(vectors) else np.zeros(0, bool)
+    left_out = embeddings.filter(pl.Series(~ok)).select("product_id").with_columns(
+        reason=pl.lit(f"{column} missing or not finite"))
+    if left_out.height:
+        log.warning("%d products have no usable %s and are not indexed", left_out.height, column)
+    return embeddings["product_id"].filter(pl.Series(ok)).to_list(), vectors[ok], left_out
+
+
+def build_from_embeddings(embeddings: pl.DataFrame, column: str = "fused_vector",
+                          config: IndexConfig = IndexConfig()) -> tuple[ItemIndex, pl.DataFrame]:
+    """The item index over ``column`` and the rows it could not index (product_id, reason)."""
+    spec = embeddings_spec(embeddings, column)
+    ids, vectors, left_out = usable_vectors(embeddings, column)
+    return ItemIndex.build(ids, vectors, spec, config), left_out
+
+
+class CatalogSearch:
+    """``index.search`` returning positions in ``catalog`` order (products the catalog lacks: -1)."""
+
+    def __init__(self, index: ItemIndex, catalog: IdMap):
+        self.index = index
+        self.to_catalog = catalog.positions_of(index.ids.product_ids.tolist())
+        self.n_catalog = len(catalog)
+
+    def __call__(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        scores, positions = self.index.search(queries, k)
+        return scores, np.where(positions >= 0, self.to_catalog[positions.clip(0)], -1)
+
+
+class ExactCatalogSearch(CatalogSearch):
+    """For a flat (exact) index: also scores queries against the whole catalog, which
+    ``recsys.topk.blocked_topk`` uses to settle ties at the K-th place by position."""
+
+    def __init__(self, index: ItemIndex, catalog: IdMap):
+        super().__init__(index, catalog)
+        stored = index.index.index.reconstruct_n(0, index.index.ntotal)   # index insertion order
+        self.vectors = np.zeros((self.n_catalog, stored.shape[1]), dtype=np.float32)
+        self.present = np.zeros(self.n_catalog, dtype=bool)
+        found = self.to_catalog >= 0
+        self.vectors[self.to_catalog[found]] = stored[found]
+        self.present[self.to_catalog[found]] = True
+
+    def all_scores(self, queries: np.ndarray) -> np.ndarray:
+        scores = np.ascontiguousarray(queries, dtype=np.float32) @ self.vectors.T
+        scores[:, ~self.present] = -np.inf
+        return scores
+
+
+def catalog_search(index: ItemIndex, catalog: IdMap) -> CatalogSearch:
+    return ExactCatalogSearch(index, catalog) if index.kind == "flat" else CatalogSearch(index, catalog)
