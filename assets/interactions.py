@@ -1,0 +1,143 @@
+"""Interactions: silver/interactions (real events or the persona simulator) and the time split."""
+
+import time
+from typing import Literal
+
+import dagster as dg
+import polars as pl
+
+from assets import metadata
+from assets.catalog import PRODUCTS
+from assets.raw import events_raw
+from recsys.interactions import (SimulatorConfig, SplitConfig, build_interactions, cold_start_items, cold_start_users,
+                                 leakage_report, split_interactions)
+from recsys.interactions.plots import activity_figure
+from recsys.interactions.quality import interaction_problems
+from recsys.interactions.split import COLD_USER_MAX_TRAIN_ITEMS
+from resources import LakeResource
+
+INTERACTIONS = dg.AssetKey(["silver", "interactions"])
+INTERACTION_SPLIT = dg.AssetKey(["features", "interaction_split"])
+GROUP = "interactions"
+
+
+class InteractionsConfig(dg.Config):
+    """Where interactions come from; the simulator settings apply only when simulating."""
+
+    source: Literal["auto", "real", "simulated"] = "auto"
+    scale: Literal["sample", "benchmark"] = "sample"
+    n_users: int | None = None          # overrides the scale's user count
+    seed: int = 7
+    weeks: int = 12
+
+    def simulator(self) -> SimulatorConfig:
+        preset = SimulatorConfig.benchmark if self.scale == "benchmark" else SimulatorConfig.sample
+        overrides = {"seed": self.seed, "weeks": self.weeks}
+        if self.n_users is not None:
+            overrides["n_users"] = self.n_users
+        return preset(**overrides)
+
+
+@dg.asset(
+    key=INTERACTIONS, group_name=GROUP, deps=[PRODUCTS, events_raw], kinds={"python", "polars", "parquet"},
+    description="One row per user event (DESIGN.md silver/interactions): real events from raw/events/ when present, "
+                "otherwise the persona simulator. Rejected event rows go to silver/events_quarantine.parquet.",
+    check_specs=[
+        dg.AssetCheckSpec("interactions_valid", asset=INTERACTIONS, blocking=True,
+                          description="Known products, no nulls, ratings on the scale, no duplicate events."),
+        dg.AssetCheckSpec("events_accounting", asset=INTERACTIONS, blocking=True,
+                          description="Every raw event record is one interaction or one quarantine row."),
+    ],
+)
+def silver_interactions(context: dg.AssetExecutionContext, config: InteractionsConfig, lake: LakeResource):
+    products = lake.read_table("silver/products")
+    build = build_interactions(lake.raw_dir, products, source=config.source, simulator=config.simulator())
+    lake.write_table(build.interactions, "silver/interactions")
+    lake.write_table(build.quarantine, "silver/events_quarantine")
+    events = build.interactions
+    context.log.info("%s interactions: %d events, %d users, %d products in %.1fs; %d quarantined", build.origin,
+                     events.height, events["user_id"].n_unique(), events["product_id"].n_unique(), build.seconds,
+                     build.quarantine.height)
+    problems = interaction_problems(events, products["product_id"])
+    by_event = {e: n for e, n in events.group_by("event").len().sort("len", descending=True).iter_rows()}
+    accounting = build.events_read.accounting_balanced() if build.events_read is not None else True
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": events.height,
+            "origin": build.origin,
+            "users": events["user_id"].n_unique(),
+            "products_touched": events["product_id"].n_unique(),
+            "catalog_products": products.height,
+            "events_by_type": metadata.counts(by_event, "event", "rows"),
+            "first_event": str(events["ts"].min()),
+            "last_event": str(events["ts"].max()),
+            "quarantined": build.quarantine.height,
+            "quarantine_by_reason": metadata.counts(build.events_read.quarantine_by_reason() if build.events_read else {},
+                                                    "reason", "rows"),
+            "simulator": str(build.simulator) if build.simulator else "not used (real events)",
+            "seconds": round(build.seconds, 2),
+            "activity": metadata.png(activity_figure(events)),
+            "preview": metadata.preview(events),
+            "path": dg.MetadataValue.path(str(lake.path("silver/interactions.parquet"))),
+            "quarantine_path": dg.MetadataValue.path(str(lake.path("silver/events_quarantine.parquet"))),
+        },
+        check_results=[
+            dg.AssetCheckResult(check_name="interactions_valid", passed=not any(problems.values()),
+                                metadata={k: int(v) for k, v in problems.items()}),
+            dg.AssetCheckResult(check_name="events_accounting", passed=accounting,
+                                metadata={"records_read": build.events_read.records if build.events_read else 0,
+                                          "interactions": events.height, "quarantined": build.quarantine.height}),
+        ],
+    )
+
+
+class InteractionSplitConfig(dg.Config):
+    validation_fraction: float = 0.1
+    test_fraction: float = 0.2
+    new_user_fraction: float = 0.1
+    new_user_history: int = 2
+    seed: int = 0
+    cold_user_max_train_items: int = COLD_USER_MAX_TRAIN_ITEMS   # only for the slice sizes shown
+
+
+@dg.asset(
+    key=INTERACTION_SPLIT, group_name=GROUP, deps=[INTERACTIONS], kinds={"python", "polars", "parquet"},
+    description="Time-based per-user train/validation/test split of silver/interactions (pairs never straddle "
+                "splits), with new-user truncation for the cold-start slice. The same split feeds every model "
+                "and the evaluation.",
+    check_specs=[dg.AssetCheckSpec("no_leakage", asset=INTERACTION_SPLIT, blocking=True,
+                                   description="No pair in two splits; per user, train <= validation <= test in time.")],
+)
+def interaction_split(context: dg.AssetExecutionContext, config: InteractionSplitConfig, lake: LakeResource):
+    started = time.perf_counter()
+    interactions = lake.read_table("silver/interactions")
+    result = split_interactions(interactions, SplitConfig(
+        validation_fraction=config.validation_fraction, test_fraction=config.test_fraction,
+        new_user_fraction=config.new_user_fraction, new_user_history=config.new_user_history, seed=config.seed))
+    lake.write_table(result.frame, "features/interaction_split")
+    frame = result.frame
+    leaks = leakage_report(frame)
+    cold_users = cold_start_users(frame, config.cold_user_max_train_items)
+    cold_items = cold_start_items(frame)
+    per_split = frame.group_by("split").agg(events=pl.len(), pairs=pl.struct("user_id", "product_id").n_unique(),
+                                            users=pl.col("user_id").n_unique(),
+                                            products=pl.col("product_id").n_unique()).sort("split")
+    seconds = time.perf_counter() - started
+    context.log.info("split %d events: %s; %d cold-start users, %d cold-start items (%.1fs)", frame.height,
+                     result.counts(), len(cold_users), len(cold_items), seconds)
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": frame.height,
+            "events_by_split": metadata.counts(result.counts(), "split", "events"),
+            "per_split": metadata.preview(per_split),
+            "cold_start_users": len(cold_users),
+            "cold_start_items": len(cold_items),
+            "new_users_truncated": result.new_users,
+            "events_dropped_after_cutoff": result.dropped_after_cutoff,
+            "seconds": round(seconds, 2),
+            "preview": metadata.preview(frame),
+            "path": dg.MetadataValue.path(str(lake.path("features/interaction_split.parquet"))),
+        },
+        check_results=[dg.AssetCheckResult(check_name="no_leakage", passed=not any(leaks.values()), metadata=leaks)],
+    )
+

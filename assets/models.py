@@ -1,0 +1,180 @@
+"""Models: ALS factors, the two-tower model and its item vectors for every product."""
+
+from typing import Literal
+
+import dagster as dg
+import numpy as np
+
+from assets import metadata
+from assets.interactions import INTERACTION_SPLIT
+from recsys.models.als import ALSParams, ALSRecommender
+from recsys.models.plots import curve_figure
+from recsys.models.stages import ProbeSettings, item_tower_vectors, train_als, train_two_tower
+from recsys.models.two_tower import TwoTowerParams, TwoTowerRecommender
+from resources import LakeResource
+
+ALS_MODEL = dg.AssetKey(["models", "als"])
+TWO_TOWER_MODEL = dg.AssetKey(["models", "two_tower"])
+ITEM_TOWER_VECTORS = dg.AssetKey(["features", "item_tower_vectors"])
+ITEM_EMBEDDINGS = dg.AssetKey(["features", "item_embeddings"])
+GROUP = "models"
+
+
+class ProbeConfig(dg.Config):
+    """The validation probe: a seeded sample of validation users ranked during training."""
+
+    k: int = 20
+    max_users: int = 1000
+    seed: int = 0
+
+    def settings(self) -> ProbeSettings:
+        return ProbeSettings(k=self.k, max_users=self.max_users, seed=self.seed)
+
+
+class ALSConfig(dg.Config):
+    factors: int = 32
+    regularization: float = 0.1
+    alpha: float = 5.0
+    iterations: int = 15
+    seed: int = 0
+    num_threads: int = 0               # implicit's threads, 0 = all cores
+    curve_every: int = 5               # validation metrics every n iterations (0: only at the end)
+    probe: ProbeConfig = ProbeConfig()
+
+
+def _rounded(values: dict) -> dict:
+    return {k: round(float(v), 4) for k, v in values.items()}
+
+
+@dg.asset(
+    key=ALS_MODEL, group_name=GROUP, deps=[INTERACTION_SPLIT], kinds={"python", "implicit"},
+    description="Implicit-feedback ALS on the train split: user and item factors with their ids (models/als/).",
+    check_specs=[dg.AssetCheckSpec("factors_finite", asset=ALS_MODEL, blocking=True,
+                                   description="Every user and item factor is a finite number.")],
+)
+def als_model(context: dg.AssetExecutionContext, config: ALSConfig, lake: LakeResource):
+    split = lake.read_table("features/interaction_split")
+    params = ALSParams(factors=config.factors, regularization=config.regularization, alpha=config.alpha,
+                       iterations=config.iterations, seed=config.seed, num_threads=config.num_threads)
+    stage = train_als(split, params, config.probe.settings(), config.curve_every)
+    model = stage.model
+    model.save_pretrained(lake.path("models/als"))
+    context.log.info("ALS: %d users x %d items, validation %s vs popularity %s (%.1fs)", len(model.user_ids),
+                     len(model.item_ids), _rounded(stage.validation), _rounded(stage.popularity_validation),
+                     stage.seconds["total"])
+    recall = f"recall@{config.probe.k}"
+    plot = {}
+    if stage.curve:
+        plot["validation_curve"] = metadata.png(curve_figure(
+            stage.curve, "iteration", [recall, f"ndcg@{config.probe.k}"], title="ALS on the validation probe",
+            baselines={f"popularity {recall}": stage.popularity_validation[recall]}))
+    return dg.MaterializeResult(
+        metadata={
+            "users": len(model.user_ids), "items": len(model.item_ids), "pairs": int(model.seen.nnz),
+            "factors": config.factors, "validation": _rounded(stage.validation),
+            "popularity_validation": _rounded(stage.popularity_validation),
+            "validation_users": model.summary.get("validation_users", 0),
+            "seconds": stage.seconds, **plot,
+            "path": dg.MetadataValue.path(str(lake.path("models/als"))),
+        },
+        check_results=[dg.AssetCheckResult(check_name="factors_finite", passed=model.finite)],
+    )
+
+
+class TwoTowerConfig(dg.Config):
+    dim: int = 128
+    hidden: int = 256
+    loss: Literal["softmax", "bpr", "mse"] = "softmax"
+    use_als: bool = False
+    temperature: float = 0.05
+    batch_size: int = 512
+    uniform_negatives: int = 512
+    lr: float = 2e-3
+    max_epochs: int = 15
+    patience: int = 3
+    seed: int = 0
+    threads: int = 1
+    probe: ProbeConfig = ProbeConfig()
+
+    def params(self) -> TwoTowerParams:
+        return TwoTowerParams(dim=self.dim, hidden=self.hidden, loss=self.loss, use_als=self.use_als,
+                              temperature=self.temperature, batch_size=self.batch_size,
+                              uniform_negatives=self.uniform_negatives, lr=self.lr, max_epochs=self.max_epochs,
+                              patience=self.patience, seed=self.seed, threads=self.threads)
+
+
+@dg.asset(
+    key=TWO_TOWER_MODEL, group_name=GROUP, deps=[INTERACTION_SPLIT, ITEM_EMBEDDINGS, ALS_MODEL],
+    kinds={"python", "pytorch"},
+    description="Two-tower model (PyTorch): item tower over content embeddings, user tower pooling the user's "
+                "item vectors (new users need no retraining), 128-d; early-stopped on validation (models/two_tower/).",
+    check_specs=[
+        dg.AssetCheckSpec("vectors_finite", asset=TWO_TOWER_MODEL, blocking=True,
+                          description="Every item and user vector is finite and unit length."),
+        dg.AssetCheckSpec("beats_popularity", asset=TWO_TOWER_MODEL,
+                          description="Validation recall@k above the popularity baseline on the same users."),
+    ],
+)
+def two_tower_model(context: dg.AssetExecutionContext, config: TwoTowerConfig, lake: LakeResource):
+    split = lake.read_table("features/interaction_split")
+    embeddings = lake.read_table("features/item_embeddings")
+    als = ALSRecommender.from_pretrained(lake.path("models/als")) if config.use_als else None
+    stage = train_two_tower(split, embeddings, config.params(), als, config.probe.settings())
+    model: TwoTowerRecommender = stage.model
+    model.save_pretrained(lake.path("models/two_tower"))
+    summary = model.summary
+    context.log.info("two-tower: best epoch %s of %s, validation %s vs popularity %s (%.1fs)", summary["best_epoch"],
+                     summary["epochs_run"], _rounded(stage.validation), _rounded(stage.popularity_validation),
+                     stage.seconds["total"])
+    k = config.probe.k
+    baselines = {f"popularity recall@{k}": stage.popularity_validation[f"recall@{k}"]}
+    norms = np.concatenate([np.linalg.norm(model.item_vectors, axis=1), np.linalg.norm(model.user_vectors, axis=1)])
+    served = norms[len(model.item_vectors):] > 0
+    unit = np.isfinite(norms).all() and np.allclose(norms[:len(model.item_vectors)], 1.0, atol=1e-3) \
+        and np.allclose(norms[len(model.item_vectors):][served], 1.0, atol=1e-3)
+    return dg.MaterializeResult(
+        metadata={
+            "users": len(model.user_ids), "items": len(model.item_ids), "warm_items": summary["warm_items"],
+            "training_examples": summary["examples"], "best_epoch": summary["best_epoch"],
+            "epochs_run": summary["epochs_run"], "validation": _rounded(stage.validation),
+            "popularity_validation": _rounded(stage.popularity_validation),
+            "validation_users": summary["validation_users"], "loss": config.loss, "use_als": config.use_als,
+            "seconds": stage.seconds, "content_encoders": summary.get("content_encoders", {}),
+            "training_curve": metadata.png(curve_figure(
+                summary["curve"], "epoch", [f"recall@{k}", f"ndcg@{k}"], right=["train_loss"],
+                title="two-tower: validation probe and training loss", baselines=baselines)),
+            "path": dg.MetadataValue.path(str(lake.path("models/two_tower"))),
+        },
+        check_results=[
+            dg.AssetCheckResult(check_name="vectors_finite", passed=bool(unit)),
+            dg.AssetCheckResult(check_name="beats_popularity", passed=stage.beats_popularity,
+                                severity=dg.AssetCheckSeverity.WARN,
+                                metadata={"two_tower": _rounded(stage.validation),
+                                          "popularity": _rounded(stage.popularity_validation)}),
+        ],
+    )
+
+
+@dg.asset(
+    key=ITEM_TOWER_VECTORS, group_name=GROUP, deps=[TWO_TOWER_MODEL, ITEM_EMBEDDINGS], kinds={"python", "parquet"},
+    description="The two-tower item vector of every product (cold ones from content alone), for indexes and apps.",
+    check_specs=[dg.AssetCheckSpec("one_vector_per_product", asset=ITEM_TOWER_VECTORS, blocking=True,
+                                   description="Every product of item_embeddings has exactly one finite vector.")],
+)
+def item_tower_vectors_asset(context: dg.AssetExecutionContext, lake: LakeResource):
+    model = TwoTowerRecommender.from_pretrained(lake.path("models/two_tower"))
+    embeddings = lake.read_table("features/item_embeddings")
+    vectors = item_tower_vectors(model, embeddings)
+    lake.write_table(vectors, "features/item_tower_vectors")
+    matrix = np.asarray(vectors["vector"].to_numpy(), dtype=np.float32).reshape(vectors.height, -1)
+    complete = (vectors["product_id"].n_unique() == vectors.height == embeddings.height
+                and bool(np.isfinite(matrix).all()))
+    by_source = {s: n for s, n in vectors.group_by("source").len().iter_rows()}
+    context.log.info("item tower vectors: %d products (%d warm)", vectors.height, int(vectors["warm"].sum()))
+    return dg.MaterializeResult(
+        metadata={"dagster/row_count": vectors.height, "warm": int(vectors["warm"].sum()),
+                  "by_source": metadata.counts(by_source, "source", "products"), "model_version": model.version,
+                  "preview": metadata.preview(vectors.drop("vector")),
+                  "path": dg.MetadataValue.path(str(lake.path("features/item_tower_vectors.parquet")))},
+        check_results=[dg.AssetCheckResult(check_name="one_vector_per_product", passed=complete)],
+    )

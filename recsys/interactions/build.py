@@ -1,0 +1,48 @@
+"""silver/interactions: real events when ``raw/events/`` has files, otherwise the persona simulator."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import polars as pl
+
+from recsys.catalog.schema import QUARANTINE_SCHEMA
+from recsys.interactions.events import EventsResult, event_files, read_events
+from recsys.interactions.simulator import SimulatorConfig, simulate
+
+SOURCES = ("auto", "real", "simulated")
+
+
+@dataclass
+class InteractionsBuild:
+    interactions: pl.DataFrame             # INTERACTION_SCHEMA
+    quarantine: pl.DataFrame               # QUARANTINE_SCHEMA, source 'events' (empty when simulated)
+    origin: str                            # 'real' | 'simulated'
+    seconds: float
+    events_read: EventsResult | None = None
+    simulator: SimulatorConfig | None = None
+    files: dict[str, int] = field(default_factory=dict)
+
+
+def build_interactions(raw_root: Path, products: pl.DataFrame, source: str = "auto",
+                       simulator: SimulatorConfig | None = None, now: datetime | None = None) -> InteractionsBuild:
+    """``source``: 'auto' (real events if any file exists in raw/events/, else simulated),
+    'real' (error when there are no event files) or 'simulated'."""
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
+    started = time.perf_counter()
+    events_dir = Path(raw_root) / "events"
+    has_files = bool(event_files(events_dir))
+    if source == "real" and not has_files:
+        raise FileNotFoundError(f"source='real' but {events_dir} has no *.csv or *.parquet files")
+    if source == "real" or (source == "auto" and has_files):
+        result = read_events(events_dir, products, now=now, raw_root=Path(raw_root))
+        return InteractionsBuild(result.interactions, result.quarantine, "real", time.perf_counter() - started,
+                                 events_read=result, files=result.files)
+    config = simulator or SimulatorConfig()
+    simulated = simulate(products, config)
+    return InteractionsBuild(simulated.events, pl.DataFrame(schema=QUARANTINE_SCHEMA), "simulated",
+                             time.perf_counter() - started, simulator=config)

@@ -1,0 +1,216 @@
+"""Real interaction events from ``raw/events/*.csv|*.parquet`` to silver rows plus quarantine.
+
+Columns: ``user_id``, ``product_id`` (the unified id ``<source>:<source id>`` or the raw source id),
+``event``, ``ts``, and optionally ``value``. Every record read ends in exactly one of the two
+outputs; quarantined records keep their file, line (data row number for Parquet) and raw text,
+with the first reason that applies:
+
+- the record itself is broken (wrong field count, invalid bytes) or the file lacks a column;
+- ``missing user_id`` / ``missing product_id`` / ``missing event``;
+- ``unknown product`` (no such product_id or source id), ``ambiguous product id`` (a raw
+  source id shared by products of several sources);
+- ``bad timestamp`` (unparseable, or outside [2000-01-01, now + 1 day]);
+- ``bad value`` (not a finite number), ``rating out of scale`` / ``missing rating value``;
+- ``duplicate event`` (same user, product, event and ts as an earlier record: the first wins).
+
+Timestamps: ISO 8601 with or without an offset (no offset means UTC), a plain date, or Unix
+epoch seconds / milliseconds. Event names are normalised (lower case, ``add to cart`` ->
+``add_to_cart``); unknown event names are kept, since the models weigh them with a default.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import polars as pl
+
+from recsys.catalog.csv_records import read_csv_records
+from recsys.catalog.schema import QUARANTINE_SCHEMA
+from recsys.interactions.schema import INTERACTION_SCHEMA, RATING_SCALE
+
+log = logging.getLogger(__name__)
+
+REQUIRED_COLUMNS: tuple[str, ...] = ("user_id", "product_id", "event", "ts")
+EVENT_COLUMNS: tuple[str, ...] = (*REQUIRED_COLUMNS, "value")
+QUARANTINE_SOURCE = "events"
+EARLIEST_TS = datetime(2000, 1, 1, tzinfo=timezone.utc)
+MAX_RAW_CHARS = 1_000
+
+# Explicit formats tried in order; each yields UTC. Offsets are converted, naive times are UTC.
+_AWARE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S%z")
+_NAIVE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S",
+                  "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d")
+
+
+@dataclass
+class EventsResult:
+    interactions: pl.DataFrame   # INTERACTION_SCHEMA, origin 'real'
+    quarantine: pl.DataFrame     # QUARANTINE_SCHEMA, source 'events'
+    files: dict[str, int]        # file -> records read
+
+    @property
+    def records(self) -> int:
+        return sum(self.files.values())
+
+    def accounting_balanced(self) -> bool:
+        return self.records == self.interactions.height + self.quarantine.height
+
+    def quarantine_by_reason(self) -> dict[str, int]:
+        if self.quarantine.is_empty():
+            return {}
+        codes = self.quarantine["reason"].str.split(":").list.first()
+        return dict(sorted(Counter(codes.to_list()).items(), key=lambda kv: -kv[1]))
+
+
+def event_files(events_dir: Path) -> list[Path]:
+    events_dir = Path(events_dir)
+    if not events_dir.is_dir():
+        return []
+    return sorted(p for p in events_dir.iterdir() if p.is_file() and p.suffix.lower() in (".csv", ".parquet"))
+
+
+_RECORD_SCHEMA = {"file": pl.String, "line": pl.Int64, "raw": pl.String, "problem": pl.String,
+                  **{c: pl.String for c in EVENT_COLUMNS}}
+
+
+def _csv_records(path: Path, display: str) -> pl.DataFrame:
+    info, records = read_csv_records(path, display)
+    missing = [c for c in REQUIRED_COLUMNS if c not in info.header]
+    rows = []
+    for record in records:
+        problem = record.problem
+        if problem is None and missing:
+            problem = f"missing columns: {', '.join(missing)}"
+        elif problem is None and (record.extra or _missing_required(info.header, record.fields)):
+            width = len(record.fields) + len(record.extra)
+            problem = f"wrong field count: {width} fields, expected {len(info.header)}"
+        rows.append({"file": display, "line": record.line, "raw": record.raw, "problem": problem,
+                     **{c: record.fields.get(c) for c in EVENT_COLUMNS}})
+    return pl.DataFrame(rows, schema=_RECORD_SCHEMA)
+
+
+def _missing_required(header: list[str], fields: dict[str, str]) -> bool:
+    """A short record is fine when only optional trailing columns (``value``) are absent."""
+    return any(c not in fields and c not in EVENT_COLUMNS[len(REQUIRED_COLUMNS):] for c in header)
+
+
+def _parquet_records(path: Path, display: str) -> pl.DataFrame:
+    try:
+        frame = pl.read_parquet(path)
+    except Exception as exc:   # a corrupt file is one quarantine row, not a crashed run
+        return pl.DataFrame([{"file": display, "line": 0, "raw": "", "problem": f"unreadable parquet: {exc}"[:300]}],
+                            schema=_RECORD_SCHEMA)
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    as_text = []
+    for column in EVENT_COLUMNS:
+        if column not in frame.columns:
+            as_text.append(pl.lit(None, dtype=pl.String).alias(column))
+        elif isinstance(frame.schema[column], pl.Datetime):
+            # keep the instant: naive datetimes are UTC, aware ones are written with their offset
+            dtype = frame.schema[column]
+            expr = pl.col(column) if dtype.time_zone else pl.col(column).dt.replace_time_zone("UTC")
+            as_text.append(expr.dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%dT%H:%M:%S%.f%z").alias(column))
+        else:
+            as_text.append(pl.col(column).cast(pl.String).alias(column))
+    text = frame.select(as_text)
+    raw = pl.concat_str([pl.col(c).fill_null("") for c in EVENT_COLUMNS], separator=",").str.slice(0, MAX_RAW_CHARS)
+    problem = f"missing columns: {', '.join(missing)}" if missing else None
+    return text.with_row_index("line", offset=1).select(
+        pl.lit(display).alias("file"), pl.col("line").cast(pl.Int64), raw.alias("raw"),
+        pl.lit(problem, dtype=pl.String).alias("problem"), *EVENT_COLUMNS,
+    )
+
+
+def parse_timestamps(text: pl.Expr) -> pl.Expr:
+    """UTC datetimes from strings in the accepted formats (null where none applies)."""
+    stripped = text.str.strip_chars().str.replace(r"Z$", "+0000")
+    candidates = [stripped.str.to_datetime(f, strict=False, time_unit="us").dt.convert_time_zone("UTC")
+                  for f in _AWARE_FORMATS]
+    candidates += [stripped.str.to_datetime(f, strict=False, time_unit="us").dt.replace_time_zone("UTC")
+                   for f in _NAIVE_FORMATS]
+    digits = stripped.str.contains(r"^\d{9,13}$")
+    epoch = stripped.cast(pl.Int64, strict=False)
+    epoch_us = pl.when(stripped.str.len_chars() >= 12).then(epoch * 1_000).otherwise(epoch * 1_000_000)
+    candidates.append(pl.when(digits).then(epoch_us.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")))
+    return pl.coalesce(candidates)
+
+
+def _product_lookup(products: pl.DataFrame) -> pl.DataFrame:
+    """ref -> product_id for unified ids and unambiguous source ids; ambiguous refs get a null id."""
+    unified = products.select(ref=pl.col("product_id"), matched=pl.col("product_id"), matches=pl.lit(1, pl.UInt32))
+    by_source_id = (products.group_by(ref=pl.col("source_id"))
+                    .agg(matched=pl.col("product_id").first(), matches=pl.len())
+                    .with_columns(matched=pl.when(pl.col("matches") == 1).then(pl.col("matched")))
+                    .join(unified.select("ref"), on="ref", how="anti"))
+    return pl.concat([unified, by_source_id.select("ref", "matched", "matches")])
+
+
+def _stripped(column: str) -> pl.Expr:
+    """The column's text without surrounding blanks; empty strings become null."""
+    return pl.col(column).str.strip_chars().replace("", None)
+
+
+def _reason(now: datetime) -> pl.Expr:
+    lo, hi = RATING_SCALE
+    value_given = pl.col("value_text").is_not_null()
+    bad_number = value_given & (pl.col("number").is_null() | ~pl.col("number").is_finite())
+    return (
+        pl.when(pl.col("problem").is_not_null()).then(pl.col("problem"))
+        .when(pl.col("user").is_null()).then(pl.lit("missing user_id"))
+        .when(pl.col("ref").is_null()).then(pl.lit("missing product_id"))
+        .when(pl.col("matches").is_null()).then(pl.lit("unknown product: ") + pl.col("ref").fill_null(""))
+        .when(pl.col("matched").is_null())
+        .then(pl.format("ambiguous product id: {} matches {} products", pl.col("ref"), pl.col("matches")))
+        .when(pl.col("kind").is_null()).then(pl.lit("missing event"))
+        .when(pl.col("when").is_null()).then(pl.lit("bad timestamp: ") + pl.col("ts").fill_null("(empty)"))
+        .when((pl.col("when") < EARLIEST_TS) | (pl.col("when") > now + timedelta(days=1)))
+        .then(pl.lit("bad timestamp: out of range: ") + pl.col("ts"))
+        .when(bad_number).then(pl.lit("bad value: ") + pl.col("value_text"))
+        .when((pl.col("kind") == "rating") & ~value_given).then(pl.lit("missing rating value"))
+        .when((pl.col("kind") == "rating") & ((pl.col("number") < lo) | (pl.col("number") > hi)))
+        .then(pl.format("rating out of scale: {} not in [{}, {}]", pl.col("number"), pl.lit(lo), pl.lit(hi)))
+    )
+
+
+def read_events(events_dir: Path, products: pl.DataFrame, now: datetime | None = None,
+                raw_root: Path | None = None) -> EventsResult:
+    """Read every events file under ``events_dir``; map products against ``products`` (silver)."""
+    now = now or datetime.now(timezone.utc)
+    raw_root = Path(raw_root) if raw_root else Path(events_dir).parent
+    frames, files = [], {}
+    for path in event_files(events_dir):
+        display = path.relative_to(raw_root).as_posix() if path.is_relative_to(raw_root) else path.name
+        frame = _csv_records(path, display) if path.suffix.lower() == ".csv" else _parquet_records(path, display)
+        files[display] = frame.height
+        frames.append(frame)
+        log.info("read %s: %d event records", display, frame.height)
+    if not frames:
+        return EventsResult(pl.DataFrame(schema=INTERACTION_SCHEMA), pl.DataFrame(schema=QUARANTINE_SCHEMA), files)
+    records = (pl.concat(frames).with_row_index("order")
+               .with_columns(user=_stripped("user_id"), ref=_stripped("product_id"), value_text=_stripped("value"),
+                             kind=_stripped("event").str.to_lowercase().str.replace_all(r"[\s\-]+", "_"))
+               .join(_product_lookup(products), on="ref", how="left")
+               .with_columns(when=parse_timestamps(pl.col("ts")), number=pl.col("value_text").cast(pl.Float64, strict=False))
+               .with_columns(reason=_reason(now)))
+    key = ["user", "matched", "kind", "when"]
+    valid = records.filter(pl.col("reason").is_null())
+    first = valid.group_by(key).agg(pl.col("order").min().alias("first_order"), pl.col("file").first().alias("first_file"),
+                                    pl.col("line").first().alias("first_line"))
+    valid = (valid.sort("order").join(first, on=key, how="left")
+             .with_columns(reason=pl.when(pl.col("order") != pl.col("first_order"))
+                           .then(pl.format("duplicate event: same as {} line {}", pl.col("first_file"), pl.col("first_line")))))
+    records = pl.concat([records.filter(pl.col("reason").is_not_null()), valid.drop("first_order", "first_file", "first_line")])
+    kept = records.filter(pl.col("reason").is_null()).sort("order")
+    interactions = kept.select(
+        user_id=pl.col("user"), product_id=pl.col("matched"), event=pl.col("kind"),
+        value=pl.col("number").fill_null(1.0), ts=pl.col("when"), origin=pl.lit("real"),
+    ).cast(INTERACTION_SCHEMA).sort("user_id", "ts", "product_id", "event")
+    quarantine = records.filter(pl.col("reason").is_not_null()).sort("order").select(
+        source=pl.lit(QUARANTINE_SOURCE), file="file", line="line", raw="raw", reason="reason",
+        product_id=pl.col("matched"), quarantined_at=pl.lit(now).cast(pl.Datetime("us", "UTC")),
+    ).cast(QUARANTINE_SCHEMA)
+    return EventsResult(interactions, quarantine, files)

@@ -1,0 +1,25 @@
+"""Checks on silver/interactions: what must hold before models train on it (all counts must be 0)."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from recsys.interactions.schema import INTERACTION_SCHEMA, ORIGINS, RATING_SCALE
+
+
+def interaction_problems(interactions: pl.DataFrame, product_ids: pl.Series) -> dict[str, int]:
+    """Problem name -> number of offending rows."""
+    lo, hi = RATING_SCALE
+    missing_columns = [c for c in INTERACTION_SCHEMA if c not in interactions.columns]
+    if missing_columns:
+        return {f"missing column {c}": 1 for c in missing_columns}
+    required = ["user_id", "product_id", "event", "ts", "value"]
+    return {
+        "null_fields": interactions.filter(pl.any_horizontal(pl.col(required).is_null())).height,
+        "unknown_products": interactions.filter(~pl.col("product_id").is_in(product_ids.implode())).height,
+        "ratings_out_of_scale": interactions.filter((pl.col("event") == "rating")
+                                                    & ~pl.col("value").is_between(lo, hi)).height,
+        "non_finite_values": interactions.filter(~pl.col("value").is_finite()).height,
+        "bad_origin": interactions.filter(~pl.col("origin").is_in(list(ORIGINS))).height,
+        "duplicate_events": interactions.height - interactions.unique(["user_id", "product_id", "event", "ts"]).height,
+    }

@@ -1,0 +1,1 @@
+"""Recommenders sharing one interface (``base.Recommender``): popularity, ALS, two-tower."""

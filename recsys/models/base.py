@@ -1,0 +1,231 @@
+"""The interface every recommender answers, its top-K result, and its saved form.
+
+A fitted model knows its users and items (the ids it was trained on) and which items each user
+already has (``seen``). ``recommend`` ranks the model's items for known users, in batches;
+``score`` gives pair scores for any (user, item) it can score, NaN otherwise.
+
+Saved form (``save_pretrained``): a folder with ``config.json`` (model name, parameters,
+library versions, training summary), ``users.parquet`` and ``items.parquet`` (ids plus any
+per-row arrays the model keeps, e.g. factors), ``seen.npz`` (the user x item matrix it was
+fitted on) and whatever else the model adds. The folder is written beside the target and
+swapped in atomically; ``from_pretrained`` needs no training code or data.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime, timezone
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+
+from recsys import __version__ as recsys_version
+from recsys.models.matrix import Interactions
+from recsys.storage import replace_dir_atomic, staging_dir
+
+log = logging.getLogger(__name__)
+
+RECOMMEND_BATCH = 1024   # users scored against the whole item set at once
+
+
+@dataclass(frozen=True)
+class TopK:
+    """Ranked items per user: row r of ``item_ids`` / ``scores`` belongs to ``user_ids[r]``, best
+    first. Users with fewer than k candidates are padded with ``None`` ids and ``-inf`` scores."""
+
+    user_ids: np.ndarray   # (n,) str
+    item_ids: np.ndarray   # (n, k) object (str or None)
+    scores: np.ndarray     # (n, k) float32
+
+    def to_frame(self) -> pl.DataFrame:
+        """Long form: user_id, rank (1-based), product_id, score; padding dropped."""
+        n, k = self.item_ids.shape
+        frame = pl.DataFrame({
+            "user_id": np.repeat(self.user_ids.astype(object), k).tolist() if n else [],
+            "rank": np.tile(np.arange(1, k + 1, dtype=np.int32), n),
+            "product_id": self.item_ids.reshape(-1).tolist(),
+            "score": self.scores.reshape(-1).astype(np.float32),
+        }, schema={"user_id": pl.String, "rank": pl.Int32, "product_id": pl.String, "score": pl.Float32})
+        return frame.filter(pl.col("product_id").is_not_null())
+
+
+def top_k_rows(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the column positions of the k largest scores (best first) and those scores.
+
+    torch.topk rather than numpy's argpartition: about three times faster on wide rows, which is
+    most of the cost of ranking a catalog for a batch of users.
+    """
+    import torch
+
+    k = min(k, scores.shape[1])
+    values, columns = torch.topk(torch.from_numpy(np.ascontiguousarray(scores, dtype=np.float32)), k, dim=1)
+    return columns.numpy(), values.numpy()
+
+
+def library_versions(*packages: str) -> dict[str, str]:
+    versions = {"recsys": recsys_version}
+    for package in ("numpy", "polars", "scipy", *packages):
+        try:
+            versions[package] = importlib_metadata.version(package)
+        except importlib_metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
+
+
+class Recommender(ABC):
+    """Fit on an :class:`Interactions` matrix; recommend and score by id."""
+
+    name: ClassVar[str]
+    Params: ClassVar[type]                  # a frozen dataclass of hyper-parameters
+    requires: ClassVar[tuple[str, ...]] = ()  # extra packages whose versions are recorded
+
+    def __init__(self, params: Any = None):
+        self.params = params if params is not None else self.Params()
+        self.user_ids: np.ndarray = np.array([], dtype=object)
+        self.item_ids: np.ndarray = np.array([], dtype=object)
+        self.seen: sp.csr_matrix = sp.csr_matrix((0, 0), dtype=np.float32)
+        self.summary: dict[str, Any] = {}   # what training measured (timings, curves, metrics)
+        self.version: str | None = None      # set when saved: the UTC save time, ISO 8601
+        self._user_index: dict[str, int] = {}
+        self._item_index: dict[str, int] = {}
+
+    # --- fitting -------------------------------------------------------------------------------
+    @abstractmethod
+    def fit(self, train: Interactions) -> Self:
+        """Learn from ``train``; must call :meth:`_set_ids` with its users, items and seen matrix."""
+
+    def _set_ids(self, user_ids: np.ndarray, item_ids: np.ndarray, seen: sp.csr_matrix) -> None:
+        self.user_ids, self.item_ids = np.asarray(user_ids, dtype=object), np.asarray(item_ids, dtype=object)
+        self.seen = seen.tocsr()
+        self._user_index = {u: i for i, u in enumerate(self.user_ids.tolist())}
+        self._item_index = {p: i for i, p in enumerate(self.item_ids.tolist())}
+
+    @property
+    def is_fitted(self) -> bool:
+        return len(self.item_ids) > 0
+
+    def user_rows(self, user_ids: Sequence[str]) -> np.ndarray:
+        """Row of each user id, -1 where the model does not know the user."""
+        return np.array([self._user_index.get(u, -1) for u in user_ids], dtype=np.int64)
+
+    def item_rows(self, product_ids: Sequence[str]) -> np.ndarray:
+        return np.array([self._item_index.get(p, -1) for p in product_ids], dtype=np.int64)
+
+    # --- scoring -------------------------------------------------------------------------------
+    @abstractmethod
+    def _user_scores(self, rows: np.ndarray) -> np.ndarray:
+        """(len(rows), n_items) float32 scores for known user rows, as a new writable array."""
+
+    @abstractmethod
+    def _pair_scores(self, user_rows: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
+        """float32 scores of aligned known (user row, item row) pairs."""
+
+    def recommend(self, user_ids: Sequence[str], k: int = 20, exclude_seen: bool = True) -> TopK:
+        """Top ``k`` items for each *known* user in ``user_ids`` (unknown users are left out)."""
+        if not self.is_fitted:
+            raise RuntimeError(f"{self.name}: fit or load the model before recommending")
+        requested = np.asarray(list(user_ids), dtype=object)
+        rows = self.user_rows(requested.tolist())
+        known = rows >= 0
+        rows, requested = rows[known], requested[known]
+        k_eff = min(k, len(self.item_ids))
+        items = np.full((len(rows), k), None, dtype=object)
+        scores = np.full((len(rows), k), -np.inf, dtype=np.float32)
+        for lo in range(0, len(rows), RECOMMEND_BATCH):
+            batch = rows[lo:lo + RECOMMEND_BATCH]
+            block = self._user_scores(batch)
+            if exclude_seen:
+                seen = self.seen[batch].tocoo()
+                block[seen.row, seen.col] = -np.inf
+            cols, best = top_k_rows(block, k_eff)
+            valid = np.isfinite(best)
+            items[lo:lo + len(batch), :k_eff] = np.where(valid, self.item_ids[cols], None)
+            scores[lo:lo + len(batch), :k_eff] = best
+        return TopK(requested, items, scores)
+
+    def score(self, user_ids: Sequence[str], product_ids: Sequence[str]) -> np.ndarray:
+        """Scores of aligned (user, product) pairs; NaN where the user or the product is unknown."""
+        users, items = self.user_rows(user_ids), self.item_rows(product_ids)
+        out = np.full(len(users), np.nan, dtype=np.float32)
+        ok = (users >= 0) & (items >= 0)
+        if ok.any():
+            out[ok] = self._pair_scores(users[ok], items[ok])
+        return out
+
+    # --- persistence ---------------------------------------------------------------------------
+    def _user_columns(self) -> dict[str, np.ndarray]:
+        """Per-user arrays saved in users.parquet beside user_id (e.g. factors)."""
+        return {}
+
+    def _item_columns(self) -> dict[str, np.ndarray]:
+        return {}
+
+    def _save_extra(self, folder: Path) -> None:
+        """Anything else the model needs (weights files)."""
+
+    def _load_state(self, folder: Path, users: pl.DataFrame, items: pl.DataFrame) -> None:
+        """Restore model state from the saved tables and extra files."""
+
+    def save_pretrained(self, path: Path) -> Path:
+        """Write the model folder atomically (see module docstring); returns ``path``."""
+        if not self.is_fitted:
+            raise RuntimeError(f"{self.name}: nothing to save, the model is not fitted")
+        path = Path(path)
+        build = staging_dir(path)
+        self.version = datetime.now(timezone.utc).isoformat()
+        config = {"model": self.name, "class": f"{type(self).__module__}.{type(self).__qualname__}",
+                  "params": asdict(self.params), "versions": library_versions(*self.requires),
+                  "saved_at": self.version, "n_users": len(self.user_ids),
+                  "n_items": len(self.item_ids), "summary": self.summary}
+        (build / "config.json").write_text(json.dumps(config, indent=2, default=_json_default))
+        _table({"user_id": self.user_ids}, self._user_columns()).write_parquet(build / "users.parquet")
+        _table({"product_id": self.item_ids}, self._item_columns()).write_parquet(build / "items.parquet")
+        sp.save_npz(build / "seen.npz", self.seen.astype(np.float32))
+        self._save_extra(build)
+        replace_dir_atomic(build, path)
+        return path
+
+    @classmethod
+    def from_pretrained(cls, path: Path) -> Self:
+        path = Path(path)
+        config = json.loads((path / "config.json").read_text())
+        if config["model"] != cls.name:
+            raise ValueError(f"{path} holds a {config['model']!r} model, not {cls.name!r}")
+        known = {f.name for f in fields(cls.Params)}
+        model = cls(cls.Params(**{k: v for k, v in config["params"].items() if k in known}))
+        users = pl.read_parquet(path / "users.parquet")
+        items = pl.read_parquet(path / "items.parquet")
+        model._set_ids(users["user_id"].to_numpy(), items["product_id"].to_numpy(), sp.load_npz(path / "seen.npz"))
+        model.summary = config.get("summary", {})
+        model.version = config.get("saved_at")
+        model._load_state(path, users, items)
+        return model
+
+
+def _table(ids: dict[str, np.ndarray], columns: dict[str, np.ndarray]) -> pl.DataFrame:
+    data: dict[str, pl.Series] = {name: pl.Series(name, values.tolist(), dtype=pl.String) for name, values in ids.items()}
+    for name, values in columns.items():
+        values = np.asarray(values)
+        if values.ndim == 2:
+            data[name] = pl.Series(name, values.astype(np.float32), dtype=pl.Array(pl.Float32, values.shape[1]))
+        else:
+            data[name] = pl.Series(name, values)
+    return pl.DataFrame(data)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
