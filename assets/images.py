@@ -91,7 +91,7 @@ def image_manifest(context: dg.AssetExecutionContext, config: ImageCacheConfig, 
             "files_pruned": result.pruned,
             "local_failure_rate": round(health.local_failure_rate, 4),
             "seconds": round(seconds, 2),
-            "images_per_second": round(processed / result.progress.seconds, 1) if result.progress.seconds else 0.0,
+            "urls_processed_per_second": round(processed / result.progress.seconds, 1) if processed else 0.0,
             "failures": metadata.preview(
                 manifest.filter(pl.col("status") != "ok").unique("status", keep="first", maintain_order=True),
                 ["product_id", "status", "error", "url"]),

@@ -89,6 +89,16 @@ def test_a_symlink_inside_raw_is_followed(lake):
     assert _run(lake, _products(lake, ["alias.jpg"])).manifest["status"].to_list() == ["ok"]
 
 
+def test_a_raw_folder_mounted_by_symlink_works(lake, tmp_path):
+    elsewhere = tmp_path / "dataset"
+    (lake / "raw").rename(elsewhere)
+    (lake / "raw").symlink_to(elsewhere)
+    products = pl.DataFrame({"product_id": ["a", "b"],
+                             "image_urls": [[(elsewhere / "shop" / "images" / "small.jpg").as_uri()],
+                                            ["raw/shop/images/big.jpg"]]})
+    assert _run(lake, products).manifest["status"].to_list() == ["ok", "ok"]
+
+
 def test_files_over_the_byte_limit_are_not_read(lake):
     with HttpFetcher(HttpSettings(offline=True)) as http:
         result = update_image_cache(_products(lake, ["big.jpg"]), store=ImageStore(lake),

@@ -177,7 +177,7 @@ class _CacheRun:
                 outcomes[url] = earlier
             else:
                 local_jobs.append(_Job(url, earlier, file))
-        self.stats.reused += len(outcomes)
+        self.stats.reused += sum(outcome is previous.get(url) for url, outcome in outcomes.items())
         for done in self._process(local_jobs, remote_jobs):
             outcomes[done.url] = done.outcome
         return outcomes

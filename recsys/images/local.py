@@ -47,7 +47,8 @@ class LocalFiles:
 
     def __init__(self, lake_root: Path, max_bytes: int, allowed_folder: str = "raw"):
         self.lake_root = os.path.realpath(lake_root)
-        self.allowed_root = os.path.join(self.lake_root, allowed_folder)
+        # Resolved too: a raw/ that is itself a symlink (a big dataset mounted elsewhere) is fine.
+        self.allowed_root = os.path.realpath(os.path.join(self.lake_root, allowed_folder))
         self.max_bytes = max_bytes
         self._real_dirs: dict[str, str] = {}
 

@@ -49,7 +49,8 @@ class ProgressReporter:
         return Progress(self.done, self.total, self._clock() - self._started)
 
     def finish(self) -> Progress:
+        """The final figures; reported unless there was nothing to do."""
         progress = self.snapshot()
-        if self._emit is not None:
+        if self._emit is not None and self.total:
             self._emit(progress)
         return progress
