@@ -23,7 +23,7 @@ same catalog, config and seed give the same events, row for row):
    usual the user likes it), it becomes ``add_to_cart`` with probability
    ``sigmoid(cart_bias + funnel_slope * z)`` minutes later, then ``purchase`` with probability
    ``sigmoid(purchase_bias + funnel_slope * z)``. With probability ``rating_rate`` the user rates
-   it days later: ``clip(round(3 + rating_slope * z + N(0, rating_noise^2)), 1, 5)`` stars.
+   it days later: ``clip(round(rating_center + rating_slope * z + N(0, rating_noise^2)), 1, 5)`` stars.
    Follow-up events that would fall after ``end`` are not observed, as in a real export.
 
 The hidden parameters (popularity ranks, personas, user weights) never leave this module except
@@ -66,10 +66,11 @@ class SimulatorConfig:
     user_noise: float = 0.5
     secondary_mix: float = 0.5
     popularity_exponent: float = 0.8
-    cart_bias: float = -1.0
-    purchase_bias: float = -0.3
+    cart_bias: float = -2.0
+    purchase_bias: float = -0.5
     funnel_slope: float = 0.8
     rating_rate: float = 0.3
+    rating_center: float = 3.6
     rating_slope: float = 0.9
     rating_noise: float = 0.7
 
@@ -197,7 +198,8 @@ def simulate(products: pl.DataFrame, config: SimulatorConfig | None = None) -> S
     cart_t = click_t + rng.exponential(10 * 60, len(z))
     buy_t = cart_t + rng.exponential(30 * 60, len(z))
     rated = rng.random(len(z)) < config.rating_rate
-    stars = np.clip(np.rint(3 + config.rating_slope * z + rng.normal(0, config.rating_noise, len(z))), *RATING_SCALE)
+    stars = np.rint(config.rating_center + config.rating_slope * z + rng.normal(0, config.rating_noise, len(z)))
+    stars = np.clip(stars, *RATING_SCALE)
     last_t = np.where(bought, buy_t, np.where(carted, cart_t, click_t))
     rate_t = last_t + rng.exponential(2 * SECONDS_PER_DAY, len(z))
 

@@ -203,6 +203,7 @@ class TwoTowerRecommender(Recommender):
             raise ValueError("the two-tower model needs ItemFeatures (content vectors) to fit")
         if not np.array_equal(train.item_ids, features.item_ids):
             raise ValueError("train.item_ids must be features.item_ids (build Interactions with item_ids=...)")
+        torch.manual_seed(self.params.seed)     # the initial weights come from torch's generator
         self.net = TwoTowerNet(features.content.shape[1], features.warm.shape[1], self.params)
         self._set_ids(train.user_ids, train.item_ids, train.matrix)
         self.summary = train_two_tower(self, train, features, probe)
@@ -324,6 +325,6 @@ class TwoTowerRecommender(Recommender):
         self.net = TwoTowerNet(shapes["content_dim"], shapes["warm_dim"], self.params)
         self.net.load_state_dict(load_file(str(folder / "weights.safetensors")))
         self.net.eval()
-        self.user_vectors = vector_matrix(users["vector"])
-        self.item_vectors = vector_matrix(items["vector"])
+        self.user_vectors = vector_matrix(users["vector"]).copy()     # writable: torch reads it in place
+        self.item_vectors = vector_matrix(items["vector"]).copy()
         self.item_is_warm = items["warm"].to_numpy().astype(bool)

@@ -16,7 +16,8 @@ items.
 
 After every epoch the model ranks the catalog for a fixed sample of validation users
 (``RankingProbe``); training stops when recall@k has not improved for ``patience`` epochs and
-the best epoch's weights are restored. Seeds: numpy and torch are seeded from ``params.seed``.
+the best epoch's weights are restored. Seeds: the initial weights (torch) and every sampling
+decision (numpy) derive from ``params.seed``.
 """
 
 from __future__ import annotations
@@ -104,7 +105,6 @@ def train_two_tower(model: TwoTowerRecommender, train: Interactions, features: I
     started = time.perf_counter()
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(p.threads)
-    torch.manual_seed(p.seed)
     rng = np.random.default_rng(p.seed)
     try:
         sampler = ExampleSampler(train, p.train_history, p.short_history_rate)

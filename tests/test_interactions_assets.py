@@ -1,0 +1,92 @@
+"""silver/interactions and features/interaction_split materialized in-process on the tiny lake."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from assets.interactions import interaction_split, silver_interactions
+from recsys.catalog import ingest_catalogs
+from recsys.interactions import INTERACTION_SCHEMA, SPLIT_SCHEMA, leakage_report
+from recsys.storage import read_parquet, write_parquet_atomic
+from resources import default_resources
+
+
+def with_products(lake: Path) -> pl.DataFrame:
+    products = ingest_catalogs(lake / "raw").products
+    write_parquet_atomic(products, lake / "silver" / "products.parquet")
+    return products
+
+
+def materialize(lake: Path, interactions_config: dict | None = None) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        [silver_interactions, interaction_split], resources=default_resources(str(lake)),
+        run_config={"ops": {"silver__interactions": {"config": interactions_config or {"n_users": 120}}}})
+
+
+def check_results(result) -> dict[str, bool]:
+    return {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+
+
+def metadata_of(result, key: list[str]) -> dict:
+    event = next(e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(key))
+    return event.materialization.metadata
+
+
+def test_simulated_interactions_and_split(tiny_lake):
+    products = with_products(tiny_lake)
+    result = materialize(tiny_lake)
+    assert result.success
+    assert check_results(result) == {"interactions_valid": True, "events_accounting": True, "no_leakage": True}
+    interactions = read_parquet(tiny_lake / "silver" / "interactions.parquet")
+    assert interactions.schema == pl.Schema(INTERACTION_SCHEMA)
+    assert interactions["user_id"].n_unique() == 120 and set(interactions["origin"]) == {"simulated"}
+    assert interactions["product_id"].is_in(products["product_id"].implode()).all()
+    assert read_parquet(tiny_lake / "silver" / "events_quarantine.parquet").is_empty()
+    split = read_parquet(tiny_lake / "features" / "interaction_split.parquet")
+    assert split.schema == pl.Schema(SPLIT_SCHEMA) and not any(leakage_report(split).values())
+    meta = metadata_of(result, ["silver", "interactions"])
+    assert meta["origin"].value == "simulated" and meta["dagster/row_count"].value == interactions.height
+    assert "data:image/png;base64" in meta["activity"].value
+    split_meta = metadata_of(result, ["features", "interaction_split"])
+    assert split_meta["cold_start_users"].value > 0
+
+
+def test_same_config_same_interactions(tiny_lake):
+    with_products(tiny_lake)
+    materialize(tiny_lake)
+    first = read_parquet(tiny_lake / "silver" / "interactions.parquet")
+    materialize(tiny_lake)
+    assert read_parquet(tiny_lake / "silver" / "interactions.parquet").equals(first)
+
+
+def test_real_events_win_and_bad_rows_are_quarantined(tiny_lake):
+    products = with_products(tiny_lake)
+    ids = products["product_id"].head(3).to_list()
+    events = tiny_lake / "raw" / "events"
+    events.mkdir()
+    (events / "shop.csv").write_text(
+        "user_id,product_id,event,ts,value\n"
+        f"u1,{ids[0]},click,2024-05-01T10:00:00Z,\n"
+        f"u1,{ids[1]},click,2024-05-02T10:00:00Z,\n"
+        f"u1,{ids[2]},purchase,2024-05-03T10:00:00Z,\n"
+        f"u2,{ids[0]},click,2024-05-01T11:00:00Z,\n"
+        f"u2,{ids[1]},rating,2024-05-04T11:00:00Z,5\n"
+        "u2,no-such-product,click,2024-05-01T11:00:00Z,\n"
+        f"u2,{ids[0]},click,not a time,\n")
+    result = materialize(tiny_lake, {"source": "auto"})
+    assert result.success
+    interactions = read_parquet(tiny_lake / "silver" / "interactions.parquet")
+    assert interactions.height == 5 and set(interactions["origin"]) == {"real"}
+    quarantine = read_parquet(tiny_lake / "silver" / "events_quarantine.parquet")
+    assert sorted(quarantine["line"].to_list()) == [7, 8]
+    assert metadata_of(result, ["silver", "interactions"])["quarantined"].value == 2
+
+
+def test_real_source_without_events_fails(tiny_lake):
+    with_products(tiny_lake)
+    with pytest.raises(Exception, match="no \\*.csv or \\*.parquet"):
+        materialize(tiny_lake, {"source": "real"})

@@ -1,0 +1,151 @@
+"""Real events: id mapping, timestamp formats, quarantine reasons, row accounting, source choice."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from recsys.catalog.schema import QUARANTINE_SCHEMA
+from recsys.interactions import INTERACTION_SCHEMA, SimulatorConfig, build_interactions, read_events
+from recsys.interactions.events import parse_timestamps
+from recsys.interactions.quality import interaction_problems
+
+NOW = datetime(2024, 6, 1, tzinfo=timezone.utc)
+PRODUCTS = pl.DataFrame({
+    "product_id": ["myntra_styles:100", "myntra_styles:200", "asos:200", "asos:300"],
+    "source": ["myntra_styles", "myntra_styles", "asos", "asos"],
+    "source_id": ["100", "200", "200", "300"],
+    "gender": ["Men", "Women", None, None], "category": ["Apparel"] * 4, "article_type": ["Tshirts"] * 4,
+    "colour": ["Black"] * 4, "usage": ["Casual"] * 4,
+})
+
+CSV = """user_id,product_id,event,ts,value
+u1,myntra_styles:100,click,2024-03-01T10:00:00Z,
+u1,100,Add To Cart,2024-03-01 10:05:00,
+u1,myntra_styles:100,rating,2024-03-02,4
+u1,myntra_styles:100,rating,2024-03-03,9
+u2,nope,click,2024-03-01T10:00:00+02:00,
+u2,300,click,yesterday,
+u2,300,click,1709287200,
+u2,asos:300,click,1709287200000,
+u2,200,click,1709287200,
+,300,click,1709287200,
+u3,300,click,1709287200,abc
+u3,300,click,1709287200,1,extra
+u3,300,,1709287200
+u3,300,view,1890-01-01
+u3,300,view,2024-03-04T08:00:00.250+01:00
+u3,,view,2024-03-04
+u3,300,rating,2024-03-05,
+"""
+
+EXPECTED_REASONS = {
+    5: "rating out of scale", 6: "unknown product", 7: "bad timestamp", 9: "duplicate event",
+    10: "ambiguous product id", 11: "missing user_id", 12: "bad value", 13: "wrong field count",
+    14: "missing event", 15: "bad timestamp", 17: "missing product_id", 18: "missing rating value",
+}
+
+
+@pytest.fixture
+def events_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "raw" / "events"
+    folder.mkdir(parents=True)
+    (folder / "a.csv").write_text(CSV)
+    pl.DataFrame({
+        "user_id": ["p1", "p1", "p2"],
+        "product_id": ["asos:300", "asos:999", "myntra_styles:200"],
+        "event": ["purchase", "click", "click"],
+        "ts": [datetime(2024, 1, 1), datetime(2024, 1, 2), datetime(2024, 1, 3, tzinfo=timezone.utc)],
+    }).with_columns(pl.col("ts").dt.replace_time_zone(None)).write_parquet(folder / "b.parquet")
+    return folder
+
+
+def test_every_record_is_an_interaction_or_a_quarantine_row(events_dir):
+    result = read_events(events_dir, PRODUCTS, now=NOW)
+    assert result.files == {"events/a.csv": 17, "events/b.parquet": 3}
+    assert result.accounting_balanced()
+    assert result.interactions.schema == pl.Schema(INTERACTION_SCHEMA)
+    assert result.quarantine.schema == pl.Schema(QUARANTINE_SCHEMA)
+    assert set(result.quarantine["source"]) == {"events"}
+
+
+def test_quarantine_reasons_point_at_the_lines(events_dir):
+    quarantine = read_events(events_dir, PRODUCTS, now=NOW).quarantine
+    csv_rows = quarantine.filter(pl.col("file") == "events/a.csv")
+    reasons = dict(zip(csv_rows["line"].to_list(), csv_rows["reason"].to_list()))
+    assert set(reasons) == set(EXPECTED_REASONS)
+    for line, reason in EXPECTED_REASONS.items():
+        assert reasons[line].startswith(reason), (line, reasons[line])
+    assert "line 8" in reasons[9]                     # the duplicate names the row it duplicates
+    assert "matches 2 products" in reasons[10]
+    parquet_rows = quarantine.filter(pl.col("file") == "events/b.parquet")
+    assert parquet_rows["line"].to_list() == [2] and parquet_rows["reason"][0].startswith("unknown product")
+    assert csv_rows.filter(pl.col("line") == 11)["raw"][0] == ",300,click,1709287200,"
+
+
+def test_kept_events_are_mapped_and_normalised(events_dir):
+    kept = read_events(events_dir, PRODUCTS, now=NOW).interactions
+    rows = {(r["user_id"], r["event"], r["ts"].isoformat()): r for r in kept.iter_rows(named=True)}
+    assert rows[("u1", "add_to_cart", "2024-03-01T10:05:00+00:00")]["product_id"] == "myntra_styles:100"
+    assert rows[("u1", "rating", "2024-03-02T00:00:00+00:00")]["value"] == 4.0
+    assert rows[("u2", "click", "2024-03-01T10:00:00+00:00")]["product_id"] == "asos:300"     # epoch seconds
+    assert rows[("u3", "view", "2024-03-04T07:00:00.250000+00:00")]["product_id"] == "asos:300"  # offset applied
+    assert rows[("p1", "purchase", "2024-01-01T00:00:00+00:00")]["value"] == 1.0             # naive = UTC
+    assert set(kept["origin"]) == {"real"}
+    assert not any(interaction_problems(kept, PRODUCTS["product_id"]).values())
+
+
+def test_timestamp_formats():
+    texts = pl.DataFrame({"ts": ["2024-03-01T10:00:00Z", "2024-03-01 10:00", "2024-03-01", "1709287200",
+                                 "1709287200000", "2024-13-01", "soon"]})
+    parsed = texts.select(parse_timestamps(pl.col("ts"))).to_series()
+    assert parsed[0] == parsed[3] == parsed[4] == datetime(2024, 3, 1, 10, tzinfo=timezone.utc)
+    assert parsed[1] == datetime(2024, 3, 1, 10, tzinfo=timezone.utc)
+    assert parsed[2] == datetime(2024, 3, 1, tzinfo=timezone.utc)
+    assert parsed[5] is None and parsed[6] is None
+
+
+def test_missing_required_column_quarantines_the_file(tmp_path):
+    folder = tmp_path / "events"
+    folder.mkdir()
+    (folder / "x.csv").write_text("user_id,product_id,ts\nu1,asos:300,2024-01-01\n")
+    result = read_events(folder, PRODUCTS, now=NOW, raw_root=tmp_path)
+    assert result.interactions.is_empty()
+    assert result.quarantine["reason"].to_list() == ["missing columns: event"]
+
+
+def test_corrupt_parquet_is_one_quarantine_row(tmp_path):
+    folder = tmp_path / "events"
+    folder.mkdir()
+    (folder / "broken.parquet").write_bytes(b"PAR1 not really")
+    result = read_events(folder, PRODUCTS, now=NOW, raw_root=tmp_path)
+    assert result.quarantine["reason"][0].startswith("unreadable parquet")
+    assert result.accounting_balanced()
+
+
+def test_source_choice(tmp_path, events_dir):
+    raw_root = events_dir.parent
+    real = build_interactions(raw_root, PRODUCTS, source="auto", now=NOW)
+    assert real.origin == "real" and real.interactions.height > 0
+    simulated = build_interactions(raw_root, PRODUCTS, source="simulated", simulator=SimulatorConfig(n_users=20))
+    assert simulated.origin == "simulated" and simulated.quarantine.is_empty()
+    empty_root = tmp_path / "empty_raw"
+    empty_root.mkdir()
+    assert build_interactions(empty_root, PRODUCTS, simulator=SimulatorConfig(n_users=20)).origin == "simulated"
+    with pytest.raises(FileNotFoundError):
+        build_interactions(empty_root, PRODUCTS, source="real")
+    with pytest.raises(ValueError):
+        build_interactions(empty_root, PRODUCTS, source="both")
+
+
+def test_quality_counts_problems():
+    bad = pl.DataFrame({"user_id": ["u", "u", "u", None], "product_id": ["asos:300", "asos:300", "x", "asos:300"],
+                        "event": ["rating", "rating", "click", "click"], "value": [7.0, 7.0, 1.0, 1.0],
+                        "ts": [NOW] * 4, "origin": ["real", "real", "real", "fake"]},
+                       schema=INTERACTION_SCHEMA)
+    problems = interaction_problems(bad, PRODUCTS["product_id"])
+    assert problems == {"null_fields": 1, "unknown_products": 1, "ratings_out_of_scale": 2, "non_finite_values": 0,
+                        "bad_origin": 1, "duplicate_events": 1}

@@ -1,0 +1,141 @@
+"""Two-tower: learns, beats popularity on planted structure, serves new users and cold items."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from recsys.models.als import ALSParams, ALSRecommender
+from recsys.models.matrix import Interactions
+from recsys.models.popularity import PopularityRecommender
+from recsys.models.stages import item_tower_vectors
+from recsys.models.two_tower import ItemFeatures, TwoTowerParams, TwoTowerRecommender
+from recsys.models.validation import RankingProbe
+from tests.interaction_fixtures import embeddings_frame, event_frame, planted
+
+SMALL = dict(dim=32, hidden=64, batch_size=128, uniform_negatives=128, temperature=0.1, lr=5e-3, seed=0)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return planted(n_users=240, n_items=360, clusters=6, clicks=12, heldout=3, seed=0)
+
+
+def fit(data, **overrides) -> tuple[TwoTowerRecommender, Interactions, RankingProbe]:
+    params = TwoTowerParams(**{**SMALL, "max_epochs": 12, "patience": 3, **overrides})
+    catalog = data.embeddings["product_id"].to_list()
+    train = Interactions.from_events(data.train, item_ids=catalog)
+    probe = RankingProbe.from_events(data.heldout, k=10, max_users=1000)
+    als = ALSRecommender(ALSParams(factors=8, iterations=5, num_threads=1)).fit(Interactions.from_events(data.train)) \
+        if params.use_als else None
+    features = ItemFeatures.build(data.embeddings, train, *((als.item_ids, als.item_factors) if als else ()))
+    return TwoTowerRecommender(params).fit(train, features, probe), train, probe
+
+
+@pytest.fixture(scope="module")
+def trained(data):
+    return fit(data)
+
+
+def test_overfits_a_tiny_set():
+    """Random content, random baskets: given enough epochs the towers memorise who has what
+    (a random ranking would put 5/32 of a user's items in the top 5)."""
+    rng = np.random.default_rng(1)
+    catalog = [f"p{i:02d}" for i in range(32)]
+    embeddings = embeddings_frame(catalog, rng.normal(size=(32, 16)))
+    users = [f"u{u:02d}" for u in range(16) for _ in range(5)]
+    items = [catalog[i] for _ in range(16) for i in rng.choice(32, 5, replace=False)]
+    events = event_frame(users, items, range(len(users)))
+    train = Interactions.from_events(events, item_ids=catalog)
+    model = TwoTowerRecommender(TwoTowerParams(**{**SMALL, "lr": 1e-2, "batch_size": 32, "uniform_negatives": 16,
+                                                  "short_history_rate": 0.0, "max_epochs": 120, "patience": 120}))
+    model.fit(train, ItemFeatures.build(embeddings, train))
+    curve = model.summary["curve"]
+    assert curve[-1]["train_loss"] < 0.4 * curve[0]["train_loss"]
+    own = RankingProbe.from_events(events, k=5, max_users=1000)
+    top = model.recommend(own.user_ids, k=5, exclude_seen=False)
+    hits = [len(set(items) & relevant) / len(relevant) for items, relevant in zip(top.item_ids.tolist(), own.relevant)]
+    assert np.mean(hits) > 0.7
+
+
+def test_beats_popularity_on_held_out_planted_structure(trained):
+    model, train, probe = trained
+    two_tower = probe.evaluate(model)["recall@10"]
+    popularity = probe.evaluate(PopularityRecommender().fit(train))["recall@10"]
+    assert two_tower > 2 * popularity
+    assert model.summary["best_epoch"] <= model.summary["epochs_run"]
+    assert model.summary["best_validation"]["recall@10"] == pytest.approx(two_tower)
+
+
+def test_a_user_with_two_interactions_gets_recommendations(data, trained):
+    model = trained[0]
+    cluster = 2
+    two = [p for p, c in data.item_cluster.items() if c == cluster and p not in data.cold_items][:2]
+    vector = model.embed_user(two)
+    assert vector.shape == (model.params.dim,) and np.linalg.norm(vector) == pytest.approx(1.0, abs=1e-5)
+    top = model.recommend_for_history(two, k=10)
+    assert top.height == 10 and not set(top["product_id"]) & set(two)
+    assert top["rank"].to_list() == list(range(1, 11))
+    assert np.mean([data.item_cluster[p] == cluster for p in top["product_id"]]) > 0.8
+    assert np.allclose(model.embed_users([two, list(reversed(two))])[0], vector, atol=1e-6)
+    with pytest.raises(ValueError):
+        model.embed_user(["not-a-product"])
+
+
+def test_an_item_with_no_interactions_gets_a_vector(data, trained):
+    model = trained[0]
+    cold_rows = model.item_rows(data.cold_items)
+    assert (cold_rows >= 0).all() and not model.item_is_warm[cold_rows].any()
+    vectors = model.item_vectors[cold_rows]
+    assert np.isfinite(vectors).all() and np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    warm = np.flatnonzero(model.item_is_warm)
+    nearest = warm[np.argmax(vectors @ model.item_vectors[warm].T, axis=1)]
+    same = [data.item_cluster[model.item_ids[n]] == data.item_cluster[p] for n, p in zip(nearest, data.cold_items)]
+    assert np.mean(same) > 0.8
+
+
+def test_products_added_after_training_are_encoded_from_content(data, trained):
+    model = trained[0]
+    centroid_like = data.embeddings.filter(pl.col("product_id") == data.cold_items[0])["fused_vector"].to_numpy()
+    extra = embeddings_frame(["brand-new"], np.asarray(centroid_like, dtype=np.float32).reshape(1, -1))
+    catalog = pl.concat([data.embeddings, extra])
+    vectors = item_tower_vectors(model, catalog)
+    assert vectors.height == catalog.height and vectors["product_id"].is_unique().all()
+    new = vectors.filter(pl.col("product_id") == "brand-new")
+    assert new["source"].item() == "content" and not new["warm"].item()
+    twin = vectors.filter(pl.col("product_id") == data.cold_items[0])
+    assert np.allclose(new["vector"].to_numpy(), twin["vector"].to_numpy(), atol=1e-5)
+    assert set(vectors["model_version"]) == {model.version}
+
+
+def test_round_trip_keeps_the_user_tower(trained, tmp_path):
+    model = trained[0]
+    model.save_pretrained(tmp_path / "tt")
+    again = TwoTowerRecommender.from_pretrained(tmp_path / "tt")
+    history = list(model.item_ids[:3])
+    assert np.allclose(again.embed_user(history), model.embed_user(history), atol=1e-6)
+    assert again.summary["curve"] == model.summary["curve"]
+    assert (tmp_path / "tt" / "weights.safetensors").exists()
+
+
+def test_same_seed_same_model(data):
+    a, _, _ = fit(data, max_epochs=2)
+    b, _, _ = fit(data, max_epochs=2)
+    assert np.allclose(a.item_vectors, b.item_vectors, atol=1e-5)
+
+
+@pytest.mark.parametrize("loss", ["bpr", "mse"])
+def test_other_objectives_train_and_rank(data, loss):
+    model, train, probe = fit(data, loss=loss, max_epochs=3)
+    scores = model.score(probe.user_ids[:5].tolist(), list(model.item_ids[:5]))
+    assert np.isfinite(scores).all()
+    assert len(model.summary["curve"]) >= 1
+    top = model.recommend(probe.user_ids[:3], k=5)
+    assert top.item_ids.shape == (3, 5)
+
+
+def test_als_factors_as_item_input(data):
+    model, _, _ = fit(data, use_als=True, max_epochs=2)
+    assert model.item_is_warm.sum() > 0
+    assert np.isfinite(model.item_vectors).all()
