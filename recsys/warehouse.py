@@ -11,9 +11,10 @@ from __future__ import annotations
 import fcntl
 import os
 import uuid
+from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -24,6 +25,12 @@ class WarehouseTable:
     name: str                   # table name in DuckDB, e.g. "similar_items", "evaluation_metrics"
     parquet: Path               # file or folder of Parquet files
     order_by: Sequence[str] = ()  # sort for point lookups (zone maps make filters on these cheap)
+    # Columns stored as a DuckDB ENUM, column -> type name (tables sharing a name share the type,
+    # built from the sorted distinct values of all of them). DuckDB keeps only an 8-byte prefix in
+    # VARCHAR min/max statistics, so ids that share a prefix ("myntra_styles:...") defeat the zone
+    # maps; an ENUM is stored as its integer code, so a table sorted by it skips every row group
+    # but one on an equality lookup. Queries still compare it with plain strings.
+    enum_columns: Mapping[str, str] = field(default_factory=dict)
 
 
 @contextmanager
@@ -42,6 +49,23 @@ def _parquet_source(path: Path) -> str:
     path = Path(path)
     pattern = str(path / "**" / "*.parquet") if path.is_dir() else str(path)
     return f"read_parquet('{pattern.replace(chr(39), chr(39) * 2)}', hive_partitioning = {str(path.is_dir()).lower()})"
+
+
+def _create_enum_types(con: duckdb.DuckDBPyConnection, tables: Sequence[WarehouseTable]) -> None:
+    sources: dict[str, list[str]] = defaultdict(list)
+    for table in tables:
+        for column, type_name in table.enum_columns.items():
+            sources[type_name].append(f'SELECT "{column}" AS v FROM {_parquet_source(table.parquet)}')
+    for type_name, selects in sources.items():
+        con.execute(f'CREATE TYPE "{type_name}" AS ENUM (SELECT DISTINCT v FROM ({" UNION ALL ".join(selects)}) '
+                    "WHERE v IS NOT NULL ORDER BY v)")
+
+
+def _select_list(table: WarehouseTable) -> str:
+    if not table.enum_columns:
+        return "*"
+    casts = ", ".join(f'"{c}"::"{t}" AS "{c}"' for c, t in table.enum_columns.items())
+    return f"* REPLACE ({casts})"
 
 
 def publish(db_path: Path, tables: Mapping[str, WarehouseTable] | Sequence[WarehouseTable],
@@ -67,9 +91,11 @@ def publish(db_path: Path, tables: Mapping[str, WarehouseTable] | Sequence[Wareh
                         if name not in names:
                             con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM previous."{name}"')
                     con.execute("DETACH previous")
+                _create_enum_types(con, items)
                 for table in items:
                     order = f" ORDER BY {', '.join(table.order_by)}" if table.order_by else ""
-                    con.execute(f'CREATE TABLE "{table.name}" AS SELECT * FROM {_parquet_source(table.parquet)}{order}')
+                    con.execute(f'CREATE TABLE "{table.name}" AS SELECT {_select_list(table)} '
+                                f'FROM {_parquet_source(table.parquet)}{order}')
                 con.execute("CHECKPOINT")
                 published = sorted(r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall())
             finally:

@@ -144,3 +144,17 @@ def test_index_search_plugs_into_blocked_topk_with_self_excluded():
     assert not (found.positions == np.arange(100)[:, None]).any()
     expected = blocked_topk(vectors, 10, exact_search(vectors), Exclusions.own_position(100))
     np.testing.assert_array_equal(found.positions, expected.positions)
+
+
+def test_recall_counts_an_equally_good_duplicate_as_a_hit():
+    from recsys.index import recall_at_k, tie_aware_recall
+
+    vectors = np.repeat(unit_vectors(5, seed=7), 4, axis=0)      # every vector four times
+    queries = vectors[[0]]
+    truth = np.array([[1, 2, 3]])                                # the other copies of item 0
+    other_copies = np.array([[1, 2, 3]])
+    swapped = np.array([[1, 2, 0]])                              # item 0 itself ties too
+    wrong = np.array([[1, 2, 4]])                                # item 4 is another vector
+    assert tie_aware_recall(other_copies, truth, queries, vectors) == 1.0
+    assert tie_aware_recall(swapped, truth, queries, vectors) == 1.0 > recall_at_k(swapped, truth)
+    assert tie_aware_recall(wrong, truth, queries, vectors) == pytest.approx(2 / 3)

@@ -124,3 +124,17 @@ def test_failed_rebuild_leaves_previous_parquet_and_warehouse_unchanged(lake, mo
     con = warehouse.connect_readonly(db)
     for table in ("products", "similar_items", "user_recommendations", "style_recommendations", "builds"):
         assert con.execute(f"SELECT DISTINCT build_id FROM {table}").fetchall() == [("b3",)]
+
+
+def test_ids_are_enums_so_lookups_prune_and_unknown_ids_just_return_nothing(lake):
+    root, tables = lake
+    con = warehouse.connect_readonly(root / "warehouse.duckdb")
+    types = dict(con.execute("SELECT table_name || '.' || column_name, data_type FROM duckdb_columns() "
+                             "WHERE column_name IN ('product_id', 'similar_product_id', 'user_id')").fetchall())
+    assert all(t.startswith("ENUM") for t in types.values()) and len(types) == 6
+    assert con.sql(sql.SIMILAR_ITEMS, params=["asos:not-a-product", 10]).pl().is_empty()
+    assert con.sql("SELECT count(*) AS n FROM similar_items WHERE product_id LIKE 'asos:%'").pl()["n"][0] == \
+        tables["similar_items"].filter(pl.col("product_id").str.starts_with("asos:")).height
+    # Sorted by the enum code = sorted by the id string.
+    ids = [r[0] for r in con.execute("SELECT product_id FROM products").fetchall()]
+    assert ids == sorted(ids)

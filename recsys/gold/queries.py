@@ -6,7 +6,7 @@ attribute filters, so the same pattern extends to category, colour, brand or pri
 
 SIMILAR_ITEMS = """
 SELECT s.rank, s.similar_product_id AS product_id, p.name, p.gender, p.article_type, p.colour,
-       p.price, p.currency, round(s.score, 3) AS score, s.reason, s.model
+       p.price, p.currency, round(s.score::DOUBLE, 4) AS score, s.reason, s.model
 FROM similar_items s JOIN products p ON p.product_id = s.similar_product_id
 WHERE s.product_id = $1
 ORDER BY s.rank
@@ -14,7 +14,7 @@ LIMIT $2
 """
 
 SIMILAR_SAME_GENDER_UNDER_PRICE = """
-SELECT s.rank, p.product_id, p.name, p.gender, p.price, p.currency, round(s.score, 3) AS score, s.reason
+SELECT s.rank, p.product_id, p.name, p.gender, p.price, p.currency, round(s.score::DOUBLE, 4) AS score, s.reason
 FROM similar_items s
 JOIN products q ON q.product_id = s.product_id
 JOIN products p ON p.product_id = s.similar_product_id
@@ -25,7 +25,7 @@ LIMIT 10
 
 USER_RECOMMENDATIONS = """
 SELECT r.rank, r.product_id, p.name, p.gender, p.article_type, p.colour, p.price, p.currency,
-       round(r.score, 3) AS score, r.reason, r.model
+       round(r.score::DOUBLE, 4) AS score, r.reason, r.model
 FROM user_recommendations r JOIN products p USING (product_id)
 WHERE r.user_id = $1
 ORDER BY r.rank
@@ -34,7 +34,7 @@ LIMIT $2
 
 STYLE_RECOMMENDATIONS = """
 SELECT r.rank, r.product_id, p.name, p.gender, p.article_type, p.colour, p.price, p.currency,
-       round(r.score, 3) AS score, r.reason
+       round(r.score::DOUBLE, 4) AS score, r.reason
 FROM style_recommendations r JOIN products p USING (product_id)
 WHERE r.style = $1 AND r.gender IS NOT DISTINCT FROM $2
 ORDER BY r.rank

@@ -16,7 +16,8 @@ from recsys.index.item_index import (
     RecallPoint,
     VectorSpec,
     recall_at_k,
+    tie_aware_recall,
 )
 
 __all__ = ["CatalogSearch", "build_from_embeddings", "catalog_search", "embeddings_spec", "usable_vectors", "IdMap", "faiss_id", "IndexConfig", "IndexManifest", "IndexMismatchError", "ItemIndex",
-           "RecallPoint", "VectorSpec", "recall_at_k"]
+           "RecallPoint", "VectorSpec", "recall_at_k", "tie_aware_recall"]

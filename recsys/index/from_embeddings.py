@@ -45,36 +45,20 @@ def build_from_embeddings(embeddings: pl.DataFrame, column: str = "fused_vector"
 
 
 class CatalogSearch:
-    """``index.search`` returning positions in ``catalog`` order (products the catalog lacks: -1)."""
+    """``index.search`` returning positions in ``catalog`` order (products the catalog lacks: -1).
+
+    ``exact`` (flat index) lets ``recsys.topk.blocked_topk`` settle ties at the K-th place.
+    """
 
     def __init__(self, index: ItemIndex, catalog: IdMap):
         self.index = index
         self.to_catalog = catalog.positions_of(index.ids.product_ids.tolist())
-        self.n_catalog = len(catalog)
+        self.exact = index.kind == "flat"
 
     def __call__(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         scores, positions = self.index.search(queries, k)
         return scores, np.where(positions >= 0, self.to_catalog[positions.clip(0)], -1)
 
 
-class ExactCatalogSearch(CatalogSearch):
-    """For a flat (exact) index: also scores queries against the whole catalog, which
-    ``recsys.topk.blocked_topk`` uses to settle ties at the K-th place by position."""
-
-    def __init__(self, index: ItemIndex, catalog: IdMap):
-        super().__init__(index, catalog)
-        stored = index.index.index.reconstruct_n(0, index.index.ntotal)   # index insertion order
-        self.vectors = np.zeros((self.n_catalog, stored.shape[1]), dtype=np.float32)
-        self.present = np.zeros(self.n_catalog, dtype=bool)
-        found = self.to_catalog >= 0
-        self.vectors[self.to_catalog[found]] = stored[found]
-        self.present[self.to_catalog[found]] = True
-
-    def all_scores(self, queries: np.ndarray) -> np.ndarray:
-        scores = np.ascontiguousarray(queries, dtype=np.float32) @ self.vectors.T
-        scores[:, ~self.present] = -np.inf
-        return scores
-
-
 def catalog_search(index: ItemIndex, catalog: IdMap) -> CatalogSearch:
-    return ExactCatalogSearch(index, catalog) if index.kind == "flat" else CatalogSearch(index, catalog)
+    return CatalogSearch(index, catalog)

@@ -66,7 +66,8 @@ class IndexConfig:
 @dataclass(frozen=True)
 class RecallPoint:
     ef_search: int
-    recall: float
+    recall: float               # tie-aware: a returned item scoring at least the exact K-th score counts
+    recall_ids: float           # plain overlap with the exact result's ids (ties broken arbitrarily)
     queries_per_second: float
 
 
@@ -155,21 +156,29 @@ class ItemIndex:
         faiss.downcast_index(self.index.index).hnsw.efSearch = ef_search
 
     def _tune_ef_search(self, vectors: np.ndarray, config: IndexConfig) -> list[RecallPoint]:
-        """recall@k vs exact for increasing efSearch, stopping at the first that reaches the target."""
+        """recall@k vs exact for increasing efSearch, stopping at the first that reaches the target.
+
+        Queries are catalog items with their own item left out of both answers. Recall is
+        tie-aware: catalogs hold exact duplicates (same text, same photo), and when ten items tie
+        with the 10th best, any of them is a correct answer; plain id overlap is recorded beside it.
+        """
         rng = np.random.default_rng(config.seed)
         sample = np.sort(rng.choice(len(vectors), size=min(config.recall_queries, len(vectors)), replace=False))
         k = config.recall_k
-        _, exact = exact_search(vectors)(vectors[sample], k + 1)
+        queries = vectors[sample]
+        _, exact = exact_search(vectors)(queries, k + 1)
         truth = _drop_self(exact, sample, k)
         curve = []
         for ef in config.ef_search_steps:
             self.set_ef_search(max(ef, k + 1))
             started = time.perf_counter()
-            _, found = self.search(vectors[sample], k + 1)
+            _, found = self.search(queries, k + 1)
             qps = len(sample) / max(time.perf_counter() - started, 1e-9)
-            point = RecallPoint(ef_search=ef, recall=recall_at_k(_drop_self(found, sample, k), truth),
-                                queries_per_second=round(qps, 1))
-            log.info("HNSW efSearch=%d: recall@%d=%.4f at %.0f queries/s", ef, k, point.recall, qps)
+            found = _drop_self(found, sample, k)
+            point = RecallPoint(ef_search=ef, recall=round(tie_aware_recall(found, truth, queries, vectors), 4),
+                                recall_ids=round(recall_at_k(found, truth), 4), queries_per_second=round(qps, 1))
+            log.info("HNSW efSearch=%d: recall@%d=%.4f (ids %.4f) at %.0f queries/s", ef, k, point.recall,
+                     point.recall_ids, qps)
             curve.append(point)
             if point.recall >= config.target_recall:
                 break
@@ -246,6 +255,19 @@ def _drop_self(positions: np.ndarray, own: np.ndarray, k: int) -> np.ndarray:
         kept = p[m][:k]
         out[row, : len(kept)] = kept
     return out
+
+
+def tie_aware_recall(found: np.ndarray, truth: np.ndarray, queries: np.ndarray, vectors: np.ndarray) -> float:
+    """Mean share of each query's K answers that score at least the exact K-th best score.
+
+    ``found``/``truth``: (q, K) positions into ``vectors`` (-1 = none). Equal to plain recall when
+    there are no ties at the K-th place; counts an equally good duplicate as a hit when there are.
+    """
+    k = truth.shape[1]
+    kth = np.einsum("qd,qd->q", queries, vectors[truth[:, -1].clip(0)])
+    scores = np.einsum("qd,qkd->qk", queries, vectors[found.clip(0)])
+    hits = ((scores >= kth[:, None] - 1e-5) & (found >= 0)).sum(axis=1)
+    return float(np.minimum(hits, k).mean() / k) if len(found) else 1.0
 
 
 def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:

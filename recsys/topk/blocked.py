@@ -110,10 +110,11 @@ class Exclusions:
 class ExactSearch:
     """Exact inner-product search over ``items`` (n_items, d) float32, BLAS-blocked by FAISS.
 
-    ``all_scores`` scores one query block against every item; ``blocked_topk`` uses it only for
-    rows whose K-th score ties with items the search may have left out, to settle those ties by
-    position exactly (FAISS's heaps keep an arbitrary member of a tie group).
+    ``exact = True`` tells ``blocked_topk`` that a larger k returns a superset, so it may settle
+    ties at the K-th place by asking again (FAISS's heaps keep an arbitrary member of a tie group).
     """
+
+    exact = True
 
     def __init__(self, items: np.ndarray, database_tile: int = BLAS_DATABASE_TILE):
         self.items = np.ascontiguousarray(items, dtype=np.float32)
@@ -129,9 +130,6 @@ class ExactSearch:
                              metric=faiss.METRIC_INNER_PRODUCT)
         finally:
             faiss.cvar.distance_compute_blas_database_bs = previous
-
-    def all_scores(self, queries: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(queries, dtype=np.float32) @ self.items.T
 
 
 def exact_search(items: np.ndarray) -> ExactSearch:
@@ -168,47 +166,61 @@ def _select(scores: np.ndarray, positions: np.ndarray, excluded_keys: np.ndarray
     return top_scores, np.where(np.isneginf(top_scores), -1, top_positions)
 
 
+def _tied_at_k(fetched_scores: np.ndarray, fetched_positions: np.ndarray, top_scores: np.ndarray) -> np.ndarray:
+    """Rows whose last fetched item scores as high as the K-th kept one: items the search did not
+    return may tie with the K-th place too."""
+    last = np.where(fetched_positions[:, -1] >= 0, fetched_scores[:, -1], -np.inf)
+    return np.isfinite(top_scores[:, -1]) & (last >= top_scores[:, -1])
+
+
+def _row_keys(keys: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
+    """Exclusion keys of block rows ``rows`` (sorted), renumbered 0..len(rows)-1."""
+    if keys is None:
+        return None
+    row_of = keys >> 32
+    keep = np.isin(row_of, rows)
+    return (np.searchsorted(rows, row_of[keep]) << 32) | (keys[keep] & 0xFFFFFFFF)
+
+
 def blocked_topk(queries: np.ndarray, k: int, search: SearchFn, exclusions: Exclusions | None = None,
                  block_rows: int = DEFAULT_BLOCK_ROWS, label: str = "top-K") -> TopK:
     """The best ``k`` items for each query row, excluded items removed, in (score desc, position) order.
 
     Rows that have fewer than ``k`` admissible items (small catalog, many exclusions) are padded
-    with position -1 / score -inf. ``k`` larger than the catalog is fine. With an ``ExactSearch``
-    the result equals a full sort of every row; other searches decide which member of a tie
-    group at the K-th place comes back.
+    with position -1 / score -inf. ``k`` larger than the catalog is fine. With an exact search
+    (``search.exact``) the result equals a full sort of every row: a row whose K-th score ties
+    with the last item fetched is asked again with four times the k until the tie group is whole.
+    Approximate searches decide which member of such a tie group comes back.
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     n = len(queries)
     positions = np.full((n, k), -1, dtype=np.int64)
     scores = np.full((n, k), -np.inf, dtype=np.float32)
-    rescore = getattr(search, "all_scores", None)
-    started = time.perf_counter()
+    settle_ties = getattr(search, "exact", False)
+    started, refetched = time.perf_counter(), 0
     for start in range(0, n, block_rows):
         stop = min(start + block_rows, n)
+        block = queries[start:stop]
         extra = exclusions.most_in(start, stop) if exclusions is not None else 0
         keys = exclusions.pair_keys(start, stop) if extra else None
-        # One more than needed: if the last fetched item ties with the K-th kept one, items the
-        # search did not return may tie too, and the row is settled by a full exact pass.
-        fetched_scores, fetched_positions = search(queries[start:stop], k + extra + 1)
-        fetched_scores = np.asarray(fetched_scores, dtype=np.float32)
-        fetched_positions = np.asarray(fetched_positions, dtype=np.int64)
-        top_scores, top_positions = _select(fetched_scores, fetched_positions, keys, k)
-        if rescore is not None:
-            last = np.where(fetched_positions[:, -1] >= 0, fetched_scores[:, -1], -np.inf)
-            tied = np.flatnonzero(np.isfinite(top_scores[:, -1]) & (last >= top_scores[:, -1]))
-            if len(tied):
-                full = rescore(queries[start:stop][tied])
-                every = np.broadcast_to(np.arange(full.shape[1], dtype=np.int64), full.shape)
-                tied_keys = None
-                if keys is not None:
-                    row_of = keys >> 32
-                    keep = np.isin(row_of, tied)
-                    tied_keys = (np.searchsorted(tied, row_of[keep]) << 32) | (keys[keep] & 0xFFFFFFFF)
-                top_scores[tied], top_positions[tied] = _select(full, every, tied_keys, k)
+        fetch = k + extra + 1      # one more than needed, to see whether the K-th place ties onward
+        fetched_scores, fetched_positions = (np.asarray(a) for a in search(block, fetch))
+        top_scores, top_positions = _select(fetched_scores.astype(np.float32), fetched_positions.astype(np.int64),
+                                            keys, k)
+        tied = np.flatnonzero(_tied_at_k(fetched_scores, fetched_positions, top_scores)) if settle_ties else []
+        while len(tied):
+            fetch *= 4
+            refetched += len(tied)
+            again_scores, again_positions = (np.asarray(a) for a in search(block[tied], fetch))
+            settled_scores, settled_positions = _select(again_scores.astype(np.float32),
+                                                        again_positions.astype(np.int64), _row_keys(keys, tied), k)
+            top_scores[tied], top_positions[tied] = settled_scores, settled_positions
+            tied = tied[_tied_at_k(again_scores, again_positions, settled_scores)]
         width = top_scores.shape[1]
         scores[start:stop, :width] = top_scores
         positions[start:stop, :width] = top_positions
         elapsed = time.perf_counter() - started
-        log.info("%s: %d/%d queries (%.0f queries/s)", label, stop, n, stop / max(elapsed, 1e-9))
+        log.info("%s: %d/%d queries (%.0f queries/s, %d asked again for ties)", label, stop, n,
+                 stop / max(elapsed, 1e-9), refetched)
     return TopK(positions=positions, scores=scores)
