@@ -59,6 +59,7 @@ def silver_interactions(context: dg.AssetExecutionContext, config: InteractionsC
                      events.height, events["user_id"].n_unique(), events["product_id"].n_unique(), build.seconds,
                      build.quarantine.height)
     problems = interaction_problems(events, products["product_id"])
+    quarantine_reasons = build.events_read.quarantine_by_reason() if build.events_read else {}
     by_event = {e: n for e, n in events.group_by("event").len().sort("len", descending=True).iter_rows()}
     accounting = build.events_read.accounting_balanced() if build.events_read is not None else True
     return dg.MaterializeResult(
@@ -72,8 +73,7 @@ def silver_interactions(context: dg.AssetExecutionContext, config: InteractionsC
             "first_event": str(events["ts"].min()),
             "last_event": str(events["ts"].max()),
             "quarantined": build.quarantine.height,
-            "quarantine_by_reason": metadata.counts(build.events_read.quarantine_by_reason() if build.events_read else {},
-                                                    "reason", "rows"),
+            "quarantine_by_reason": metadata.counts(quarantine_reasons, "reason", "rows"),
             "simulator": str(build.simulator) if build.simulator else "not used (real events)",
             "seconds": round(build.seconds, 2),
             "activity": metadata.png(activity_figure(events)),
@@ -106,7 +106,7 @@ class InteractionSplitConfig(dg.Config):
                 "splits), with new-user truncation for the cold-start slice. The same split feeds every model "
                 "and the evaluation.",
     check_specs=[dg.AssetCheckSpec("no_leakage", asset=INTERACTION_SPLIT, blocking=True,
-                                   description="No pair in two splits; per user, train <= validation <= test in time.")],
+                                   description="No pair in two splits; per user train <= validation <= test in time.")],
 )
 def interaction_split(context: dg.AssetExecutionContext, config: InteractionSplitConfig, lake: LakeResource):
     started = time.perf_counter()

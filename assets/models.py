@@ -4,6 +4,7 @@ from typing import Literal
 
 import dagster as dg
 import numpy as np
+import polars as pl
 
 from assets import metadata
 from assets.interactions import INTERACTION_SPLIT
@@ -40,6 +41,14 @@ class ALSConfig(dg.Config):
     num_threads: int = 0               # implicit's threads, 0 = all cores
     curve_every: int = 5               # validation metrics every n iterations (0: only at the end)
     probe: ProbeConfig = ProbeConfig()
+
+
+def _content_vectors(lake: LakeResource) -> pl.DataFrame:
+    """The columns of features/item_embeddings the towers read (the image/text vectors are not needed)."""
+    path = lake.path("features/item_embeddings.parquet")
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist yet: materialize features/item_embeddings first")
+    return pl.read_parquet(path, columns=["product_id", "fused_vector", "encoder", "encoder_version"])
 
 
 def _rounded(values: dict) -> dict:
@@ -117,7 +126,7 @@ class TwoTowerConfig(dg.Config):
 )
 def two_tower_model(context: dg.AssetExecutionContext, config: TwoTowerConfig, lake: LakeResource):
     split = lake.read_table("features/interaction_split")
-    embeddings = lake.read_table("features/item_embeddings")
+    embeddings = _content_vectors(lake)
     als = ALSRecommender.from_pretrained(lake.path("models/als")) if config.use_als else None
     stage = train_two_tower(split, embeddings, config.params(), als, config.probe.settings())
     model: TwoTowerRecommender = stage.model
@@ -163,7 +172,7 @@ def two_tower_model(context: dg.AssetExecutionContext, config: TwoTowerConfig, l
 )
 def item_tower_vectors_asset(context: dg.AssetExecutionContext, lake: LakeResource):
     model = TwoTowerRecommender.from_pretrained(lake.path("models/two_tower"))
-    embeddings = lake.read_table("features/item_embeddings")
+    embeddings = _content_vectors(lake)
     vectors = item_tower_vectors(model, embeddings)
     lake.write_table(vectors, "features/item_tower_vectors")
     matrix = np.asarray(vectors["vector"].to_numpy(), dtype=np.float32).reshape(vectors.height, -1)

@@ -194,16 +194,19 @@ def read_events(events_dir: Path, products: pl.DataFrame, now: datetime | None =
                .with_columns(user=_stripped("user_id"), ref=_stripped("product_id"), value_text=_stripped("value"),
                              kind=_stripped("event").str.to_lowercase().str.replace_all(r"[\s\-]+", "_"))
                .join(_product_lookup(products), on="ref", how="left")
-               .with_columns(when=parse_timestamps(pl.col("ts")), number=pl.col("value_text").cast(pl.Float64, strict=False))
+               .with_columns(when=parse_timestamps(pl.col("ts")),
+                             number=pl.col("value_text").cast(pl.Float64, strict=False))
                .with_columns(reason=_reason(now)))
     key = ["user", "matched", "kind", "when"]
     valid = records.filter(pl.col("reason").is_null())
-    first = valid.group_by(key).agg(pl.col("order").min().alias("first_order"), pl.col("file").first().alias("first_file"),
-                                    pl.col("line").first().alias("first_line"))
+    first = valid.group_by(key).agg(first_order=pl.col("order").min(),
+                                    first_file=pl.col("file").sort_by("order").first(),
+                                    first_line=pl.col("line").sort_by("order").first())
     valid = (valid.sort("order").join(first, on=key, how="left")
              .with_columns(reason=pl.when(pl.col("order") != pl.col("first_order"))
-                           .then(pl.format("duplicate event: same as {} line {}", pl.col("first_file"), pl.col("first_line")))))
-    records = pl.concat([records.filter(pl.col("reason").is_not_null()), valid.drop("first_order", "first_file", "first_line")])
+                           .then(pl.format("duplicate event: same as {} line {}", "first_file", "first_line"))))
+    records = pl.concat([records.filter(pl.col("reason").is_not_null()),
+                         valid.drop("first_order", "first_file", "first_line")])
     kept = records.filter(pl.col("reason").is_null()).sort("order")
     interactions = kept.select(
         user_id=pl.col("user"), product_id=pl.col("matched"), event=pl.col("kind"),

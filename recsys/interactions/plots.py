@@ -14,7 +14,8 @@ def activity_figure(interactions: pl.DataFrame):
     import matplotlib.pyplot as plt
 
     per_user = interactions.group_by("user_id").agg(pl.col("product_id").n_unique())["product_id"].to_numpy()
-    per_item = np.sort(interactions.group_by("product_id").agg(pl.col("user_id").n_unique())["user_id"].to_numpy())[::-1]
+    per_item = interactions.group_by("product_id").agg(pl.col("user_id").n_unique())["user_id"].to_numpy()
+    per_item = np.sort(per_item)[::-1]
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
     if len(per_user):
         bins = np.unique(np.logspace(0, np.log10(max(per_user.max(), 2)), 30).astype(int))

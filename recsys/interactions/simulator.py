@@ -146,7 +146,8 @@ def simulate(products: pl.DataFrame, config: SimulatorConfig | None = None) -> S
     user_weights = persona_matrix[primary] + mix[:, None] * persona_matrix[secondary] + noise
     # the largest taste a user can have for any product: one best value per attribute column
     column_ends = np.cumsum([len(v) for _, v in vocabularies])
-    taste_bound = np.stack([block.max(axis=1) for block in np.split(user_weights, column_ends[:-1], axis=1)]).sum(axis=0)
+    blocks = np.split(user_weights, column_ends[:-1], axis=1)
+    taste_bound = np.stack([block.max(axis=1) for block in blocks]).sum(axis=0)
     gender_rows = {g: gender_affinity(g, products["gender"]) for g in SHOPPER_GENDERS}
     choices = np.clip(np.rint(rng.lognormal(np.log(config.median_items_per_user), config.activity_sigma, n_users)),
                       config.min_items_per_user, config.max_items_per_user).astype(np.int64)

@@ -33,7 +33,7 @@ from recsys.storage import replace_dir_atomic, staging_dir
 
 log = logging.getLogger(__name__)
 
-RECOMMEND_BATCH = 1024   # users scored against the whole item set at once
+RECOMMEND_BATCH = 256    # users scored against the whole item set at once (a few MB per 1k items)
 
 
 @dataclass(frozen=True)
@@ -128,6 +128,14 @@ class Recommender(ABC):
     def _pair_scores(self, user_rows: np.ndarray, item_rows: np.ndarray) -> np.ndarray:
         """float32 scores of aligned known (user row, item row) pairs."""
 
+    def _top_k(self, rows: np.ndarray, k: int, exclude_seen: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Item positions and scores of the k best items per user row (-inf where excluded)."""
+        block = self._user_scores(rows)
+        if exclude_seen:
+            seen = self.seen[rows].tocoo()
+            block[seen.row, seen.col] = -np.inf
+        return top_k_rows(block, k)
+
     def recommend(self, user_ids: Sequence[str], k: int = 20, exclude_seen: bool = True) -> TopK:
         """Top ``k`` items for each *known* user in ``user_ids`` (unknown users are left out)."""
         if not self.is_fitted:
@@ -141,11 +149,7 @@ class Recommender(ABC):
         scores = np.full((len(rows), k), -np.inf, dtype=np.float32)
         for lo in range(0, len(rows), RECOMMEND_BATCH):
             batch = rows[lo:lo + RECOMMEND_BATCH]
-            block = self._user_scores(batch)
-            if exclude_seen:
-                seen = self.seen[batch].tocoo()
-                block[seen.row, seen.col] = -np.inf
-            cols, best = top_k_rows(block, k_eff)
+            cols, best = self._top_k(batch, k_eff, exclude_seen)
             valid = np.isfinite(best)
             items[lo:lo + len(batch), :k_eff] = np.where(valid, self.item_ids[cols], None)
             scores[lo:lo + len(batch), :k_eff] = best
@@ -188,7 +192,7 @@ class Recommender(ABC):
         (build / "config.json").write_text(json.dumps(config, indent=2, default=_json_default))
         _table({"user_id": self.user_ids}, self._user_columns()).write_parquet(build / "users.parquet")
         _table({"product_id": self.item_ids}, self._item_columns()).write_parquet(build / "items.parquet")
-        sp.save_npz(build / "seen.npz", self.seen.astype(np.float32))
+        sp.save_npz(build / "seen.npz", self.seen.astype(np.float32), compressed=False)   # zlib: slow, small gain
         self._save_extra(build)
         replace_dir_atomic(build, path)
         return path
@@ -211,7 +215,7 @@ class Recommender(ABC):
 
 
 def _table(ids: dict[str, np.ndarray], columns: dict[str, np.ndarray]) -> pl.DataFrame:
-    data: dict[str, pl.Series] = {name: pl.Series(name, values.tolist(), dtype=pl.String) for name, values in ids.items()}
+    data = {name: pl.Series(name, values.tolist(), dtype=pl.String) for name, values in ids.items()}
     for name, values in columns.items():
         values = np.asarray(values)
         if values.ndim == 2:

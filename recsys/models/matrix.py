@@ -98,18 +98,23 @@ class Interactions:
         weights = weights or EventWeights()
         implied = pl.col("event").replace_strict(IMPLIED_RATING, default=DEFAULT_IMPLIED_RATING,
                                                   return_dtype=pl.Float64)
-        pairs = (events.group_by("user_id", "product_id")
-                 .agg(strength=weights.expression().sum(), last_seen=pl.col("ts").max(),
-                      rated=pl.col("value").filter(pl.col("event") == "rating").mean(), implied=implied.max())
+        pairs = (events.lazy()
+                 .with_columns(weight=weights.expression(), implied=implied,
+                               rated=pl.when(pl.col("event") == "rating").then(pl.col("value")))
+                 .group_by("user_id", "product_id")
+                 .agg(strength=pl.col("weight").sum(), last_seen=pl.col("ts").max(), rated=pl.col("rated").mean(),
+                      implied=pl.col("implied").max())
                  .with_columns(strength=pl.col("strength").clip(lower_bound=weights.min_strength),
-                               rating=pl.coalesce("rated", "implied").clip(*RATING_SCALE)))
-        users = np.asarray(sorted(pairs["user_id"].unique().to_list()) if user_ids is None else list(user_ids), dtype=object)
-        items = np.asarray(sorted(pairs["product_id"].unique().to_list()) if item_ids is None else list(item_ids), dtype=object)
-        user_pos = pl.DataFrame({"user_id": users.tolist(), "row": np.arange(len(users), dtype=np.int64)},
-                                schema={"user_id": pl.String, "row": pl.Int64})
-        item_pos = pl.DataFrame({"product_id": items.tolist(), "col": np.arange(len(items), dtype=np.int64)},
-                                schema={"product_id": pl.String, "col": pl.Int64})
-        placed = pairs.join(user_pos, on="user_id", how="left").join(item_pos, on="product_id", how="left")
+                               rating=pl.coalesce("rated", "implied").clip(*RATING_SCALE))
+                 .collect())
+        users = pairs["user_id"].unique().sort() if user_ids is None else pl.Series(list(user_ids), dtype=pl.String)
+        items = pairs["product_id"].unique().sort() if item_ids is None else pl.Series(list(item_ids), dtype=pl.String)
+        placed = (pairs.lazy()
+                  .join(pl.LazyFrame({"user_id": users, "row": np.arange(len(users), dtype=np.int64)}),
+                        on="user_id", how="left")
+                  .join(pl.LazyFrame({"product_id": items, "col": np.arange(len(items), dtype=np.int64)}),
+                        on="product_id", how="left")
+                  .collect())
         outside = placed.filter(pl.col("row").is_null() | pl.col("col").is_null())
         if outside.height:
             raise ValueError(f"{outside.height} interaction pairs fall outside the given ids, "
@@ -121,5 +126,6 @@ class Interactions:
         matrix = sp.csr_matrix((placed["strength"].to_numpy().astype(np.float32), cols.astype(np.int32), indptr),
                                shape=(len(users), len(items)))
         last_seen = placed["last_seen"].dt.epoch("us").to_numpy().astype(np.float64) / 1e6
-        return cls(users, items, matrix, last_seen, placed["rating"].to_numpy().astype(np.float32))
+        return cls(users.to_numpy().astype(object), items.to_numpy().astype(object), matrix, last_seen,
+                   placed["rating"].to_numpy().astype(np.float32))
 

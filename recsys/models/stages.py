@@ -111,10 +111,11 @@ def train_two_tower(split: pl.DataFrame, embeddings: pl.DataFrame, params: TwoTo
     encoders = {}
     if {"encoder", "encoder_version"} <= set(embeddings.columns):
         encoders = {f"{e} {v}": n for e, v, n in embeddings.group_by("encoder", "encoder_version").len().iter_rows()}
+    dropped = train_rows.height - usable.height
     model.summary.update({"validation": validation, "popularity_validation": popularity,
-                          "content_encoders": encoders, "train_rows_without_content": train_rows.height - usable.height})
+                          "content_encoders": encoders, "train_rows_without_content": dropped})
     return StageResult(model, validation, popularity, curve=model.summary.get("curve", []),
-                       dropped_rows=train_rows.height - usable.height,
+                       dropped_rows=dropped,
                        seconds={"prepare": round(prepared - started, 3), "fit": round(fitted - prepared, 3),
                                 "total": round(time.perf_counter() - started, 3)})
 
