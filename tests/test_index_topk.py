@@ -96,3 +96,24 @@ def test_exclusions_take_and_union():
 def test_k_must_be_positive():
     with pytest.raises(ValueError):
         blocked_topk(np.zeros((1, 2), np.float32), 0, exact_search(np.zeros((3, 2), np.float32)))
+
+
+def test_repeated_vectors_are_scored_once_and_ordered_by_position():
+    from recsys.topk import DeduplicatedSearch
+
+    rng = np.random.default_rng(8)
+    distinct = integer_vectors(40, 5, seed=9, low=-3, high=4)
+    items = distinct[rng.integers(0, 40, size=400)]           # every vector about ten times
+    search = exact_search(items)
+    assert isinstance(search, DeduplicatedSearch) and search.n_distinct <= 40
+    for k in (1, 7, 60, 500):
+        found = blocked_topk(items[:50], k, search, Exclusions.own_position(50), block_rows=16)
+        positions, scores = brute_force(items[:50], items, k, [{i} for i in range(50)])
+        np.testing.assert_array_equal(found.positions, positions)
+        np.testing.assert_array_equal(found.scores, scores.astype(np.float32))
+
+
+def test_distinct_vectors_use_the_plain_search():
+    from recsys.topk import ExactSearch
+
+    assert type(exact_search(np.eye(4, dtype=np.float32))) is ExactSearch

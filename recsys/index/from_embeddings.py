@@ -9,6 +9,7 @@ import polars as pl
 
 from recsys.index.ids import IdMap
 from recsys.index.item_index import IndexConfig, ItemIndex, VectorSpec
+from recsys.topk import exact_search
 from recsys.vectors import vector_matrix
 
 log = logging.getLogger(__name__)
@@ -47,15 +48,29 @@ def build_from_embeddings(embeddings: pl.DataFrame, column: str = "fused_vector"
 class CatalogSearch:
     """``index.search`` returning positions in ``catalog`` order (products the catalog lacks: -1).
 
-    ``exact`` (flat index) lets ``recsys.topk.blocked_topk`` settle ties at the K-th place.
+    A flat index is exact search over its vectors, so for it the same search runs as
+    ``recsys.topk.exact_search`` over those vectors (distinct vectors scored once, ties settled by
+    catalog position); an HNSW index is searched as it is.
     """
 
     def __init__(self, index: ItemIndex, catalog: IdMap):
         self.index = index
         self.to_catalog = catalog.positions_of(index.ids.product_ids.tolist())
-        self.exact = index.kind == "flat"
+        self.exact = self.prefix_exact = False
+        self._exact_search = None
+        if index.kind == "flat":
+            in_catalog = np.flatnonzero(self.to_catalog >= 0)
+            in_catalog = in_catalog[np.argsort(self.to_catalog[in_catalog])]       # catalog order
+            stored = index.index.index.reconstruct_n(0, index.index.ntotal)
+            self._exact_search = exact_search(stored[in_catalog])
+            self._exact_to_catalog = self.to_catalog[in_catalog]
+            self.exact = self._exact_search.exact
+            self.prefix_exact = getattr(self._exact_search, "prefix_exact", False)
 
     def __call__(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        if self._exact_search is not None:
+            scores, positions = self._exact_search(queries, k)
+            return scores, np.where(positions >= 0, self._exact_to_catalog[positions.clip(0)], -1)
         scores, positions = self.index.search(queries, k)
         return scores, np.where(positions >= 0, self.to_catalog[positions.clip(0)], -1)
 

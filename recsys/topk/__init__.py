@@ -7,8 +7,8 @@ from recsys.topk.blocked import (
     SearchFn,
     TopK,
     blocked_topk,
-    exact_search,
     prior_search,
 )
+from recsys.topk.exact import DeduplicatedSearch, exact_search
 
-__all__ = ["DEFAULT_K", "ExactSearch", "Exclusions", "SearchFn", "TopK", "blocked_topk", "exact_search", "prior_search"]
+__all__ = ["DEFAULT_K", "DeduplicatedSearch", "ExactSearch", "Exclusions", "SearchFn", "TopK", "blocked_topk", "exact_search", "prior_search"]

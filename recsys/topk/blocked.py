@@ -132,23 +132,28 @@ class ExactSearch:
             faiss.cvar.distance_compute_blas_database_bs = previous
 
 
-def exact_search(items: np.ndarray) -> ExactSearch:
-    return ExactSearch(items)
+class PriorSearch:
+    """The same global ranking for every query: items by descending ``prior`` (ties: lower position).
 
+    ``prefix_exact``: what it returns is already the exact head of that order.
+    """
 
-def prior_search(prior: np.ndarray) -> SearchFn:
-    """The same global ranking for every query: items by descending ``prior`` (ties: lower position)."""
-    prior = np.asarray(prior, dtype=np.float32)
-    order = np.lexsort((np.arange(len(prior)), -prior))
+    prefix_exact = True
 
-    def search(queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        top = order[:k]
+    def __init__(self, prior: np.ndarray):
+        self.prior = np.asarray(prior, dtype=np.float32)
+        self.order = np.lexsort((np.arange(len(self.prior)), -self.prior))
+
+    def __call__(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        top = self.order[:k]
         positions = np.full(k, -1, np.int64)
         positions[: len(top)] = top
-        scores = np.where(positions >= 0, prior[positions.clip(0)], -np.inf).astype(np.float32)
+        scores = np.where(positions >= 0, self.prior[positions.clip(0)], -np.inf).astype(np.float32)
         return np.tile(scores, (len(queries), 1)), np.tile(positions, (len(queries), 1))
 
-    return search
+
+def prior_search(prior: np.ndarray) -> PriorSearch:
+    return PriorSearch(prior)
 
 
 def _select(scores: np.ndarray, positions: np.ndarray, excluded_keys: np.ndarray | None,
@@ -188,16 +193,17 @@ def blocked_topk(queries: np.ndarray, k: int, search: SearchFn, exclusions: Excl
 
     Rows that have fewer than ``k`` admissible items (small catalog, many exclusions) are padded
     with position -1 / score -inf. ``k`` larger than the catalog is fine. With an exact search
-    (``search.exact``) the result equals a full sort of every row: a row whose K-th score ties
-    with the last item fetched is asked again with four times the k until the tie group is whole.
-    Approximate searches decide which member of such a tie group comes back.
+    the result equals a full sort of every row: a search marked ``prefix_exact`` already returns
+    the exact head of that order; one marked ``exact`` (a larger k returns a superset) has each
+    row whose K-th score ties with the last item fetched asked again with four times the k until
+    the tie group is whole. Approximate searches decide which member of such a tie group comes back.
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     n = len(queries)
     positions = np.full((n, k), -1, dtype=np.int64)
     scores = np.full((n, k), -np.inf, dtype=np.float32)
-    settle_ties = getattr(search, "exact", False)
+    settle_ties = getattr(search, "exact", False) and not getattr(search, "prefix_exact", False)
     started, refetched = time.perf_counter(), 0
     for start in range(0, n, block_rows):
         stop = min(start + block_rows, n)

@@ -1,0 +1,66 @@
+"""Exact inner-product search that scores each distinct vector once.
+
+Catalogs repeat themselves: the same product text (and no photo) in several listings gives
+identical vectors (about a quarter of the sample's items share their vector with another). Those
+items always score the same, so scoring them once and handing the score to every copy saves
+that share of the matrix multiply, and it keeps them together at the K-th place, where a tie
+group cut by a heap would otherwise have to be searched again.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from recsys.topk.blocked import ExactSearch, blocked_topk
+
+
+class DeduplicatedSearch:
+    """Exact search over ``items`` with repeated rows; returns, per query, the exact first ``k`` items
+    in (score desc, position asc) order (``prefix_exact``)."""
+
+    exact = True
+    prefix_exact = True
+
+    def __init__(self, items: np.ndarray):
+        items = np.ascontiguousarray(items, dtype=np.float32)
+        _, first, inverse = np.unique(items, axis=0, return_index=True, return_inverse=True)
+        # Distinct vectors numbered in order of their first item, so their ties settle by position.
+        order = np.argsort(first)
+        number = np.empty_like(order)
+        number[order] = np.arange(len(order))
+        group = number[inverse.ravel()]
+        self.members = np.argsort(group, kind="stable")              # items by (group, position)
+        self.indptr = np.concatenate([[0], np.cumsum(np.bincount(group, minlength=len(order)))])
+        self.distinct = ExactSearch(items[first[order]])
+        self.n_items = len(items)
+
+    @property
+    def n_distinct(self) -> int:
+        return len(self.indptr) - 1
+
+    def __call__(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        n = len(queries)
+        # The first k distinct vectors (ties settled by first position) hold the first k items.
+        top = blocked_topk(queries, min(k, max(self.n_distinct, 1)), self.distinct, block_rows=max(n, 1),
+                           label="distinct vectors")
+        rows, columns = np.nonzero(top.positions >= 0)
+        groups, scores = top.positions[rows, columns], top.scores[rows, columns]
+        sizes = self.indptr[groups + 1] - self.indptr[groups]
+        item_rows, item_scores = np.repeat(rows, sizes), np.repeat(scores, sizes)
+        offsets = np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        items = self.members[np.repeat(self.indptr[groups], sizes) + offsets]
+        order = np.lexsort((items, -item_scores, item_rows))
+        item_rows, items, item_scores = item_rows[order], items[order], item_scores[order]
+        rank = np.arange(len(items)) - np.searchsorted(item_rows, item_rows)
+        keep = rank < k
+        out_scores = np.full((n, k), -np.inf, dtype=np.float32)
+        out_positions = np.full((n, k), -1, dtype=np.int64)
+        out_scores[item_rows[keep], rank[keep]] = item_scores[keep]
+        out_positions[item_rows[keep], rank[keep]] = items[keep]
+        return out_scores, out_positions
+
+
+def exact_search(items: np.ndarray) -> ExactSearch | DeduplicatedSearch:
+    """Exact inner-product search over ``items``; repeated vectors are scored once."""
+    deduplicated = DeduplicatedSearch(items)
+    return deduplicated if deduplicated.n_distinct < deduplicated.n_items else deduplicated.distinct
