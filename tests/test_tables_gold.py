@@ -326,3 +326,17 @@ def write_gold_tables(gold_dir, build_id: str = "b1", k: int = 10) -> dict[str, 
     for name, df in tables.items():
         storage.write_parquet_atomic(df, gold_dir / f"{name}.parquet")
     return tables
+
+
+def test_nearest_owned_matches_brute_force(world):
+    from recsys.gold.user_recommendations import nearest_owned
+
+    history, content = world["history"], world["content"]
+    rng = np.random.default_rng(4)
+    users = rng.integers(0, history.n_users, 300)
+    items = rng.integers(0, len(content.vectors), 300)
+    got = nearest_owned(history, users, items, content, chunk_elements=16)      # many small chunks
+    for u, i, anchor in zip(users, items, got):
+        own = history.items_of(u)
+        sims = content.vectors[own] @ content.vectors[i]
+        assert anchor == (own[np.argmax(sims)] if len(own) else -1)

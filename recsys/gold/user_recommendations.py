@@ -58,25 +58,45 @@ def content_profiles(history: History, content: AlignedVectors) -> AlignedVector
 
 
 def nearest_owned(history: History, users: np.ndarray, items: np.ndarray, space: AlignedVectors,
-                  chunk_pairs: int = 1 << 18) -> np.ndarray:
-    """For each (user, item) row, the user's own item closest to ``item`` in ``space`` (-1 if none known)."""
+                  chunk_elements: int = 1 << 16) -> np.ndarray:
+    """For each (user, item) row, the user's own item closest to ``item`` in ``space`` (-1 if none known).
+
+    Users are taken in chunks of similar history length; each chunk is one batched matrix product
+    (rows x history) over padded arrays, so every vector is gathered once per user, not once per pair.
+    Among equally close own items the lowest position wins.
+    """
     anchors = np.full(len(users), -1, dtype=np.int64)
-    cumulative = np.cumsum(np.diff(history.owned.indptr)[users])
-    start = 0
-    while start < len(users):
-        done = cumulative[start - 1] if start else 0
-        stop = min(max(start + 1, int(np.searchsorted(cumulative, done + chunk_pairs, side="right"))), len(users))
-        chunk = history.owned.take(users[start:stop])
-        pair_row = np.repeat(np.arange(stop - start), np.diff(chunk.indptr))
-        owned = chunk.indices
-        if len(owned):
-            sims = np.einsum("pd,pd->p", space.vectors[items[start:stop][pair_row]], space.vectors[owned])
-            sims = np.where(space.known[owned] & space.known[items[start:stop][pair_row]], sims, -np.inf)
-            order = np.lexsort((owned, -sims, pair_row))
-            first_rows, first_at = np.unique(pair_row[order], return_index=True)
-            best = order[first_at]
-            anchors[start + first_rows] = np.where(np.isfinite(sims[best]), owned[best], -1)
-        start = stop
+    order = np.argsort(users, kind="stable")
+    distinct, starts, counts = np.unique(users[order], return_index=True, return_counts=True)
+    owned = history.owned
+    lengths = np.diff(owned.indptr)[distinct]
+    by_length = np.argsort(lengths, kind="stable")
+    sorted_lengths = np.maximum(lengths[by_length], 1)
+    done = 0
+    while done < len(distinct):
+        # The most users (shortest histories first) whose padded history block fits the budget.
+        cost = np.arange(1, len(distinct) - done + 1) * sorted_lengths[done:]
+        take = max(1, int(np.searchsorted(cost, chunk_elements, side="right")))
+        chunk = by_length[done:done + take]
+        width = int(sorted_lengths[done + len(chunk) - 1])
+        height = int(counts[chunk].max())
+        rows = np.full((len(chunk), height), -1, dtype=np.int64)          # indices into users/items
+        for j, c in enumerate(chunk):
+            rows[j, :counts[c]] = order[starts[c]:starts[c] + counts[c]]
+        mine = owned.take(distinct[chunk])
+        hist = np.full((len(chunk), width), -1, dtype=np.int64)
+        hist_row = np.repeat(np.arange(len(chunk)), np.diff(mine.indptr))
+        hist_col = np.arange(len(mine.indices)) - np.repeat(mine.indptr[:-1], np.diff(mine.indptr))
+        hist[hist_row, hist_col] = mine.indices
+        hist = np.where((hist >= 0) & space.known[hist.clip(0)], hist, -1)
+        targets = np.where(rows >= 0, items[rows.clip(0)], -1)
+        sims = np.matmul(space.vectors[targets.clip(0)], space.vectors[hist.clip(0)].transpose(0, 2, 1))
+        sims = np.where(hist[:, None, :] >= 0, sims, -np.inf)
+        best = sims.argmax(axis=2)
+        found = np.take_along_axis(hist, best, axis=1)
+        valid = (rows >= 0) & (targets >= 0) & space.known[targets.clip(0)] & np.isfinite(sims.max(axis=2))
+        anchors[rows[valid]] = found[valid]
+        done += len(chunk)
     return anchors
 
 
