@@ -117,13 +117,15 @@ def test_missing_required_column_quarantines_the_file(tmp_path):
     assert result.quarantine["reason"].to_list() == ["missing columns: event"]
 
 
-def test_corrupt_parquet_is_one_quarantine_row(tmp_path):
+def test_unusable_parquet_is_one_quarantine_row(tmp_path):
     folder = tmp_path / "events"
     folder.mkdir()
     (folder / "broken.parquet").write_bytes(b"PAR1 not really")
+    pl.DataFrame({"user_id": [["nested"]], "product_id": ["asos:300"], "event": ["click"],
+                  "ts": ["2024-01-01"]}).write_parquet(folder / "nested.parquet")
     result = read_events(folder, PRODUCTS, now=NOW, raw_root=tmp_path)
-    assert result.quarantine["reason"][0].startswith("unreadable parquet")
-    assert result.accounting_balanced()
+    assert result.quarantine["reason"].str.starts_with("unreadable parquet").all()
+    assert result.quarantine.height == 2 and result.accounting_balanced()
 
 
 def test_source_choice(tmp_path, events_dir):

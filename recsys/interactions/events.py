@@ -100,10 +100,14 @@ def _missing_required(header: list[str], fields: dict[str, str]) -> bool:
 
 def _parquet_records(path: Path, display: str) -> pl.DataFrame:
     try:
-        frame = pl.read_parquet(path)
-    except Exception as exc:   # a corrupt file is one quarantine row, not a crashed run
+        return _parquet_as_text(pl.read_parquet(path), display)
+    except Exception as exc:   # a corrupt file or unusable column types: one quarantine row, not a crashed run
         return pl.DataFrame([{"file": display, "line": 0, "raw": "", "problem": f"unreadable parquet: {exc}"[:300]}],
                             schema=_RECORD_SCHEMA)
+
+
+def _parquet_as_text(frame: pl.DataFrame, display: str) -> pl.DataFrame:
+    """The event columns as text (as a CSV would give them), with 1-based data row numbers."""
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     as_text = []
     for column in EVENT_COLUMNS:

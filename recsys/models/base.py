@@ -194,6 +194,8 @@ class Recommender(ABC):
         _table({"product_id": self.item_ids}, self._item_columns()).write_parquet(build / "items.parquet")
         sp.save_npz(build / "seen.npz", self.seen.astype(np.float32), compressed=False)   # zlib: slow, small gain
         self._save_extra(build)
+        for item in (build, *build.iterdir()):      # mkdtemp makes the folder private; models are shared
+            item.chmod(0o755 if item.is_dir() else 0o644)
         replace_dir_atomic(build, path)
         return path
 

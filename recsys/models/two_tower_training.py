@@ -10,7 +10,7 @@ computed without gradient for every item with training interactions and refreshe
 ``bank_refresh_steps`` steps (a slightly stale copy of the same tower, as in momentum-encoder
 training), so each step pushes only the batch's targets and negatives through the item tower
 with gradient. The user tower learns from the bank; the item tower learns from the candidate
-side. For ``als_dropout`` of the candidate items the warm block (ALS factors, popularity) is
+side. For ``warm_dropout`` of the candidate items the warm block (ALS factors, popularity) is
 zeroed so the tower also learns to place items from their content alone, as it must for cold
 items.
 
@@ -128,15 +128,15 @@ def train_two_tower(model: TwoTowerRecommender, train: Interactions, features: I
                 example = order[step * p.batch_size:(step + 1) * p.batch_size]
                 targets = sampler.target(example)
                 histories, strengths = sampler.history(example, rng)
-                negatives = rng.integers(0, train.n_items, p.uniform_negatives) if p.loss != "mse" else np.zeros(0, np.int64)
+                negatives = rng.integers(0, train.n_items, p.uniform_negatives if p.loss != "mse" else 0)
                 if step % p.bank_refresh_steps == 0:
                     bank = _history_bank(net, content, warm, history_items, train.n_items, p.dim)
                     net.train()
                 candidates = np.concatenate([targets, negatives])
                 unique, inverse = np.unique(candidates, return_inverse=True)
                 warm_rows = warm[unique]
-                if p.als_dropout > 0 and warm_rows.shape[1]:
-                    keep = torch.from_numpy(rng.random(len(unique)) >= p.als_dropout).float().unsqueeze(1)
+                if p.warm_dropout > 0 and warm_rows.shape[1]:
+                    keep = torch.from_numpy(rng.random(len(unique)) >= p.warm_dropout).float().unsqueeze(1)
                     warm_rows = warm_rows * keep
                 candidate_vectors = net.item_tower(content[unique], warm_rows)[torch.from_numpy(inverse)]
                 index, mask, log_strength = pad_histories(histories, strengths, max(len(h) for h in histories))
