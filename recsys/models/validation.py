@@ -42,7 +42,8 @@ class RankingProbe:
         if not len(self):
             return dict.fromkeys(names, float("nan"))
         top = model.recommend(self.user_ids, self.k, exclude_seen=True)
-        ranked = {u: [p for p in items if p is not None] for u, items in zip(top.user_ids.tolist(), top.item_ids.tolist())}
+        ranked = {user: [p for p in items if p is not None]
+                  for user, items in zip(top.user_ids.tolist(), top.item_ids.tolist())}
         totals = np.zeros(3)
         for user, relevant in zip(self.user_ids.tolist(), self.relevant):
             items, gains = ranked.get(user, []), dict.fromkeys(relevant, 1.0)
