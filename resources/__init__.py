@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from resources.encoders import EncoderResource
 from resources.images import ImageFetcherResource
 from resources.lake import LakeResource, WarehouseResource
 
@@ -22,7 +23,8 @@ def default_resources(lake_dir: str | None = None) -> dict[str, object]:
         "lake": LakeResource(root=root),
         "warehouse": WarehouseResource(root=root),
         "image_fetcher": ImageFetcherResource(),
+        "encoder": EncoderResource(),
     }
 
 
-__all__ = ["ImageFetcherResource", "LakeResource", "WarehouseResource", "default_resources", "lake_root", "LAKE_ENV_VAR"]
+__all__ = ["EncoderResource", "ImageFetcherResource", "LakeResource", "WarehouseResource", "default_resources", "lake_root", "LAKE_ENV_VAR"]

