@@ -1,39 +1,84 @@
+# syntax=docker/dockerfile:1.7
 # The project with its lock and a CPU torch; runs the Dagster webserver and daemon.
-# Build: docker build -t fashion-recsys .
-# Run:   docker run -p 3000:3000 -v $PWD/data_lake:/app/data_lake fashion-recsys
-FROM python:3.11-slim-bookworm
+#
+#   docker build -t fashion-recsys .
+#       downloads the CPU torch wheel the lock names and checks its sha256
+#   docker build --build-context torch-wheel=/opt/wheels -t fashion-recsys .
+#       offline: takes the wheel from a local folder instead (any folder holding the file)
+#   docker build --target k8s -t fashion-recsys:k8s .
+#       adds dagster-k8s and dagster-postgres for deploy/k8s (Helm chart, one pod per step)
+#   docker run --init -p 3000:3000 -v recsys-lake:/app/data_lake fashion-recsys
+#       a bind-mounted lake must be writable by uid 10001 (or add --user "$(id -u)")
 
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+ARG TORCH_WHEEL=torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl
+
+# uv.lock resolves torch from the wheel folder /opt/wheels ([tool.uv] find-links), by file name and
+# without a hash: this stage provides exactly that file, checked here. `--build-context
+# torch-wheel=DIR` replaces the whole stage with a local folder (no download).
+FROM scratch AS torch-wheel
+ARG TORCH_WHEEL
+ADD --checksum=sha256:6746dbcbeb526eb61330b76b41ff1b4eb848951103a892eeb080dfa2b264667b \
+    https://download.pytorch.org/whl/cpu/torch-2.13.0%2Bcpu-cp311-cp311-manylinux_2_28_x86_64.whl /${TORCH_WHEEL}
+
+FROM ghcr.io/astral-sh/uv:0.13.9 AS uv
+
+FROM ${PYTHON_IMAGE} AS app
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     OPENBLAS_NUM_THREADS=1 \
     UV_LINK_MODE=copy \
+    UV_COMPILE_BYTECODE=1 \
     UV_PROJECT_ENVIRONMENT=/opt/venv \
     DAGSTER_HOME=/app/dagster_home \
     RECSYS_LAKE_DIR=/app/data_lake \
     PATH=/opt/venv/bin:$PATH
 
-# libgomp: OpenMP runtime for faiss, implicit and torch.
+# libgomp1: implicit links the system OpenMP runtime (torch, faiss and scikit-learn bundle theirs).
+# Not pinned: the base image tag fixes the Debian release, and its security updates should apply.
+# The app runs as uid 10001; it owns only what it writes (the instance dir and the lake).
+# hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libgomp1 \
-    && rm -rf /var/lib/apt/lists/*
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --uid 10001 --user-group --no-create-home --home-dir /app recsys
 
-RUN pip install --no-cache-dir uv==0.13.9
-
+COPY --from=uv /uv /uvx /bin/
 WORKDIR /app
-# The lock resolves torch from a CPU wheel folder ([tool.uv] find-links = /opt/wheels): put the
-# CPU wheel there (CI machines have it; elsewhere `pip download torch==2.13.0+cpu` first).
-COPY wheels/ /opt/wheels/
-COPY pyproject.toml uv.lock ./
-RUN uv sync --locked --no-dev --no-install-project
 
+# Dependencies first (a layer that only changes with the lock); the wheel is mounted, not copied.
+COPY pyproject.toml uv.lock ./
+RUN --mount=type=bind,from=torch-wheel,target=/opt/wheels \
+    --mount=type=cache,target=/root/.cache/uv \
+    uv sync --locked --no-dev --no-install-project
+
+COPY README.md workspace.yaml ./
 COPY pipelines/ pipelines/
 COPY assets/ assets/
 COPY resources/ resources/
 COPY recsys/ recsys/
-COPY workspace.yaml README.md ./
-COPY data_lake/raw/ data_lake/raw/
-RUN uv sync --locked --no-dev && mkdir -p "$DAGSTER_HOME"
+COPY deploy/ deploy/
+COPY --chown=10001:10001 dagster_home/dagster.yaml dagster_home/
+COPY --chown=10001:10001 data_lake/raw/ data_lake/raw/
+RUN --mount=type=bind,from=torch-wheel,target=/opt/wheels \
+    --mount=type=cache,target=/root/.cache/uv \
+    uv sync --locked --no-dev
 
+USER 10001
 EXPOSE 3000
-# The daemon runs schedules and sensors; the webserver serves the UI. One container, two processes.
-CMD ["bash", "-c", "dagster-daemon run -w workspace.yaml & exec dagster-webserver -w workspace.yaml -h 0.0.0.0 -p 3000"]
+# The daemon runs schedules, sensors and the run queue; the webserver serves the UI. If either
+# exits, so does the container (wait -n), and a stop signal reaches both (kill 0).
+CMD ["bash", "-c", "trap 'kill 0' TERM INT; dagster-daemon run -w workspace.yaml & dagster-webserver -w workspace.yaml -h 0.0.0.0 -p 3000 & wait -n; kill 0"]
+
+# For deploy/k8s: the run launcher, the k8s executor and the chart's Postgres instance storage.
+# They are not in uv.lock: the constraint keeps every locked package at its locked version, and the
+# integration version must follow dagster's (1.12.22 -> 0.28.22).
+FROM app AS k8s
+ARG DAGSTER_INTEGRATIONS_VERSION=0.28.22
+USER 0
+RUN --mount=type=bind,from=torch-wheel,target=/opt/wheels \
+    uv pip freeze --exclude-editable --python /opt/venv/bin/python > /tmp/locked.txt \
+    && uv pip install --python /opt/venv/bin/python --no-cache --constraint /tmp/locked.txt \
+       "dagster-k8s==${DAGSTER_INTEGRATIONS_VERSION}" "dagster-postgres==${DAGSTER_INTEGRATIONS_VERSION}" \
+    && rm /tmp/locked.txt
+USER 10001

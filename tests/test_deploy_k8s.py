@@ -1,0 +1,87 @@
+"""The Kubernetes deployment files agree with the code, the image and each other; the executor config
+validates against dagster-k8s's own schema where dagster-k8s is installed (it is not in uv.lock: the
+Dockerfile's k8s target adds it), without a cluster."""
+
+from __future__ import annotations
+
+import re
+import runpy
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+
+from pipelines.jobs import build_all_job
+
+REPO = Path(__file__).resolve().parents[1]
+K8S = REPO / "deploy" / "k8s"
+APP_DIR = "/app"          # WORKDIR of the Dockerfile
+
+
+def _yaml(name: str) -> dict:
+    return yaml.safe_load((K8S / name).read_text())
+
+
+def _deployment() -> dict:
+    (deployment,) = _yaml("values.yaml")["dagster-user-deployments"]["deployments"]
+    return deployment
+
+
+@pytest.fixture(scope="module")
+def local_build_all() -> dg.JobDefinition:
+    from pipelines.definitions import defs
+    return defs.resolve_job_def("build_all")
+
+
+def test_per_step_sizes_name_real_steps(local_build_all):
+    steps = {node.name for node in local_build_all.graph.nodes}
+    sized = set(_yaml("executor.yaml")["per_step_k8s_config"])
+    assert sized and sized <= steps, sized - steps
+
+
+def test_code_location_file_is_in_the_image():
+    args = _deployment()["dagsterApiGrpcArgs"]
+    python_file = args[args.index("-f") + 1]
+    assert args[args.index("-d") + 1] == APP_DIR
+    relative = Path(python_file).relative_to(APP_DIR)
+    assert (REPO / relative).is_file()
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert f"WORKDIR {APP_DIR}" in dockerfile
+    assert re.search(rf"^COPY {relative.parts[0]}/ {relative.parts[0]}/$", dockerfile, re.MULTILINE)
+    assert "FROM app AS k8s" in dockerfile and "dagster-k8s==" in dockerfile
+
+
+def test_every_pod_sees_the_same_lake():
+    deployment = _deployment()
+    assert deployment["includeConfigInLaunchedRuns"]["enabled"] is True   # run and step pods inherit it
+    env = {e["name"]: e["value"] for e in deployment["env"]}
+    (mount,) = [m for m in deployment["volumeMounts"] if m["mountPath"] == env["RECSYS_LAKE_DIR"]]
+    (volume,) = [v for v in deployment["volumes"] if v["name"] == mount["name"]]
+    claim = _yaml("lake-pvc.yaml")
+    assert volume["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+
+
+def test_one_run_at_a_time_as_locally():
+    local = yaml.safe_load((REPO / "dagster_home" / "dagster.yaml").read_text())
+    daemon = _yaml("values.yaml")["dagsterDaemon"]["runCoordinator"]
+    assert daemon["type"] == "QueuedRunCoordinator"
+    assert daemon["config"]["queuedRunCoordinator"]["maxConcurrentRuns"] == local["run_queue"]["max_concurrent_runs"]
+
+
+def test_executor_config_validates_against_dagster_k8s(local_build_all):
+    dagster_k8s = pytest.importorskip("dagster_k8s", reason="dagster-k8s is not in uv.lock (the image's k8s target has it)")
+    k8s_defs = runpy.run_path(str(K8S / "definitions.py"))["defs"]
+    job = k8s_defs.resolve_job_def("build_all")
+    assert job.executor_def.name == "k8s_steps"
+    execution = dg.validate_run_config(job, {})["execution"]["k8s_steps"]
+    assert execution["max_concurrent"] == _yaml("executor.yaml")["max_concurrent"]
+    # same assets and checks as the local location; schedules and sensors start the k8s job
+    assert set(k8s_defs.resolve_asset_graph().get_all_asset_keys()) == set(local_build_all.asset_layer.asset_graph.get_all_asset_keys())
+    assert all(s.job_name == "build_all" for s in [*k8s_defs.schedules, *k8s_defs.sensors])
+    # the schema is real: a misspelt field fails validation
+    bad = dagster_k8s.k8s_job_executor.configured({**_yaml("executor.yaml"), "max_concurent": 2}, name="bad")
+    bad_job = build_all_job(bad).resolve(asset_graph=k8s_defs.resolve_asset_graph())
+    with pytest.raises(dg.DagsterInvalidConfigError, match="max_concurent"):
+        dg.validate_run_config(bad_job, {})
