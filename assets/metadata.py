@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -27,12 +28,15 @@ def counts(mapping: dict[str, int], key: str = "value", value: str = "count") ->
     return dg.MetadataValue.md("\n".join(lines) if mapping else "(none)")
 
 
-def png(figure) -> dg.MarkdownMetadataValue:
-    """A matplotlib figure embedded in Markdown (the UI renders data-URI images)."""
+def png(figure, save_to: Path | None = None) -> dg.MarkdownMetadataValue:
+    """A matplotlib figure embedded in Markdown (the UI renders data-URI images); also saved to
+    ``save_to`` when given, for readers of the lake."""
     import matplotlib.pyplot as plt
 
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
     plt.close(figure)
+    if save_to is not None:
+        save_to.write_bytes(buffer.getvalue())
     encoded = base64.b64encode(buffer.getvalue()).decode()
     return dg.MetadataValue.md(f"![plot](data:image/png;base64,{encoded})")

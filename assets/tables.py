@@ -32,6 +32,7 @@ from recsys.gold import queries as sql
 from recsys.images import primary_images
 from recsys.index import IdMap, ItemIndex, catalog_search, embeddings_spec
 from recsys.interactions import personas
+from recsys.evaluation.tuning import load_tuned
 from recsys.recommend import build_history
 from resources import LakeResource, WarehouseResource
 
@@ -42,6 +43,8 @@ ALS_MODEL = dg.AssetKey(["models", "als"])
 TWO_TOWER_MODEL = dg.AssetKey(["models", "two_tower"])
 ITEM_TOWER_VECTORS = dg.AssetKey(["features", "item_tower_vectors"])
 EVALUATION = dg.AssetKey(["gold", "evaluation"])
+HYBRID_WEIGHTS = dg.AssetKey(["models", "hybrid_weights"])
+HYBRID_WEIGHTS_FILE = "models/hybrid_weights.json"
 
 GOLD_PRODUCTS = dg.AssetKey(["gold", "products"])
 SIMILAR_ITEMS = dg.AssetKey(["gold", "similar_items"])
@@ -69,7 +72,9 @@ class SimilarItemsAssetConfig(HistoryConfig):
 class UserRecommendationsAssetConfig(HistoryConfig):
     k: int = 50
     candidates_per_source: int = 100
-    weights: dict[str, float] = DEFAULT_USER_WEIGHTS
+    weights: dict[str, float] | None = None
+    """Re-ranking weights by signal; default: the weights tuned on validation (models/hybrid_weights),
+    or the built-in defaults when they were never tuned."""
 
 
 class StyleRecommendationsAssetConfig(HistoryConfig):
@@ -224,7 +229,7 @@ def similar_items(context: dg.AssetExecutionContext, config: SimilarItemsAssetCo
 @dg.asset(
     key=USER_RECOMMENDATIONS, group_name=GROUP,
     deps=[GOLD_PRODUCTS, FAISS_INDEX, ITEM_EMBEDDINGS, INTERACTION_SPLIT, ALS_MODEL, TWO_TOWER_MODEL,
-          ITEM_TOWER_VECTORS],
+          ITEM_TOWER_VECTORS, HYBRID_WEIGHTS],
     kinds={"python", "faiss", "parquet"},
     description="gold/user_recommendations.parquet: for every user the K best products they do not have yet "
                 "(candidates from the index, ALS, two-tower, popularity; hybrid re-ranking), with a reason.",
@@ -245,12 +250,15 @@ def user_recommendations(context: dg.AssetExecutionContext, config: UserRecommen
     tower = model_inputs.tower_space(lake.path("models/two_tower"),
                                      lake.read_table_if_exists("features/item_tower_vectors"), interactions, ids, history)
     signals = {"content": True, "two_tower": tower is not None, "als": als is not None, "popularity": True}
-    context.log.info("user_recommendations signals: %s; %d users, %d history rows (%d on unknown products)",
-                     signals, history.n_users, history.rows_used, history.unknown_product_rows)
+    tuned = load_tuned(lake.path(HYBRID_WEIGHTS_FILE))
+    weights = config.weights or (tuned["user_recommendations"] if tuned else DEFAULT_USER_WEIGHTS)
+    context.log.info("user_recommendations signals: %s; weights %s (%s); %d users, %d history rows (%d on unknown "
+                     "products)", signals, weights, "config" if config.weights else ("tuned" if tuned else "defaults"),
+                     history.n_users, history.rows_used, history.unknown_product_rows)
     built = build_user_recommendations(products, history, content, search, tower=tower, als=als,
                                        config=UserRecommendationsConfig(k=config.k,
                                                                         candidates_per_source=config.candidates_per_source,
-                                                                        weights=config.weights),
+                                                                        weights=weights),
                                        build_id=context.run.run_id)
     table = built.table
     lake.write_table(table, "gold/user_recommendations")
@@ -264,7 +272,7 @@ def user_recommendations(context: dg.AssetExecutionContext, config: UserRecommen
         "catalog_coverage": round(table["product_id"].n_unique() / max(products.height, 1), 4),
         "history_rows_on_unknown_products": history.unknown_product_rows,
         "signals_used": metadata.counts({k: int(v) for k, v in signals.items()}, "signal", "available"),
-        "weights": config.weights,
+        "weights": weights,
         "by_model": metadata.counts(dict(table.group_by("model").agg(pl.col("user_id").n_unique()).iter_rows()),
                                     "model", "users"),
         "reasons": _reason_counts(table),

@@ -100,21 +100,30 @@ def nearest_owned(history: History, users: np.ndarray, items: np.ndarray, space:
     return anchors
 
 
-def build_user_recommendations(products: pl.DataFrame, history: History, content: AlignedVectors,
-                               content_search: SearchFn, *, tower: UserSpace | None = None,
-                               als: UserSpace | None = None,
-                               config: UserRecommendationsConfig = UserRecommendationsConfig(),
-                               build_id: str) -> TableBuild:
-    """user_recommendations rows for every user of ``history`` (items already owned are excluded)."""
-    timings: dict[str, float] = {}
-    started = time.perf_counter()
+@dataclass(frozen=True)
+class UserCandidates:
+    """Every user's candidate items and the signals that score them (what re-ranking mixes)."""
+
+    candidates: np.ndarray                 # (n_users, c) item positions, -1 padded; owned items never appear
+    signals: list                          # recsys.recommend signals, content first
+    spaces: dict[str, AlignedVectors]      # per vector signal, the item space its reasons are anchored in
+
+
+def user_candidates(history: History, content: AlignedVectors, content_search: SearchFn, *,
+                    tower: UserSpace | None = None, als: UserSpace | None = None,
+                    config: UserRecommendationsConfig = UserRecommendationsConfig(),
+                    all_signals: bool = False) -> UserCandidates:
+    """Candidates from the content index, the two-tower and ALS spaces and popularity, with their signals.
+
+    ``all_signals`` keeps a signal even when its weight is 0 (weight tuning re-ranks one candidate set).
+    """
     size = config.candidates_per_source
     profiles = content_profiles(history, content)
     signals: list = [VectorSignal("content", profiles.vectors, content.vectors, profiles.known, content.known)]
     sources = [CandidateSource("content", content_search, profiles.vectors, size, profiles.known)]
     spaces = {"content": content}
     for name, space in (("two_tower", tower), ("als", als)):
-        if space is not None and config.weights.get(name, 0) > 0:
+        if space is not None and (all_signals or config.weights.get(name, 0) > 0):
             signal = VectorSignal(name, space.users.vectors, space.items.vectors, space.users.known, space.items.known)
             signals.append(signal)
             sources.append(CandidateSource(name, signal.search(), space.users.vectors, size, space.users.known))
@@ -124,6 +133,19 @@ def build_user_recommendations(products: pl.DataFrame, history: History, content
     sources.append(CandidateSource("popularity", popularity.search(), np.zeros((history.n_users, 0), np.float32),
                                    config.k))
     candidates = generate_candidates(sources, history.n_users, history.owned, block_rows=config.block_rows)
+    return UserCandidates(candidates, signals, spaces)
+
+
+def build_user_recommendations(products: pl.DataFrame, history: History, content: AlignedVectors,
+                               content_search: SearchFn, *, tower: UserSpace | None = None,
+                               als: UserSpace | None = None,
+                               config: UserRecommendationsConfig = UserRecommendationsConfig(),
+                               build_id: str) -> TableBuild:
+    """user_recommendations rows for every user of ``history`` (items already owned are excluded)."""
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    prepared = user_candidates(history, content, content_search, tower=tower, als=als, config=config)
+    candidates, signals, spaces = prepared.candidates, prepared.signals, prepared.spaces
     timings["candidates"] = time.perf_counter() - started
     ranked = rerank(candidates, signals, config.weights, config.k)
     timings["rerank"] = time.perf_counter() - started - timings["candidates"]
