@@ -302,16 +302,18 @@ def main(argv: list[str] | None = None) -> None:
     temporary = args.work_dir is None
     args.work_dir = Path(tempfile.mkdtemp(prefix="bench_scale_")) if temporary else args.work_dir
     args.work_dir.mkdir(parents=True, exist_ok=True)
-    results = [run_size(n, m, args, steps) for n, m in zip(args.products, users)]
     args.out.mkdir(parents=True, exist_ok=True)
     report = {
         "benchmark": "scale", "job": JOB, "steps": steps,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                     "memory_gb": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30},
-        "events_per_user": args.events_per_user, "seed": args.seed, "sizes": results,
+        "events_per_user": args.events_per_user, "seed": args.seed, "sizes": [],
     }
-    (args.out / "scale.json").write_text(json.dumps(report, indent=2) + "\n")
-    plot(results, args.out / "scale.png")
+    for n, m in zip(args.products, users):
+        # written after every size, so a long run that is stopped keeps what it measured
+        report["sizes"].append(run_size(n, m, args, steps))
+        (args.out / "scale.json").write_text(json.dumps(report, indent=2) + "\n")
+        plot(report["sizes"], args.out / "scale.png")
     if temporary and not args.keep_lakes:
         shutil.rmtree(args.work_dir, ignore_errors=True)
     print(f"wrote {args.out / 'scale.json'} and {args.out / 'scale.png'}")
