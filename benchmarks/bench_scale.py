@@ -117,8 +117,14 @@ def measure_child(step: str, lake: Path, log_file: Path, timeout_s: float) -> di
                                      env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
             timer = threading.Timer(timeout_s, child.kill)
             timer.start()
-            _, status, usage = os.wait4(child.pid, 0)
-            timer.cancel()
+            try:
+                _, status, usage = os.wait4(child.pid, 0)
+            except BaseException:       # interrupted: do not leave the step running on its own
+                child.kill()
+                child.wait()
+                raise
+            finally:
+                timer.cancel()
             child.returncode = os.waitstatus_to_exitcode(status)
             wall = time.perf_counter() - started
         outcome = json.loads(result_file.read_text()) if result_file.exists() else {
