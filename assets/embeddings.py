@@ -78,7 +78,8 @@ def _curve_plot(summary: dict) -> dg.MarkdownMetadataValue:
     right.set_ylim(0, 1)
     handles = left.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
     left.legend(handles, [h.get_label() for h in handles], fontsize=7, loc="center right")
-    left.set_title(f"image tower: {summary['train_pairs']} training pairs, {summary['heldout_pairs']} held out")
+    left.set_title(f"image tower: {summary['train_pairs']} training pairs, {summary['heldout_pairs']} held out "
+                   "(curve before the text-memory readout)", fontsize=9)
     return metadata.png(fig)
 
 
@@ -100,6 +101,7 @@ def _tower_result(summary: dict, version: str, reused: bool, seconds: float, lak
             "timings": metadata.counts(summary["timings"], "step", "seconds"),
             "epochs": summary["epochs"], "device": summary["device"], "precision": summary["precision"],
             "threads": summary["threads"], "ridge_alpha": summary.get("ridge_alpha"),
+            "readout": {k: v for k, v in (summary.get("readout") or {}).items() if k != "scores"},
             "training_curve": _curve_plot(summary),
             "seconds": round(seconds, 1),
             "path": dg.MetadataValue.path(str(lake.path(TOWER_DIR))),

@@ -3,6 +3,8 @@ the alignment metrics and the baselines."""
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -11,6 +13,7 @@ from recsys.embeddings.alignment_metrics import alignment_report, recall_at_k, z
 from recsys.embeddings.baselines import RidgeBaseline, colour_pixel_features, embed_with, random_tower_vectors
 from recsys.embeddings.contrastive import TrainingConfig, train_image_tower
 from recsys.embeddings.image_tower import ImageTower, TowerConfig, read_version
+from recsys.embeddings.text_memory import MIXES, TEMPERATURES, choose_readout, readout
 
 SMALL = TowerConfig(input_height=32, input_width=24, widths=(8, 16, 32), head_hidden=64, embed_dim=24)
 COLOURS = np.array([(220, 30, 30), (30, 30, 220), (30, 170, 30), (20, 20, 20)], dtype=np.uint8)
@@ -113,3 +116,31 @@ def test_ridge_baseline_learns_colour(trained):
     np.testing.assert_allclose(np.linalg.norm(predicted, axis=1), 1.0, atol=1e-5)
     assert ridge.alpha in RidgeBaseline().alphas
     assert (predicted * test_texts).sum(axis=1).mean() > 0.3
+
+
+def test_readout_mixes_towards_the_memory_and_hides_excluded_rows():
+    memory = torch.eye(3)
+    vector = torch.nn.functional.normalize(torch.tensor([[1.0, 0.2, 0.0]]), dim=-1)
+    assert torch.allclose(readout(vector, memory, 0.05, 0.0), vector)
+    pulled = readout(vector, memory, 0.01, 1.0)
+    assert torch.allclose(pulled, torch.tensor([[1.0, 0.0, 0.0]]), atol=1e-3)
+    hidden = readout(vector, memory, 0.01, 1.0, exclude=torch.tensor([[True, False, False]]))
+    assert torch.allclose(hidden, torch.tensor([[0.0, 1.0, 0.0]]), atol=1e-3)
+
+
+def test_readout_choice_uses_training_pairs_and_is_saved_with_the_tower(trained, tmp_path):
+    fit, (images, texts, labels) = trained
+    vectors = embed_with(fit.tower, images, use_readout=False)
+    keys = [f"class{label}-{i % 3}" for i, label in enumerate(labels)]  # a few products share each text
+    memory_keys, first = np.unique(keys, return_index=True)
+    choice = choose_readout(vectors, texts, keys, texts[first], memory_keys.tolist(), sample=100)
+    assert choice.temperature in TEMPERATURES and choice.mix in MIXES and len(choice.scores) == 20
+    best = max(choice.scores.values(), key=lambda s: s["objective"])
+    assert best == choice.scores[f"temperature={choice.temperature},mix={choice.mix}"]
+    tower = copy.deepcopy(fit.tower)  # the module fixture stays readout-free
+    tower.set_readout(torch.from_numpy(texts[first]), choice.temperature, 0.5)
+    tower.save_pretrained(tmp_path / "t")
+    loaded = ImageTower.from_pretrained(tmp_path / "t")
+    assert loaded.readout_mix == 0.5 and loaded.text_memory.shape == (len(first), SMALL.embed_dim)
+    np.testing.assert_allclose(embed_with(loaded, images[:8]), embed_with(tower, images[:8]), atol=1e-6)
+    assert not np.allclose(embed_with(loaded, images[:8]), embed_with(loaded, images[:8], use_readout=False))

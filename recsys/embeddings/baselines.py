@@ -20,13 +20,14 @@ PIXEL_GRID = (16, 12)       # downsampled picture, (height, width)
 RIDGE_ALPHAS = (1.0, 10.0, 100.0, 1000.0)
 
 
-def embed_with(tower: ImageTower, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
+def embed_with(tower: ImageTower, images: np.ndarray, batch_size: int = 512, use_readout: bool = True) -> np.ndarray:
     """L2-normalized vectors of uint8 NHWC ``images`` (float32 inference)."""
     tower.eval()
     out = []
     with torch.inference_mode():
         for start in range(0, len(images), batch_size):
-            out.append(tower.embed(torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size]))).numpy())
+            batch = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size]))
+            out.append(tower.embed(batch, use_readout=use_readout).numpy())
     return np.concatenate(out) if out else np.zeros((0, tower.config.embed_dim), np.float32)
 
 

@@ -4,9 +4,13 @@ Input is a uint8 NHWC batch, the layout the thumbnails are stored in; permuting 
 gives a channels_last tensor for free, the layout oneDNN's CPU convolutions are fastest on.
 Pixel normalization lives inside the model so a saved tower needs nothing but its folder.
 
+``embed`` ends with the text-memory readout (``text_memory``) once ``set_readout`` gave it the
+training texts; ``forward`` is the bare network that training optimizes.
+
 Saved as a directory (``save_pretrained`` / ``from_pretrained``): ``config.json`` (the
-architecture and how it was trained), ``model.safetensors`` and ``version`` (a content hash
-of config + weights; it names the image encoder, so new weights re-encode every image).
+architecture, the readout settings and how it was trained), ``model.safetensors`` (weights and
+the text memory) and ``version`` (a content hash of config + weights; it names the image
+encoder, so new weights re-encode every image).
 """
 
 from __future__ import annotations
@@ -21,9 +25,12 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from recsys.embeddings.text_memory import readout
+
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 VERSION_FILE = "version"
+MEMORY_KEY = "text_memory"
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,14 @@ class ImageTower(nn.Module):
         self.head = nn.Sequential(nn.Linear(config.widths[-1], config.head_hidden), nn.ReLU(inplace=True),
                                   nn.Linear(config.head_hidden, config.embed_dim))
         self.to(memory_format=torch.channels_last)
+        # Not in state_dict (its size varies): saved beside the weights under MEMORY_KEY; moves with .to().
+        self.register_buffer("text_memory", torch.zeros(0, config.embed_dim), persistent=False)
+        self.readout_temperature, self.readout_mix = 1.0, 0.0
+
+    def set_readout(self, memory: torch.Tensor, temperature: float, mix: float) -> None:
+        """Use the text-memory readout in ``embed`` (memory: unit text vectors; mix 0 disables it)."""
+        self.text_memory = F.normalize(memory.float(), dim=-1).to(self.text_memory.device)
+        self.readout_temperature, self.readout_mix = float(temperature), float(mix)
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         """(n, H, W, 3) uint8 -> (n, embed_dim) unnormalized vectors."""
@@ -81,17 +96,24 @@ class ImageTower(nn.Module):
         x = self.features(x)
         return self.head(x.mean(dim=(2, 3)))
 
-    def embed(self, pixels: torch.Tensor) -> torch.Tensor:
-        """L2-normalized vectors (float32)."""
-        return F.normalize(self(pixels).float(), dim=-1)
+    def embed(self, pixels: torch.Tensor, use_readout: bool = True) -> torch.Tensor:
+        """L2-normalized vectors (float32), through the text-memory readout when one is set."""
+        vectors = F.normalize(self(pixels).float(), dim=-1)
+        if not use_readout:
+            return vectors
+        return readout(vectors, self.text_memory, self.readout_temperature, self.readout_mix)
 
     def save_pretrained(self, directory: Path, training: dict | None = None) -> str:
         """Write config, weights and version into ``directory``; returns the version."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().contiguous() for k, v in self.state_dict().items()}
+        state[MEMORY_KEY] = self.text_memory.detach().cpu().contiguous()
         save_file(state, directory / WEIGHTS_FILE)
-        config = {"architecture": "ImageTower", **asdict(self.config), "training": training or {}}
+        config = {"architecture": "ImageTower", **asdict(self.config),
+                  "readout": {"temperature": self.readout_temperature, "mix": self.readout_mix,
+                              "memory_rows": len(self.text_memory)},
+                  "training": training or {}}
         (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True, default=str))
         version = tower_fingerprint(directory)
         (directory / VERSION_FILE).write_text(version + "\n")
@@ -104,9 +126,13 @@ class ImageTower(nn.Module):
             raise FileNotFoundError(
                 f"no trained image tower in {directory}: materialize the models/image_tower asset "
                 "(or choose the clip encoder backend)")
-        config = TowerConfig.from_dict(json.loads((directory / CONFIG_FILE).read_text()))
-        tower = cls(config)
-        tower.load_state_dict(load_file(directory / WEIGHTS_FILE))
+        saved = json.loads((directory / CONFIG_FILE).read_text())
+        tower = cls(TowerConfig.from_dict(saved))
+        state = load_file(directory / WEIGHTS_FILE)
+        memory = state.pop(MEMORY_KEY, None)
+        tower.load_state_dict(state)
+        if memory is not None and "readout" in saved:
+            tower.set_readout(memory, saved["readout"]["temperature"], saved["readout"]["mix"])
         return tower.eval()
 
 

@@ -2,8 +2,10 @@
 
 Steps: pick the products that have both a cached image and a text; hold out a fixed, seeded
 set of Myntra pairs; decode every thumbnail once (worker threads) into one uint8 array;
-encode the pair texts with MiniLM; train (``contrastive``); score the trained tower, a random
-tower and the ridge baseline on the held-out pairs (``alignment_metrics``).
+encode the pair texts with MiniLM; train (``contrastive``); choose the text-memory readout on
+training pairs (``text_memory``); score the tower with and without the readout, a random tower
+and the ridge baseline (with and without the same readout) on the held-out pairs
+(``alignment_metrics``).
 
 The fit is keyed by a fingerprint of its inputs (every pair's image sha256 and text key, the
 text encoder, the settings), so an unchanged catalog reuses the saved tower.
@@ -21,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import torch
 
 from recsys.embeddings.alignment_metrics import ZERO_SHOT_PROMPT, alignment_report, zero_shot_accuracy
 from recsys.embeddings.baselines import RidgeBaseline, embed_with, random_tower_vectors
@@ -30,11 +33,12 @@ from recsys.embeddings.image_tower import TowerConfig
 from recsys.embeddings.minilm import MiniLMTextEncoder
 from recsys.embeddings.prefetch import prefetch_batches
 from recsys.embeddings.product_text import product_texts
+from recsys.embeddings.text_memory import ReadoutChoice, choose_readout, readout
 
 log = logging.getLogger(__name__)
 
 # Bumped when the training code changes in a way that should retrain an unchanged catalog.
-FIT_CODE_VERSION = "1"
+FIT_CODE_VERSION = "3"
 
 
 @dataclass(frozen=True)
@@ -59,11 +63,13 @@ class TowerFit:
     timings: dict[str, float]
     text_vectors: pl.DataFrame                    # text_key, text_encoder, text_vector: reusable by the item table
     ridge_alpha: float | None = None
+    readout: ReadoutChoice | None = None
 
     def summary(self) -> dict:
         return {"fingerprint": self.fingerprint, "pairs": self.pairs, "train_pairs": self.train_pairs,
                 "heldout_pairs": self.heldout_pairs, "decode_failures": self.decode_failures,
                 "timings": self.timings, "metrics": self.metrics, "ridge_alpha": self.ridge_alpha,
+                "readout": asdict(self.readout) if self.readout else None,
                 **self.trained.describe()}
 
 
@@ -149,11 +155,29 @@ def fit_image_tower(pairs: pl.DataFrame, text_encoder: MiniLMTextEncoder, settin
                                 evaluate=lambda tower: score(embed_with(tower, test_images)))
     timings["train_seconds"] = round(trained.seconds, 2)
 
+    # Text-memory readout, chosen on training pairs only (text_memory.py).
     started = time.perf_counter()
-    metrics = {"image_tower": score(embed_with(trained.tower, test_images)),
+    train_keys = pairs["text_key"].to_numpy()[train_index]
+    memory_keys, first = np.unique(train_keys, return_index=True)
+    memory = text_vectors[train_index][first]
+    tower = trained.tower
+    bare_train = embed_with(tower, images[train_index], use_readout=False)
+    choice = choose_readout(bare_train, text_vectors[train_index], train_keys.tolist(), memory, memory_keys.tolist(),
+                            seed=settings.training.seed)
+    tower.set_readout(torch.from_numpy(memory), choice.temperature, choice.mix)
+    timings["readout_seconds"] = round(time.perf_counter() - started, 2)
+
+    started = time.perf_counter()
+    metrics = {"image_tower": score(embed_with(tower, test_images)),
+               "image_tower_without_readout": score(embed_with(tower, test_images, use_readout=False)),
                "random_tower": score(random_tower_vectors(test_images, cfg, settings.training.seed))}
     ridge = RidgeBaseline(seed=settings.training.seed).fit(images[train_index], text_vectors[train_index])
     metrics["ridge"] = score(ridge.predict(test_images))
+    ridge_choice = choose_readout(ridge.predict(images[train_index]), text_vectors[train_index], train_keys.tolist(),
+                                  memory, memory_keys.tolist(), seed=settings.training.seed)
+    metrics["ridge_with_readout"] = score(readout(
+        torch.from_numpy(ridge.predict(test_images)), torch.from_numpy(memory),
+        ridge_choice.temperature, ridge_choice.mix).numpy())
     if len(test_index):  # the ceiling: the held-out products' own text vectors against the prompts
         metrics["own_text_vectors"] = {"zero_shot_accuracy": round(
             zero_shot_accuracy(test_texts, test_labels, prompt_vectors, labels), 4)}
@@ -163,4 +187,4 @@ def fit_image_tower(pairs: pl.DataFrame, text_encoder: MiniLMTextEncoder, settin
                             "text_vector": text_vectors}).unique("text_key", keep="first", maintain_order=True)
     return TowerFit(trained=trained, metrics=metrics, fingerprint=fingerprint, pairs=pairs.height,
                     train_pairs=len(train_index), heldout_pairs=len(test_index), decode_failures=dict(failures),
-                    timings=timings, text_vectors=vectors, ridge_alpha=ridge.alpha)
+                    timings=timings, text_vectors=vectors, ridge_alpha=ridge.alpha, readout=choice)
