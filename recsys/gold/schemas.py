@@ -11,22 +11,12 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from recsys.catalog.schema import PRODUCT_SCHEMA
+
+# The silver columns apps join on (recsys.catalog.schema, up to currency), then what gold adds.
+_SILVER_COLUMNS = list(PRODUCT_SCHEMA)[: list(PRODUCT_SCHEMA).index("currency") + 1]
 PRODUCTS_SCHEMA: dict[str, pl.DataType] = {
-    "product_id": pl.String(),
-    "source": pl.String(),
-    "source_id": pl.String(),
-    "name": pl.String(),
-    "description": pl.String(),
-    "brand": pl.String(),
-    "gender": pl.String(),
-    "category": pl.String(),
-    "subcategory": pl.String(),
-    "article_type": pl.String(),
-    "colour": pl.String(),
-    "usage": pl.String(),
-    "season": pl.String(),
-    "price": pl.Float64(),
-    "currency": pl.String(),
+    **{name: PRODUCT_SCHEMA[name] for name in _SILVER_COLUMNS},
     "price_band": pl.String(),      # 'low' | 'mid' | 'high' within the product's currency; null without price
     "image_urls": pl.List(pl.String()),
     "image_path": pl.String(),      # lake-relative path of the cached image; null without one
