@@ -13,6 +13,7 @@ import pytest
 from assets.catalog import silver_catalog
 from assets.embeddings import IMAGE_TOWER, ITEM_EMBEDDINGS, image_tower, item_embeddings
 from assets.images import image_manifest
+from recsys.embeddings.clip_random import save_random_clip
 from recsys.vectors import vector_matrix
 from resources import EncoderResource, ImageFetcherResource, default_resources
 from tests.conftest import TINY_STYLES_WITH_IMAGES
@@ -99,3 +100,25 @@ def test_local_backend_end_to_end_then_incremental(tiny_lake):
     moved = after.join(table, on="product_id", suffix="_before").filter(
         pl.col("text_vector") != pl.col("text_vector_before"))
     assert moved["product_id"].to_list() == [changed]
+
+
+@pytest.mark.slow
+def test_clip_backend_through_the_assets(tiny_lake, tmp_path):
+    """backend='clip' with a saved checkpoint: no tower is trained, every product gets CLIP vectors."""
+    checkpoint = save_random_clip(
+        tmp_path / "tiny-clip",
+        text_config={"vocab_size": 514, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+                     "num_attention_heads": 2},
+        vision_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
+                       "image_size": 32, "patch_size": 8},
+        projection_dim=24)
+    resources = {**_resources(tiny_lake),
+                 "encoder": EncoderResource(backend="clip", clip_name_or_path=str(checkpoint), threads=1)}
+    result = dg.materialize([silver_catalog, image_manifest, image_tower, item_embeddings], resources=resources)
+    assert result.success and all(_checks(result).values())
+    assert "skipped" in _metadata(result, IMAGE_TOWER)
+    assert not (tiny_lake / "models" / "image_tower").exists()
+    table = pl.read_parquet(tiny_lake / "features" / "item_embeddings.parquet")
+    assert table.schema["image_vector"] == pl.Array(pl.Float32, 24)
+    assert set(table["encoder"]) == {"clip:tiny-clip"} and int(table["has_image"].sum()) == TINY_STYLES_WITH_IMAGES
+    assert set(table.filter(pl.col("has_image"))["image_encoder"]) == set(table["text_encoder"])
