@@ -249,12 +249,14 @@ def plot(results: list[dict], path: Path) -> None:
     sizes = [r["products"] for r in results]
     steps = list(dict.fromkeys(s["step"] for r in results for s in r["steps"]))
     fig, (time_ax, memory_ax) = plt.subplots(1, 2, figsize=(13, 5))
-    for step in steps:
+    colours = plt.cm.tab20.colors     # one colour per step (build_all has under 20)
+    for index, step in enumerate(steps):
+        style = {"marker": "o", "label": step, "color": colours[index % len(colours)]}
         by_size = [next((s for s in r["steps"] if s["step"] == step and s["status"] == "ok"), None) for r in results]
         xs = [n for n, s in zip(sizes, by_size) if s]
         if xs:
-            time_ax.plot(xs, [s["compute_s"] for s in by_size if s], marker="o", label=step)
-            memory_ax.plot(xs, [s["peak_rss_mb"] for s in by_size if s], marker="o", label=step)
+            time_ax.plot(xs, [s["compute_s"] for s in by_size if s], **style)
+            memory_ax.plot(xs, [s["peak_rss_mb"] for s in by_size if s], **style)
     time_ax.plot(sizes, [r["total_compute_s"] for r in results], "k--", marker="s", label="total (ok steps)")
     memory_ax.plot(sizes, [r["import_baseline"]["peak_rss_mb"] for r in results], "k:", label="import baseline")
     for ax, label in ((time_ax, "step compute time (s)"), (memory_ax, "step peak RSS (MB)")):
