@@ -91,7 +91,11 @@ def query_encoder(lake: Path, spec, clip_name_or_path: str | None = None):
     Refuses an encoder whose version differs from the index's: its vectors would not match.
     """
     # Imported here: torch and transformers take seconds to load, the table lookups need neither.
+    from transformers.utils import logging as transformers_logging
+
     from recsys.embeddings import ClipCheckpointMissing, ClipEncoder, LocalEncoder
+
+    transformers_logging.disable_progress_bar()      # keep stderr for what the user must read
 
     if spec.model == LocalEncoder.name:
         encoder = LocalEncoder(lake / "models" / "image_tower")
