@@ -125,8 +125,9 @@ def _tower_result(summary: dict, version: str, reused: bool, seconds: float, lak
     deps=[PRODUCTS, MANIFEST],
     kinds={"pytorch"},
     description="The local encoder's image tower: a small CNN trained with CLIP-style InfoNCE on the catalog's own "
-                "(image, product text) pairs so image vectors land in the all-MiniLM-L6-v2 text space. Scored on "
-                "held-out pairs against a random tower and a colour/pixel ridge baseline. Reused while the pairs "
+                "(image, product text) pairs so image vectors land in the all-MiniLM-L6-v2 text space, ending in a "
+                "text-memory readout over the training texts. Scored on held-out pairs against a random tower and a "
+                "colour/pixel ridge baseline. Reused while the pairs "
                 "and settings are unchanged; not trained when the encoder backend is 'clip'.",
     check_specs=[
         dg.AssetCheckSpec("aligned_better_than_random", asset=IMAGE_TOWER, blocking=True,

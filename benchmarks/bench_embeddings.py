@@ -1,7 +1,7 @@
 """Embedding throughput: our pipeline against the bare model doing the same work, in the same run.
 
     .venv/bin/python benchmarks/bench_embeddings.py --out benchmarks/results
-    .venv/bin/python benchmarks/bench_embeddings.py --images 256 --texts 1000 --repeats 2 --threads 2
+    .venv/bin/python benchmarks/bench_embeddings.py --images 256 --texts 1000 --repeats 2 --threads 2 --lake /tmp/lake
 
 Part 1, CLIP images (issue 6 goal: pipeline >= 85% of the bare forward pass). A ViT-B/32 CLIP
 (``CLIPConfig()`` defaults, random weights: the same cost as the real ones) saved to a temp folder
@@ -12,8 +12,9 @@ and loaded by ``ClipEncoder``:
 Part 2, local image tower: ``LocalEncoder.encode_images`` against the bare tower on pre-decoded
 thumbnails (a tower trained for one epoch on the benchmark images; its cost does not depend on
 its weights).
-Part 3, MiniLM texts (product texts of the catalog): ``MiniLMTextEncoder.encode`` against
-sentence-transformers' ``SentenceTransformer.encode`` on the same model and texts.
+Part 3, MiniLM texts (product texts of the catalog): ``MiniLMTextEncoder.encode`` (default
+precision: bfloat16 autocast where the CPU has it; and forced float32) against
+sentence-transformers' ``SentenceTransformer.encode`` (float32) on the same model and texts.
 
 Repeats are interleaved and the best of each is kept (the machine is shared with other work;
 the best run is the least disturbed one); CPU seconds are reported beside wall seconds.
@@ -99,17 +100,20 @@ def bench_tower(args, paths: list[Path]) -> dict:
                             TrainingConfig(epochs=1, batch_size=64), threads=args.threads)
     folder = Path(tempfile.mkdtemp()) / "tower"
     fit.tower.save_pretrained(folder)
-    encoder = LocalEncoder(folder, image_batch_size=256, decode_workers=1, text_encoder=args.minilm)
+    # Batches of --batch-size, so that decoding (worker thread) can overlap the forward pass.
+    encoder = LocalEncoder(folder, image_batch_size=args.batch_size, decode_workers=1, text_encoder=args.minilm)
     tower = encoder.tower
 
     @torch.inference_mode()
     def bare():
-        for i in range(0, len(thumbs), 256):
-            tower.embed(torch.from_numpy(thumbs[i:i + 256]))
+        for i in range(0, len(thumbs), args.batch_size):
+            tower.embed(torch.from_numpy(thumbs[i:i + args.batch_size]))
 
     bare()
     best = best_of(args.repeats, {"bare": bare, "pipeline": lambda: encoder.encode_images(paths)})
-    return summarize("local_tower_images", best, len(paths), {"batch_size": 256})
+    check = encoder.encode_images(paths)
+    return summarize("local_tower_images", best, len(paths), {
+        "batch_size": args.batch_size, "decode_wait_seconds": round(check.decode_wait_seconds, 3)})
 
 
 def bench_minilm(args) -> dict:
@@ -119,12 +123,15 @@ def bench_minilm(args) -> dict:
     sample = products.sample(min(args.texts, products.height), seed=0)
     texts = product_texts(sample)["text"].to_list()
     ours = args.minilm
+    exact = MiniLMTextEncoder(batch_size=ours.batch_size, precision="fp32")
     library = SentenceTransformer(str(ours.model_dir), device="cpu")
     ours.encode(texts[:64])
+    exact.encode(texts[:64])
     library.encode(texts[:64], batch_size=ours.batch_size)
     best = best_of(args.repeats, {
         "bare": lambda: library.encode(texts, batch_size=ours.batch_size, normalize_embeddings=True),
-        "pipeline": lambda: ours.encode(texts)})
+        "pipeline": lambda: ours.encode(texts),
+        "pipeline_fp32": lambda: exact.encode(texts)})
     agreement = float(np.min((ours.encode(texts[:200]) * library.encode(texts[:200], normalize_embeddings=True)).sum(1)))
     return summarize("minilm_texts", best, len(texts), {
         "batch_size": ours.batch_size, "bare_is": "sentence-transformers SentenceTransformer.encode",
@@ -149,7 +156,7 @@ def plot(results: list[dict], path: Path) -> None:
     fig, axes = plt.subplots(1, len(results), figsize=(4 * len(results), 3.2))
     for ax, result in zip(np.atleast_1d(axes), results):
         rates = result["items_per_second"]
-        ax.bar(list(rates), list(rates.values()), color=["tab:gray", "tab:blue"])
+        ax.bar(list(rates), list(rates.values()), color=["tab:gray", "tab:blue", "tab:cyan"][: len(rates)])
         ax.set_title(f"{result['name']}\npipeline = {result['pipeline_vs_bare']:.0%} of bare", fontsize=9)
         ax.set_ylabel("items / s")
     fig.tight_layout()
@@ -164,7 +171,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=256)
     parser.add_argument("--texts", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (the encoder resource default is 1)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--parts", nargs="+", default=["clip", "tower", "minilm"])
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
