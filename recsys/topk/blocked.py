@@ -27,10 +27,6 @@ SearchFn = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]]
 
 DEFAULT_K = 50
 DEFAULT_BLOCK_ROWS = 16_384
-# FAISS multiplies 4096 queries by this many items per BLAS call (its default is 1024). 4096 x 4096
-# tiles keep sgemm near its peak rate on this kind of CPU (+25-30% measured, benchmarks/bench_topk.py)
-# while the tile stays 64 MiB.
-BLAS_DATABASE_TILE = 4_096
 
 
 @dataclass(frozen=True)
@@ -116,20 +112,14 @@ class ExactSearch:
 
     exact = True
 
-    def __init__(self, items: np.ndarray, database_tile: int = BLAS_DATABASE_TILE):
+    def __init__(self, items: np.ndarray):
         self.items = np.ascontiguousarray(items, dtype=np.float32)
-        self.database_tile = database_tile
 
     def __call__(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         if len(self.items) == 0:
             return np.full((len(queries), k), -np.inf, np.float32), np.full((len(queries), k), -1, np.int64)
-        previous = faiss.cvar.distance_compute_blas_database_bs
-        faiss.cvar.distance_compute_blas_database_bs = self.database_tile
-        try:
-            return faiss.knn(np.ascontiguousarray(queries, dtype=np.float32), self.items, k,
-                             metric=faiss.METRIC_INNER_PRODUCT)
-        finally:
-            faiss.cvar.distance_compute_blas_database_bs = previous
+        return faiss.knn(np.ascontiguousarray(queries, dtype=np.float32), self.items, k,
+                         metric=faiss.METRIC_INNER_PRODUCT)
 
 
 class PriorSearch:
