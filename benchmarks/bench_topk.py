@@ -5,7 +5,7 @@
 
 Part 1 (issue 8 goal: pipeline >= 80% of the matmul rate). For n item vectors of dimension d,
 the similar-items candidate stage scores n x n pairs: 2 n^2 d flops. In the same run, repeats
-interleaved, best of each (the machine is shared):
+interleaved (the machine is shared):
 - ``matmul``: numpy float32 sgemm over every 4096 x 4096 tile of the n x n product into one
   reused buffer, nothing else: the rate this machine multiplies at (the reference);
 - ``faiss_knn``: FAISS's exact inner-product k-NN alone (BLAS + per-query heaps);
