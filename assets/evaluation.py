@@ -183,7 +183,7 @@ def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, lake
         "path": dg.MetadataValue.path(str(gold)),
     })
     yield dg.AssetCheckResult(check_name="hybrid_not_worse_than_popularity", asset_key=EVALUATION,
-                              passed=hybrid is not None and popular is not None and hybrid >= popular,
+                              severity=dg.AssetCheckSeverity.WARN, passed=hybrid is not None and popular is not None and hybrid >= popular,
                               metadata={"hybrid_ndcg10": hybrid or float("nan"), "popularity_ndcg10": popular or float("nan")})
     yield dg.AssetCheckResult(check_name="metrics_in_range", asset_key=EVALUATION, passed=bad.is_empty(),
                               metadata={"out_of_range_rows": bad.height})

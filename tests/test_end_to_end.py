@@ -44,9 +44,11 @@ def built(tmp_path_factory):
 def test_every_asset_materializes_and_every_check_passes(built):
     lake, result = built
     assert result.success
-    failed = [(e.asset_key.to_user_string(), e.check_name) for e in result.get_asset_check_evaluations() if not e.passed]
-    # The tiny lake's 150 simulated users are too few for the hybrid to be trusted; every other check must pass.
-    assert set(failed) <= {("gold/evaluation", "hybrid_not_worse_than_popularity")}, failed
+    failed = [(e.asset_key.to_user_string(), e.check_name, e.severity) for e in result.get_asset_check_evaluations()
+              if not e.passed]
+    # The tiny lake's 150 simulated users are too few for model-quality warnings (WARN) to mean anything;
+    # every integrity check (ERROR) must pass.
+    assert not [f for f in failed if f[2] == dg.AssetCheckSeverity.ERROR], failed
     for name in GOLD:
         assert (lake / "gold" / f"{name}.parquet").exists(), name
 
