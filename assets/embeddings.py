@@ -9,11 +9,12 @@ import dagster as dg
 from assets import metadata
 from assets.catalog import PRODUCTS
 from assets.images import MANIFEST
-from recsys import storage
+from assets.retrain_config import RetrainConfig, decision_metadata
+from recsys import retraining, storage
 from recsys.embeddings import FusionWeights, TowerConfig, TowerFitSettings, TrainingConfig, build_item_embeddings
 from recsys.embeddings.item_table import validate_item_embeddings
 from recsys.embeddings.image_tower import CONFIG_FILE
-from recsys.embeddings.tower_fit import fit_fingerprint, fit_image_tower, training_pairs
+from recsys.embeddings.tower_fit import fit_image_tower, training_data, training_pairs
 from recsys.images import primary_images
 from resources import LakeResource
 from resources.encoders import EncoderResource
@@ -37,8 +38,7 @@ class ImageTowerConfig(dg.Config):
     """Myntra (image, text) pairs kept out of training and scored (at most 20% of them on small catalogs)."""
     input_height: int = 64
     input_width: int = 48
-    retrain: bool = False
-    """Train even when the pairs and settings are those the saved tower was trained on."""
+    retrain: RetrainConfig = RetrainConfig()
 
     def settings(self) -> TowerFitSettings:
         return TowerFitSettings(
@@ -83,7 +83,8 @@ def _curve_plot(summary: dict) -> dg.MarkdownMetadataValue:
     return metadata.png(fig)
 
 
-def _tower_result(summary: dict, version: str, reused: bool, seconds: float, lake: LakeResource) -> dg.MaterializeResult:
+def _tower_result(summary: dict, version: str, decision: retraining.RetrainDecision, seconds: float,
+                  lake: LakeResource) -> dg.MaterializeResult:
     metrics = summary["metrics"]
     tower, random_tower = metrics.get("image_tower", {}), metrics.get("random_tower", {})
     ridge = metrics.get("ridge", {})
@@ -91,7 +92,9 @@ def _tower_result(summary: dict, version: str, reused: bool, seconds: float, lak
     return dg.MaterializeResult(
         asset_key=IMAGE_TOWER,
         metadata={
-            "version": version, "reused": reused, "fingerprint": summary["fingerprint"],
+            "version": version, "reused": not decision.retrain, **decision_metadata(decision),
+            "trained_at": retraining.trained_at(lake.path(TOWER_DIR)) or "unknown",
+            "fingerprint": summary["fingerprint"],
             "pairs": summary["pairs"], "train_pairs": summary["train_pairs"], "heldout_pairs": summary["heldout_pairs"],
             "decode_failures": metadata.counts(summary["decode_failures"], "error", "images"),
             "heldout_metrics": _metrics_table(metrics),
@@ -127,8 +130,8 @@ def _tower_result(summary: dict, version: str, reused: bool, seconds: float, lak
     description="The local encoder's image tower: a small CNN trained with CLIP-style InfoNCE on the catalog's own "
                 "(image, product text) pairs so image vectors land in the all-MiniLM-L6-v2 text space, ending in a "
                 "text-memory readout over the training texts. Scored on held-out pairs against a random tower and a "
-                "colour/pixel ridge baseline. Reused while the pairs "
-                "and settings are unchanged; not trained when the encoder backend is 'clip'.",
+                "colour/pixel ridge baseline. Pinned between retrains (weekly, or when the pairs drift more than "
+                "10% or the settings change); not trained when the encoder backend is 'clip'.",
     check_specs=[
         dg.AssetCheckSpec("aligned_better_than_random", asset=IMAGE_TOWER, blocking=True,
                           description="Held-out text->image Recall@10 above the untrained (random) tower's."),
@@ -150,14 +153,15 @@ def image_tower(context: dg.AssetExecutionContext, config: ImageTowerConfig, lak
     pairs = training_pairs(products, primary_images(lake.read_table("images/manifest")), lake.root_path)
     text_encoder = encoder.text_encoder()
     settings = config.settings()
-    fingerprint = fit_fingerprint(pairs, f"{text_encoder.name}@{text_encoder.version}", settings)
+    data = training_data(pairs, f"{text_encoder.name}@{text_encoder.version}", settings)
+    decision = retraining.decide(target, data, config.retrain.policy())
     saved_config = target / CONFIG_FILE
-    if not config.retrain and saved_config.exists():
+    if not decision.retrain and saved_config.exists():
+        context.log.info("reusing the saved tower: %s", decision.reason)
         saved = json.loads(saved_config.read_text())
-        if saved.get("training", {}).get("fingerprint") == fingerprint:
-            context.log.info("pairs and settings unchanged (fingerprint %s): reusing the saved tower", fingerprint)
-            version = (target / "version").read_text().strip()
-            return _tower_result(saved["training"], version, True, time.perf_counter() - started, lake)
+        version = (target / "version").read_text().strip()
+        return _tower_result(saved["training"], version, decision, time.perf_counter() - started, lake)
+    context.log.info("training a new tower: %s", decision.reason)
     context.log.info("training on %d pairs (load average %s)", pairs.height, os.getloadavg())
     fit = fit_image_tower(pairs, text_encoder, settings, device=encoder.resolved_device(), threads=encoder.threads,
                           decode_workers=max(encoder.decode_workers, encoder.threads), precision=encoder.precision)
@@ -165,8 +169,9 @@ def image_tower(context: dg.AssetExecutionContext, config: ImageTowerConfig, lak
     stage = storage.staging_dir(target)
     version = fit.trained.tower.save_pretrained(stage, training=summary)
     storage.write_parquet_atomic(fit.text_vectors, stage / TOWER_TEXT_VECTORS)
+    retraining.write_record(stage, data)
     storage.replace_dir_atomic(stage, target)
-    return _tower_result(summary, version, False, time.perf_counter() - started, lake)
+    return _tower_result(summary, version, decision, time.perf_counter() - started, lake)
 
 
 class ItemEmbeddingsConfig(dg.Config):

@@ -1,5 +1,6 @@
 """Models: ALS factors, the two-tower model and its item vectors for every product."""
 
+from dataclasses import asdict
 from typing import Literal
 
 import dagster as dg
@@ -8,9 +9,12 @@ import polars as pl
 
 from assets import metadata
 from assets.interactions import INTERACTION_SPLIT
+from assets.retrain_config import RetrainConfig, decision_metadata
+from recsys import retraining
 from recsys.models.als import ALSParams, ALSRecommender
 from recsys.models.plots import curve_figure
-from recsys.models.stages import ProbeSettings, item_tower_vectors, train_als, train_two_tower
+from recsys.models.stages import (ProbeSettings, StageResult, item_tower_vectors, split_part, train_als,
+                                  train_two_tower)
 from recsys.models.two_tower import TwoTowerParams, TwoTowerRecommender
 from resources import LakeResource
 
@@ -41,6 +45,7 @@ class ALSConfig(dg.Config):
     num_threads: int = 0               # implicit's threads, 0 = all cores
     curve_every: int = 5               # validation metrics every n iterations (0: only at the end)
     probe: ProbeConfig = ProbeConfig()
+    retrain: RetrainConfig = RetrainConfig()
 
 
 def _content_vectors(lake: LakeResource) -> pl.DataFrame:
@@ -49,6 +54,19 @@ def _content_vectors(lake: LakeResource) -> pl.DataFrame:
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist yet: materialize features/item_embeddings first")
     return pl.read_parquet(path, columns=["product_id", "fused_vector", "encoder", "encoder_version"])
+
+
+def _train_pairs(split: pl.DataFrame) -> pl.Series:
+    """The retrain policy's keys: one per (user, product) pair of the train split."""
+    return split_part(split, "train").select(
+        pl.concat_str(["user_id", "product_id"], separator="|")).unique().to_series().sort()
+
+
+def _pinned(model) -> StageResult:
+    """The saved model as a stage result, from what its training measured."""
+    summary = model.summary
+    return StageResult(model, summary.get("validation", {}), summary.get("popularity_validation", {}),
+                       seconds={"total": 0.0}, curve=summary.get("curve", []))
 
 
 def _rounded(values: dict) -> dict:
@@ -65,9 +83,21 @@ def als_model(context: dg.AssetExecutionContext, config: ALSConfig, lake: LakeRe
     split = lake.read_table("features/interaction_split")
     params = ALSParams(factors=config.factors, regularization=config.regularization, alpha=config.alpha,
                        iterations=config.iterations, seed=config.seed, num_threads=config.num_threads)
-    stage = train_als(split, params, config.probe.settings(), config.curve_every)
+    target = lake.path("models/als")
+    data = retraining.TrainingData(
+        settings={"params": {k: v for k, v in asdict(params).items() if k != "num_threads"},
+                  "probe": config.probe.model_dump(), "curve_every": config.curve_every},
+        keys=_train_pairs(split))
+    decision = retraining.decide(target, data, config.retrain.policy())
+    context.log.info("ALS: %s", decision.reason)
+    if decision.retrain:
+        stage = train_als(split, params, config.probe.settings(), config.curve_every)
+        retraining.forget(target)
+        stage.model.save_pretrained(target)
+        retraining.write_record(target, data)
+    else:
+        stage = _pinned(ALSRecommender.from_pretrained(target))
     model = stage.model
-    model.save_pretrained(lake.path("models/als"))
     context.log.info("ALS: %d users x %d items, validation %s vs popularity %s (%.1fs)", len(model.user_ids),
                      len(model.item_ids), _rounded(stage.validation), _rounded(stage.popularity_validation),
                      stage.seconds["total"])
@@ -83,8 +113,9 @@ def als_model(context: dg.AssetExecutionContext, config: ALSConfig, lake: LakeRe
             "factors": config.factors, "validation": _rounded(stage.validation),
             "popularity_validation": _rounded(stage.popularity_validation),
             "validation_users": model.summary.get("validation_users", 0),
-            "seconds": stage.seconds, **plot,
-            "path": dg.MetadataValue.path(str(lake.path("models/als"))),
+            "seconds": stage.seconds, **plot, **decision_metadata(decision),
+            "trained_at": retraining.trained_at(target) or "unknown",
+            "path": dg.MetadataValue.path(str(target)),
         },
         check_results=[dg.AssetCheckResult(check_name="factors_finite", passed=model.finite)],
     )
@@ -104,6 +135,7 @@ class TwoTowerConfig(dg.Config):
     seed: int = 0
     threads: int = 1
     probe: ProbeConfig = ProbeConfig()
+    retrain: RetrainConfig = RetrainConfig()
 
     def params(self) -> TwoTowerParams:
         return TwoTowerParams(dim=self.dim, hidden=self.hidden, loss=self.loss, use_als=self.use_als,
@@ -127,10 +159,25 @@ class TwoTowerConfig(dg.Config):
 def two_tower_model(context: dg.AssetExecutionContext, config: TwoTowerConfig, lake: LakeResource):
     split = lake.read_table("features/interaction_split")
     embeddings = _content_vectors(lake)
-    als = ALSRecommender.from_pretrained(lake.path("models/als")) if config.use_als else None
-    stage = train_two_tower(split, embeddings, config.params(), als, config.probe.settings())
+    target = lake.path("models/two_tower")
+    # The towers read the content vectors (and ALS factors): a new encoder or ALS model means a retrain.
+    upstream = {"encoders": sorted(set(embeddings["encoder"] + "@" + embeddings["encoder_version"])),
+                "als_trained_at": retraining.trained_at(lake.path("models/als")) if config.use_als else None}
+    data = retraining.TrainingData(
+        settings={"params": {k: v for k, v in asdict(config.params()).items() if k != "threads"},
+                  "probe": config.probe.model_dump(), **upstream},
+        keys=_train_pairs(split))
+    decision = retraining.decide(target, data, config.retrain.policy())
+    context.log.info("two-tower: %s", decision.reason)
+    if decision.retrain:
+        als = ALSRecommender.from_pretrained(lake.path("models/als")) if config.use_als else None
+        stage = train_two_tower(split, embeddings, config.params(), als, config.probe.settings())
+        retraining.forget(target)
+        stage.model.save_pretrained(target)
+        retraining.write_record(target, data)
+    else:
+        stage = _pinned(TwoTowerRecommender.from_pretrained(target))
     model: TwoTowerRecommender = stage.model
-    model.save_pretrained(lake.path("models/two_tower"))
     summary = model.summary
     context.log.info("two-tower: best epoch %s of %s, validation %s vs popularity %s (%.1fs)", summary["best_epoch"],
                      summary["epochs_run"], _rounded(stage.validation), _rounded(stage.popularity_validation),
@@ -152,7 +199,8 @@ def two_tower_model(context: dg.AssetExecutionContext, config: TwoTowerConfig, l
             "training_curve": metadata.png(curve_figure(
                 summary["curve"], "epoch", [f"recall@{k}", f"ndcg@{k}"], right=["train_loss"],
                 title="two-tower: validation probe and training loss", baselines=baselines)),
-            "path": dg.MetadataValue.path(str(lake.path("models/two_tower"))),
+            **decision_metadata(decision), "trained_at": retraining.trained_at(target) or "unknown",
+            "path": dg.MetadataValue.path(str(target)),
         },
         check_results=[
             dg.AssetCheckResult(check_name="vectors_finite", passed=bool(unit)),

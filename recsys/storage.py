@@ -36,6 +36,19 @@ def write_parquet_atomic(df: pl.DataFrame, path: Path) -> Path:
     return path
 
 
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Write a small text file (JSON records, manifests) atomically, like ``write_parquet_atomic``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 def replace_dir_atomic(build: Path, target: Path) -> None:
     """Swap a fully built folder into place: the old folder is renamed aside, then removed."""
     target.parent.mkdir(parents=True, exist_ok=True)

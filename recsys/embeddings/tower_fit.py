@@ -34,6 +34,7 @@ from recsys.embeddings.minilm import MiniLMTextEncoder
 from recsys.embeddings.prefetch import prefetch_batches
 from recsys.embeddings.product_text import product_texts
 from recsys.embeddings.text_memory import ReadoutChoice, choose_readout, readout
+from recsys.retraining import TrainingData
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,13 @@ def fit_fingerprint(pairs: pl.DataFrame, text_encoder_id: str, settings: TowerFi
     for product_id, sha, key in pairs.select("product_id", "sha256", "text_key").iter_rows():
         digest.update(f"{product_id}\x00{sha}\x00{key}\n".encode())
     return digest.hexdigest()[:16]
+
+
+def training_data(pairs: pl.DataFrame, text_encoder_id: str, settings: TowerFitSettings) -> TrainingData:
+    """The tower's settings and one key per pair, for the retrain policy (``recsys.retraining``)."""
+    keys = pairs.select(pl.concat_str(["product_id", "sha256", "text_key"], separator="|", ignore_nulls=True))
+    return TrainingData(settings={"code": FIT_CODE_VERSION, "text_encoder": text_encoder_id,
+                                  "settings": asdict(settings)}, keys=keys.to_series())
 
 
 def decode_thumbnails(paths: list[str], height: int, width: int, workers: int) -> tuple[np.ndarray, list[str | None]]:
