@@ -8,11 +8,13 @@ import dagster as dg
 from assets import metadata
 from assets.raw import myntra_images_raw, raw_catalog_specs
 from recsys.catalog import ingest_catalogs
+from recsys.catalog.changes import catalog_changes, change_counts
 from recsys.catalog.validation import validate_products
 from resources import LakeResource
 
 PRODUCTS = dg.AssetKey(["silver", "products"])
 QUARANTINE = dg.AssetKey(["silver", "quarantine"])
+PRODUCT_CHANGES = dg.AssetKey(["silver", "product_changes"])
 
 
 @dg.multi_asset(
@@ -23,6 +25,10 @@ QUARANTINE = dg.AssetKey(["silver", "quarantine"])
         dg.AssetSpec(QUARANTINE, group_name="catalog", kinds={"python", "polars", "parquet"},
                      deps=raw_catalog_specs,
                      description="Every rejected raw row: source, file, line, raw text and reason."),
+        dg.AssetSpec(PRODUCT_CHANGES, group_name="catalog", kinds={"python", "polars", "parquet"},
+                     deps=raw_catalog_specs,
+                     description="What this load changed since the previous one: product_id and change "
+                                 "(new | changed = content_hash differs | removed). Feeds incremental stages."),
     ],
     check_specs=[
         dg.AssetCheckSpec("products_expectations", asset=PRODUCTS, blocking=True,
@@ -35,12 +41,17 @@ QUARANTINE = dg.AssetKey(["silver", "quarantine"])
 def silver_catalog(context: dg.AssetExecutionContext, lake: LakeResource):
     """Parse ASOS, Myntra styles and the Myntra catalog; write products and quarantine."""
     started = time.perf_counter()
-    result = ingest_catalogs(lake.raw_dir, previous=lake.read_table_if_exists("silver/products"))
+    previous = lake.read_table_if_exists("silver/products")
+    result = ingest_catalogs(lake.raw_dir, previous=previous)
+    changes = catalog_changes(previous, result.products)
     lake.write_table(result.products, "silver/products")
     lake.write_table(result.quarantine, "silver/quarantine")
+    lake.write_table(changes, "silver/product_changes")
     seconds = time.perf_counter() - started
-    context.log.info("ingested %d records: %d products, %d quarantined, %d blank lines in %.1fs",
-                     result.records, result.products.height, result.quarantine.height, result.blank_lines, seconds)
+    counts = change_counts(changes)
+    context.log.info("ingested %d records: %d products (%s), %d quarantined, %d blank lines in %.1fs",
+                     result.records, result.products.height, ", ".join(f"{n} {k}" for k, n in counts.items()),
+                     result.quarantine.height, result.blank_lines, seconds)
     suite = validate_products(result.products)
     files = {f.file: f.records for f in result.files}
     yield dg.MaterializeResult(
@@ -58,6 +69,15 @@ def silver_catalog(context: dg.AssetExecutionContext, lake: LakeResource):
             "preview": metadata.preview(result.products, ["product_id", "name", "brand", "gender", "article_type",
                                                           "colour", "price", "currency"]),
             "path": dg.MetadataValue.path(str(lake.path("silver/products.parquet"))),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key=PRODUCT_CHANGES,
+        metadata={
+            "dagster/row_count": changes.height, **counts,
+            "first_load": previous is None,
+            "preview": metadata.preview(changes),
+            "path": dg.MetadataValue.path(str(lake.path("silver/product_changes.parquet"))),
         },
     )
     yield dg.MaterializeResult(

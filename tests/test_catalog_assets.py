@@ -8,7 +8,7 @@ import dagster as dg
 import polars as pl
 
 import assets.catalog as catalog_assets
-from assets.catalog import PRODUCTS, silver_catalog
+from assets.catalog import PRODUCT_CHANGES, PRODUCTS, silver_catalog
 from recsys.catalog.ingest import IngestResult
 from resources import default_resources
 
@@ -35,6 +35,11 @@ def test_ingestion_materializes_on_a_tiny_lake(tiny_lake: Path):
     assert meta[PRODUCTS]["dagster/row_count"].value == products.height
     assert {"preview", "products_by_source", "seconds"} <= set(meta[PRODUCTS])
     assert downstream_of_products.key in meta
+    # The first load lists every product as new; a repeat load changes nothing.
+    assert meta[PRODUCT_CHANGES]["new"].value == products.height
+    again = dg.materialize([silver_catalog], resources=default_resources(str(tiny_lake)))
+    assert pl.read_parquet(tiny_lake / "silver" / "product_changes.parquet").is_empty()
+    assert again.success
 
 
 def test_failed_expectations_block_downstream(tiny_lake: Path, monkeypatch):
