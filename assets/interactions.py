@@ -1,5 +1,6 @@
 """Interactions: silver/interactions (real events or the persona simulator) and the time split."""
 
+import json
 import time
 from typing import Literal
 
@@ -9,8 +10,10 @@ import polars as pl
 from assets import metadata
 from assets.catalog import PRODUCTS
 from assets.raw import events_raw
+from recsys import storage
 from recsys.interactions import (SimulatorConfig, SplitConfig, build_interactions, cold_start_items, cold_start_users,
                                  leakage_report, split_interactions)
+from recsys.interactions.build import simulator_settings
 from recsys.interactions.plots import activity_figure
 from recsys.interactions.quality import interaction_problems
 from recsys.interactions.split import COLD_USER_MAX_TRAIN_ITEMS
@@ -19,6 +22,7 @@ from resources import LakeResource
 INTERACTIONS = dg.AssetKey(["silver", "interactions"])
 INTERACTION_SPLIT = dg.AssetKey(["features", "interaction_split"])
 GROUP = "interactions"
+SIMULATOR_SETTINGS_FILE = "silver/interactions_simulator.json"
 
 
 class InteractionsConfig(dg.Config):
@@ -51,12 +55,21 @@ class InteractionsConfig(dg.Config):
 )
 def silver_interactions(context: dg.AssetExecutionContext, config: InteractionsConfig, lake: LakeResource):
     products = lake.read_table("silver/products")
-    build = build_interactions(lake.raw_dir, products, source=config.source, simulator=config.simulator())
+    settings_path = lake.path(SIMULATOR_SETTINGS_FILE)
+    previous_settings = json.loads(settings_path.read_text()) if settings_path.exists() else None
+    build = build_interactions(lake.raw_dir, products, source=config.source, simulator=config.simulator(),
+                               previous=lake.read_table_if_exists("silver/interactions") if previous_settings else None,
+                               previous_settings=previous_settings)
+    # The settings file names the simulated log now in the lake; a real log must not be taken for one.
+    settings_path.unlink(missing_ok=True)
     lake.write_table(build.interactions, "silver/interactions")
     lake.write_table(build.quarantine, "silver/events_quarantine")
+    if build.origin == "simulated":
+        storage.write_text_atomic(settings_path, json.dumps(simulator_settings(build.simulator), indent=2))
     events = build.interactions
-    context.log.info("%s interactions: %d events, %d users, %d products in %.1fs; %d quarantined", build.origin,
-                     events.height, events["user_id"].n_unique(), events["product_id"].n_unique(), build.seconds,
+    context.log.info("%s interactions%s: %d events, %d users, %d products in %.1fs; %d quarantined", build.origin,
+                     " (kept from the previous build)" if build.kept_from_previous else "", events.height,
+                     events["user_id"].n_unique(), events["product_id"].n_unique(), build.seconds,
                      build.quarantine.height)
     problems = interaction_problems(events, products["product_id"])
     quarantine_reasons = build.events_read.quarantine_by_reason() if build.events_read else {}
@@ -75,6 +88,8 @@ def silver_interactions(context: dg.AssetExecutionContext, config: InteractionsC
             "quarantined": build.quarantine.height,
             "quarantine_by_reason": metadata.counts(quarantine_reasons, "reason", "rows"),
             "simulator": str(build.simulator) if build.simulator else "not used (real events)",
+            "kept_from_previous_build": build.kept_from_previous,
+            "dropped_events_on_removed_products": build.dropped_removed_products,
             "seconds": round(build.seconds, 2),
             "activity": metadata.png(activity_figure(events)),
             "preview": metadata.preview(events),

@@ -151,3 +151,23 @@ def test_quality_counts_problems():
     problems = interaction_problems(bad, PRODUCTS["product_id"])
     assert problems == {"null_fields": 1, "unknown_products": 1, "ratings_out_of_scale": 2, "non_finite_values": 0,
                         "bad_origin": 1, "duplicate_events": 1}
+
+
+def test_a_simulated_log_is_kept_by_later_builds_with_the_same_settings(tmp_path):
+    from recsys.interactions.build import simulator_settings
+
+    config = SimulatorConfig(n_users=30)
+    first = build_interactions(tmp_path, PRODUCTS, source="simulated", simulator=config)
+    settings = simulator_settings(config)
+    # One product leaves the catalog and one arrives: the log is history, only the gone product's events go.
+    changed = pl.concat([PRODUCTS.filter(pl.col("product_id") != "asos:300"),
+                         PRODUCTS.head(1).with_columns(product_id=pl.lit("asos:999"), source_id=pl.lit("999"))])
+    kept = build_interactions(tmp_path, changed, source="simulated", simulator=config, previous=first.interactions,
+                              previous_settings=settings)
+    gone = first.interactions.filter(pl.col("product_id") == "asos:300").height
+    assert kept.kept_from_previous and gone > 0 and kept.dropped_removed_products == gone
+    assert kept.interactions.equals(first.interactions.filter(pl.col("product_id") != "asos:300"))
+    # Other settings simulate afresh.
+    other = build_interactions(tmp_path, changed, source="simulated", simulator=SimulatorConfig(n_users=31),
+                               previous=first.interactions, previous_settings=settings)
+    assert not other.kept_from_previous and other.interactions["user_id"].n_unique() == 31

@@ -1,9 +1,16 @@
-"""silver/interactions: real events when ``raw/events/`` has files, otherwise the persona simulator."""
+"""silver/interactions: real events when ``raw/events/`` has files, otherwise the persona simulator.
+
+A simulated log is history, like a real one: once simulated it is kept by later builds with the
+same simulator settings (events on products that left the catalog are dropped and counted), so a
+small catalog change does not re-draw every user's events. New products start cold, as they
+would in a shop. Changing the simulator settings simulates afresh.
+"""
 
 from __future__ import annotations
 
+import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -25,12 +32,21 @@ class InteractionsBuild:
     events_read: EventsResult | None = None
     simulator: SimulatorConfig | None = None
     files: dict[str, int] = field(default_factory=dict)
+    kept_from_previous: bool = False       # a simulated log carried over from the previous build
+    dropped_removed_products: int = 0      # carried events whose product left the catalog
+
+
+def simulator_settings(config: SimulatorConfig) -> dict:
+    """The settings a simulated log was drawn with (JSON-ready), to decide whether it can be kept."""
+    return json.loads(json.dumps(asdict(config), default=str))
 
 
 def build_interactions(raw_root: Path, products: pl.DataFrame, source: str = "auto",
-                       simulator: SimulatorConfig | None = None, now: datetime | None = None) -> InteractionsBuild:
+                       simulator: SimulatorConfig | None = None, now: datetime | None = None,
+                       previous: pl.DataFrame | None = None, previous_settings: dict | None = None) -> InteractionsBuild:
     """``source``: 'auto' (real events if any file exists in raw/events/, else simulated),
-    'real' (error when there are no event files) or 'simulated'."""
+    'real' (error when there are no event files) or 'simulated'. ``previous``/``previous_settings``:
+    the last simulated log and its ``simulator_settings``, kept when the settings are the same."""
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
     started = time.perf_counter()
@@ -43,6 +59,11 @@ def build_interactions(raw_root: Path, products: pl.DataFrame, source: str = "au
         return InteractionsBuild(result.interactions, result.quarantine, "real", time.perf_counter() - started,
                                  events_read=result, files=result.files)
     config = simulator or SimulatorConfig()
+    if previous is not None and previous_settings == simulator_settings(config):
+        kept = previous.filter(pl.col("product_id").is_in(products["product_id"].implode()))
+        return InteractionsBuild(kept, pl.DataFrame(schema=QUARANTINE_SCHEMA), "simulated",
+                                 time.perf_counter() - started, simulator=config, kept_from_previous=True,
+                                 dropped_removed_products=previous.height - kept.height)
     simulated = simulate(products, config)
     return InteractionsBuild(simulated.events, pl.DataFrame(schema=QUARANTINE_SCHEMA), "simulated",
                              time.perf_counter() - started, simulator=config)
