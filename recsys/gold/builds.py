@@ -1,13 +1,15 @@
 """gold/builds: one row per build: when, how much, what was recomputed and what was reused.
 
-A gold table carries the ``build_id`` of the run that wrote it, so "recomputed" and "reused" are
-read off the tables themselves: a table whose build_id is this build's was written now; any
-other was carried over from the build named next to it.
+A gold row carries the ``build_id`` of the run that computed it, and an incremental build carries
+unchanged rows over with their old build_id. So "recomputed" and "reused" are read off the tables
+themselves: a table with rows of this build was (at least partly) recomputed now; any other was
+carried over whole from the build named next to it. ``stages`` says, per pipeline step, how long
+it took and what it did (retrained or pinned a model, lists recomputed and carried over, ...).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import polars as pl
@@ -15,18 +17,18 @@ import polars as pl
 from recsys.gold.schemas import GOLD_TABLES, conform
 
 
-def table_build_ids(tables: Mapping[str, pl.DataFrame]) -> dict[str, str | None]:
-    """The build_id that wrote each table (the most frequent one if a table mixes several)."""
-    out = {}
-    for name, df in tables.items():
-        counts = df["build_id"].drop_nulls().value_counts(sort=True) if df.height else None
-        out[name] = counts["build_id"][0] if counts is not None and counts.height else None
-    return out
+def table_build_ids(tables: Mapping[str, pl.DataFrame]) -> dict[str, set[str]]:
+    """The build_ids whose rows each table holds."""
+    return {name: set(df["build_id"].drop_nulls().unique().to_list()) for name, df in tables.items()}
 
 
 def build_record(build_id: str, started_at: datetime, finished_at: datetime, tables: Mapping[str, pl.DataFrame],
-                 index_kind: str | None, vector_model: str | None) -> pl.DataFrame:
-    """The one-row builds entry for ``build_id`` from the gold tables as they are now."""
+                 index_kind: str | None, vector_model: str | None, changes: Mapping[str, int] | None = None,
+                 stages: Sequence[Mapping] = ()) -> pl.DataFrame:
+    """The one-row builds entry for ``build_id`` from the gold tables as they are now.
+
+    ``changes``: new/changed/removed product counts; ``stages``: dicts of stage, seconds, outcome.
+    """
     products = tables["products"]
     similar = tables["similar_items"]
     users = tables["user_recommendations"]
@@ -47,9 +49,13 @@ def build_record(build_id: str, started_at: datetime, finished_at: datetime, tab
         "recommended_catalog_coverage": users["product_id"].n_unique() / n_products if n_products else 0.0,
         "index_kind": index_kind,
         "vector_model": vector_model,
-        "recomputed": sorted(name for name, owner in owners.items() if owner == build_id),
-        "reused": sorted(f"{name}@{owner}" for name, owner in owners.items() if owner != build_id),
-    }], schema_overrides={"recomputed": pl.List(pl.String), "reused": pl.List(pl.String)}), GOLD_TABLES["builds"])
+        "recomputed": sorted(name for name, owners_of in owners.items() if build_id in owners_of),
+        "reused": sorted(f"{name}@{owner}" for name, owners_of in owners.items() if build_id not in owners_of
+                         for owner in sorted(owners_of)),
+        **{f"{kind}_products": (changes or {}).get(kind) for kind in ("new", "changed", "removed")},
+        "stages": [{"stage": s["stage"], "seconds": float(s["seconds"]), "outcome": s.get("outcome")} for s in stages],
+    }], schema_overrides={"recomputed": pl.List(pl.String), "reused": pl.List(pl.String),
+                          "stages": GOLD_TABLES["builds"].schema["stages"]}), GOLD_TABLES["builds"])
 
 
 def append_build(previous: pl.DataFrame | None, record: pl.DataFrame) -> pl.DataFrame:

@@ -69,8 +69,12 @@ BUILDS_SCHEMA: dict[str, pl.DataType] = {
     "recommended_catalog_coverage": pl.Float64(),    # share of products recommended to at least one user
     "index_kind": pl.String(),
     "vector_model": pl.String(),
-    "recomputed": pl.List(pl.String()),              # tables written by this build
-    "reused": pl.List(pl.String()),                  # tables carried over from an earlier build ("name@build_id")
+    "recomputed": pl.List(pl.String()),              # tables with rows written by this build
+    "reused": pl.List(pl.String()),                  # tables carried over whole from an earlier build ("name@build_id")
+    "new_products": pl.Int64(),                      # catalog changes this build started from (silver/product_changes)
+    "changed_products": pl.Int64(),
+    "removed_products": pl.Int64(),
+    "stages": pl.List(pl.Struct({"stage": pl.String(), "seconds": pl.Float64(), "outcome": pl.String()})),
 }
 
 
