@@ -75,6 +75,7 @@ def silver_catalog(context: dg.AssetExecutionContext, lake: LakeResource):
         asset_key=PRODUCT_CHANGES,
         metadata={
             "dagster/row_count": changes.height, **counts,
+            "outcome": ", ".join(f"{n} {k}" for k, n in counts.items()),
             "first_load": previous is None,
             "preview": metadata.preview(changes),
             "path": dg.MetadataValue.path(str(lake.path("silver/product_changes.parquet"))),

@@ -219,6 +219,8 @@ def item_embeddings(context: dg.AssetExecutionContext, config: ItemEmbeddingsCon
             **model.describe(),
             "with_image": int(has_image.sum()), "with_text": int(has_text.sum()),
             "text_only": int((has_text & ~has_image).sum()), "image_only": int((has_image & ~has_text).sum()),
+            "outcome": f"encoded {build.texts_encoded} texts + {build.images_encoded} images, reused "
+                       f"{build.texts_reused} + {build.images_reused}",
             "texts_encoded": build.texts_encoded, "texts_reused": build.texts_reused,
             "images_encoded": build.images_encoded, "images_reused": build.images_reused,
             "image_failures": metadata.counts(build.image_failures, "error", "images"),

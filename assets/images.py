@@ -73,6 +73,8 @@ def image_manifest(context: dg.AssetExecutionContext, config: ImageCacheConfig, 
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": manifest.height,
+            "outcome": f"{stats.reused} reused, {stats.local_processed} local and {stats.remote_processed} remote "
+                       f"processed",
             "products_with_images": products.filter(pl.col("image_urls").list.len() > 0).height,
             "products_with_cached_image": primary.height,
             "by_status": metadata.counts(status_counts(manifest), "status", "rows"),
