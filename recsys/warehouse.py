@@ -8,16 +8,16 @@ old file keep reading it; new readers open the new one; a failed build leaves th
 
 from __future__ import annotations
 
-import fcntl
 import os
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+
+from recsys.storage import exclusive_lock
 
 
 @dataclass(frozen=True)
@@ -31,18 +31,6 @@ class WarehouseTable:
     # maps; an ENUM is stored as its integer code, so a table sorted by it skips every row group
     # but one on an equality lookup. Queries still compare it with plain strings.
     enum_columns: Mapping[str, str] = field(default_factory=dict)
-
-
-@contextmanager
-def exclusive_lock(lock_path: Path) -> Iterator[None]:
-    """A cross-process exclusive lock on ``lock_path`` (blocking)."""
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a+") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 def _parquet_source(path: Path) -> str:

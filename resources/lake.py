@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -39,6 +41,13 @@ class LakeResource(dg.ConfigurableResource):
     def write_table(self, df: pl.DataFrame, rel: str) -> Path:
         """Replace ``<rel>.parquet`` atomically; returns its path."""
         return storage.write_parquet_atomic(df, self.path(f"{rel}.parquet"))
+
+    @contextmanager
+    def locked(self, name: str) -> Iterator[None]:
+        """Hold the lake-wide lock ``name`` (cross-process): for read-modify-write of one table by
+        runs that may overlap (two builds at once must not lose each other's update)."""
+        with storage.exclusive_lock(self.path(f".locks/{name}.lock")):
+            yield
 
 
 class WarehouseResource(dg.ConfigurableResource):
