@@ -1,14 +1,16 @@
 """Incremental top-K lists: which lists a build must recompute, and the state that decides it.
 
-A list (the K items shown for query p) is a re-ranking of p's candidates C(p): the union over
-candidate sources s (vector spaces searched exactly) of the ``size`` nearest items of p in s. The
-score of (p, i) reads only p's and the candidates' own inputs (vectors, popularity, attributes),
-min-max scaled over C(p). So p's list can only differ from the previous build's when
+A list (the K items shown for query p: a product for similar items, a user for user
+recommendations) is a re-ranking of p's candidates C(p): the union over candidate sources s
+(exact inner-product searches: a query vector against item vectors) of p's ``size_s`` best items
+in s. The score of (p, i) reads only p's and the candidates' own inputs (vectors, popularity,
+attributes, what p owns), min-max scaled over C(p). So p's list can only differ from the previous
+build's when
 
-1. p itself is new or changed (any input of p moved: ``item_hashes``);
-2. a member of the previous C(p) was removed or changed;
-3. a new or changed item q now enters C(p): for some source s, sim_s(p, q) reaches the score of
-   p's ``size``-th candidate in s (its *threshold*; -inf when s gave p fewer than ``size``).
+1. p itself is new or changed (any input of p moved: its hash);
+2. a member of the previous C(p) was removed or changed (an item's hash moved);
+3. a new or changed item q now enters C(p): for some source s, s(p, q) reaches the score of p's
+   ``size_s``-th candidate in s (its *threshold*; -inf when s gave p fewer than ``size_s``).
 
 Every other list is carried over unchanged, and it is then exactly what a full rebuild computes.
 Exactness needs exact candidate search (a flat index): approximate search (HNSW) answers depend
@@ -40,13 +42,28 @@ QUERIES_PER_BLOCK = 256     # (256 x candidates x dim) gathered vectors at a tim
 
 @dataclass(frozen=True)
 class Space:
-    """A candidate source's vectors, aligned to the catalog (unit rows; ``known`` = has a vector)."""
+    """A candidate source: query and item vectors (score = inner product), which of them are known,
+    and how many candidates it proposes per query. Item-to-item sources pass the same vectors twice."""
 
-    vectors: np.ndarray
-    known: np.ndarray | None = None
+    queries: np.ndarray
+    items: np.ndarray
+    size: int
+    query_known: np.ndarray | None = None
+    item_known: np.ndarray | None = None
 
-    def known_mask(self) -> np.ndarray:
-        return np.ones(len(self.vectors), dtype=bool) if self.known is None else np.asarray(self.known, dtype=bool)
+    @classmethod
+    def item_to_item(cls, vectors: np.ndarray, size: int, known: np.ndarray | None = None) -> Space:
+        return cls(vectors, vectors, size, known, known)
+
+    def known_queries(self) -> np.ndarray:
+        return _mask(self.query_known, len(self.queries))
+
+    def known_items(self) -> np.ndarray:
+        return _mask(self.item_known, len(self.items))
+
+
+def _mask(known: np.ndarray | None, n: int) -> np.ndarray:
+    return np.ones(n, dtype=bool) if known is None else np.asarray(known, dtype=bool)
 
 
 @dataclass
@@ -54,17 +71,21 @@ class ListState:
     """What a build leaves for the next: per item its input hash, per query its candidates and thresholds."""
 
     settings_hash: str
-    product_ids: list[str]
+    query_ids: list[str]
+    query_hashes: list[str]
+    item_ids: list[str]
     item_hashes: list[str]
-    candidates: np.ndarray                     # (n, c) int32 positions into product_ids, -1 padded
-    thresholds: dict[str, np.ndarray]          # source -> (n,) float32
+    candidates: np.ndarray                     # (queries, c) int32 positions into item_ids, -1 padded
+    thresholds: dict[str, np.ndarray]          # source -> (queries,) float32
     table_digest: str = ""
 
     def save(self, directory: Path) -> None:
         staging = storage.staging_dir(Path(directory))
         np.savez(staging / "lists.npz", candidates=self.candidates,
                  **{f"threshold_{name}": values for name, values in self.thresholds.items()})
-        storage.write_parquet_atomic(pl.DataFrame({"product_id": self.product_ids, "item_hash": self.item_hashes}),
+        storage.write_parquet_atomic(pl.DataFrame({"id": self.query_ids, "hash": self.query_hashes}),
+                                     staging / "queries.parquet")
+        storage.write_parquet_atomic(pl.DataFrame({"id": self.item_ids, "hash": self.item_hashes}),
                                      staging / "items.parquet")
         (staging / "state.json").write_text(json.dumps({
             "format": STATE_FORMAT, "settings_hash": self.settings_hash, "table_digest": self.table_digest,
@@ -79,11 +100,12 @@ class ListState:
             meta = json.loads((directory / "state.json").read_text())
             if meta.get("format") != STATE_FORMAT:
                 return None
+            queries = pl.read_parquet(directory / "queries.parquet")
             items = pl.read_parquet(directory / "items.parquet")
             arrays = np.load(directory / "lists.npz")
-            return cls(meta["settings_hash"], items["product_id"].to_list(), items["item_hash"].to_list(),
-                       arrays["candidates"], {name: arrays[f"threshold_{name}"] for name in meta["sources"]},
-                       meta["table_digest"])
+            return cls(meta["settings_hash"], queries["id"].to_list(), queries["hash"].to_list(),
+                       items["id"].to_list(), items["hash"].to_list(), arrays["candidates"],
+                       {name: arrays[f"threshold_{name}"] for name in meta["sources"]}, meta["table_digest"])
         except (OSError, ValueError, KeyError) as error:
             log.warning("list state in %s unusable (%s): every list is rebuilt", directory, error)
             return None
@@ -115,52 +137,67 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def item_hashes(rows: pl.DataFrame, spaces: Mapping[str, Space], per_item: Mapping[str, np.ndarray]) -> list[str]:
-    """One hash per catalog row of everything that scores or explains it: its row in ``rows``
-    (attributes used by reasons), its vector in each space (or none) and each ``per_item`` value."""
+def row_hashes(rows: pl.DataFrame, arrays: Mapping[str, np.ndarray]) -> list[str]:
+    """One hash per row of everything that scores or explains it: the row itself (attributes used by
+    reasons, what a user owns) and its row of each array (vectors with NaN where unknown, popularity)."""
     encoded = rows.select(pl.struct(pl.all()).struct.json_encode()).to_series().to_list()
-    parts = []
-    for name in sorted(spaces):
-        space = spaces[name]
-        vectors = np.ascontiguousarray(space.vectors, dtype="<f4")
-        parts.append(np.where(space.known_mask()[:, None], vectors, np.float32(np.nan)).view(np.uint8))
-    for name in sorted(per_item):
-        parts.append(np.ascontiguousarray(per_item[name]).reshape(len(rows), -1).view(np.uint8))
+    parts = [np.ascontiguousarray(arrays[name]).reshape(len(rows), -1).view(np.uint8) for name in sorted(arrays)]
     packed = np.concatenate(parts, axis=1) if parts else np.zeros((len(rows), 0), dtype=np.uint8)
-    return [hashlib.blake2b(row_json.encode() + vector_bytes.tobytes(), digest_size=12).hexdigest()
-            for row_json, vector_bytes in zip(encoded, packed)]
+    return [hashlib.blake2b(row_json.encode() + array_bytes.tobytes(), digest_size=12).hexdigest()
+            for row_json, array_bytes in zip(encoded, packed)]
 
 
-def source_thresholds(candidates: np.ndarray, spaces: Mapping[str, Space], size: int,
+def known_rows(vectors: np.ndarray, known: np.ndarray | None) -> np.ndarray:
+    """float32 vectors with NaN rows where unknown: what ``row_hashes`` should see of a vector space."""
+    vectors = np.ascontiguousarray(vectors, dtype="<f4")
+    return np.where(_mask(known, len(vectors))[:, None], vectors, np.float32(np.nan))
+
+
+def source_thresholds(candidates: np.ndarray, spaces: Mapping[str, Space],
                       queries: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Per source, the ``size``-th best similarity among each query's candidates (-inf if fewer).
+    """Per source, the ``size``-th best score among each query's candidates (-inf if fewer).
 
     The candidates hold every source's top ``size``, so this is the score an item must reach to
-    enter the query's top ``size`` in that source. ``queries``: the query rows' catalog positions.
+    enter the query's top ``size`` in that source. ``queries``: the candidate rows' query positions.
     """
-    n, width = candidates.shape
+    n = len(candidates)
     queries = np.arange(n) if queries is None else queries
     out = {name: np.full(n, -np.inf, dtype=np.float32) for name in spaces}
-    if width < size:
-        return out
     for lo in range(0, n, QUERIES_PER_BLOCK):
         rows = candidates[lo:lo + QUERIES_PER_BLOCK]
         valid = rows >= 0
         safe = np.where(valid, rows, 0)
+        block_queries = queries[lo:lo + QUERIES_PER_BLOCK]
         for name, space in spaces.items():
-            known = space.known_mask()
-            block_queries = queries[lo:lo + QUERIES_PER_BLOCK]
-            sims = np.einsum("qd,qcd->qc", space.vectors[block_queries], space.vectors[safe])
-            sims = np.where(valid & known[safe], sims, -np.inf).astype(np.float32)
-            kth = -np.partition(-sims, size - 1, axis=1)[:, size - 1]
-            out[name][lo:lo + QUERIES_PER_BLOCK] = np.where(known[block_queries], kth, -np.inf)
+            if rows.shape[1] < space.size:
+                continue
+            sims = np.einsum("qd,qcd->qc", space.queries[block_queries], space.items[safe])
+            sims = np.where(valid & space.known_items()[safe], sims, -np.inf).astype(np.float32)
+            kth = -np.partition(-sims, space.size - 1, axis=1)[:, space.size - 1]
+            out[name][lo:lo + QUERIES_PER_BLOCK] = np.where(space.known_queries()[block_queries], kth, -np.inf)
     return out
 
 
-def plan_refresh(previous: ListState | None, settings: str, product_ids: list[str], hashes: list[str],
-                 spaces: Mapping[str, Space], table_digest: str | None) -> RefreshPlan:
+def _moves(before_ids: list[str], before_hashes: list[str], ids: list[str], hashes: list[str]):
+    """Positions of new, changed and removed rows, and the (before, now) positions of unchanged ones."""
+    before = pl.DataFrame({"id": before_ids, "hash_before": before_hashes,
+                           "before": np.arange(len(before_ids), dtype=np.int64)})
+    now = pl.DataFrame({"id": ids, "hash_now": hashes, "now": np.arange(len(ids), dtype=np.int64)})
+    joined = before.join(now, on="id", how="full", coalesce=True)
+    both = joined.filter(pl.col("before").is_not_null() & pl.col("now").is_not_null())
+    changed = both.filter(pl.col("hash_before") != pl.col("hash_now"))
+    same = both.filter(pl.col("hash_before") == pl.col("hash_now"))
+    return (joined.filter(pl.col("before").is_null())["now"].to_numpy(),
+            changed["now"].to_numpy(), changed["before"].to_numpy(),
+            joined.filter(pl.col("now").is_null())["before"].to_numpy(),
+            same["before"].to_numpy(), same["now"].to_numpy())
+
+
+def plan_refresh(previous: ListState | None, settings: str, query_ids: list[str], query_hashes: list[str],
+                 item_ids: list[str], item_hashes: list[str], spaces: Mapping[str, Space],
+                 table_digest: str | None) -> RefreshPlan:
     """The queries a build must recompute given the previous state (see the module docstring)."""
-    n = len(product_ids)
+    n = len(query_ids)
     if previous is None:
         return RefreshPlan.everything(n, "no previous list state")
     if previous.settings_hash != settings:
@@ -169,62 +206,95 @@ def plan_refresh(previous: ListState | None, settings: str, product_ids: list[st
         return RefreshPlan.everything(n, "the table on disk is not the one the state describes")
     if set(previous.thresholds) != set(spaces):
         return RefreshPlan.everything(n, "candidate sources changed")
-    before = pl.DataFrame({"product_id": previous.product_ids, "hash_before": previous.item_hashes,
-                           "before": np.arange(len(previous.product_ids))})
-    now = pl.DataFrame({"product_id": product_ids, "hash_now": hashes, "now": np.arange(n)})
-    joined = before.join(now, on="product_id", how="full", coalesce=True)
-    new = joined.filter(pl.col("before").is_null())["now"].to_numpy()
-    removed = joined.filter(pl.col("now").is_null())["before"].to_numpy()
-    both = joined.filter(pl.col("before").is_not_null() & pl.col("now").is_not_null())
-    changed = both.filter(pl.col("hash_before") != pl.col("hash_now"))
+    new_q, changed_q, _, removed_q, same_q_before, same_q_now = _moves(
+        previous.query_ids, previous.query_hashes, query_ids, query_hashes)
+    new_i, changed_i, changed_i_before, removed_i, _, _ = _moves(
+        previous.item_ids, previous.item_hashes, item_ids, item_hashes)
     recompute = np.zeros(n, dtype=bool)
-    recompute[new] = True
-    recompute[changed["now"].to_numpy()] = True
+    recompute[new_q] = True
+    recompute[changed_q] = True
 
     # 2. lists whose candidates lost or changed a member
-    stale = np.zeros(len(previous.product_ids) + 1, dtype=bool)      # last slot: the -1 padding
-    stale[removed] = True
-    stale[changed["before"].to_numpy()] = True
-    touched_before = np.flatnonzero(stale[previous.candidates].any(axis=1))
-    previous_to_now = np.full(len(previous.product_ids), -1, dtype=np.int64)
-    previous_to_now[both["before"].to_numpy()] = both["now"].to_numpy()
-    touched = previous_to_now[touched_before]
-    recompute[touched[touched >= 0]] = True
+    stale = np.zeros(len(previous.item_ids) + 1, dtype=bool)      # last slot: the -1 padding
+    stale[removed_i] = True
+    stale[changed_i_before] = True
+    lost = stale[previous.candidates].any(axis=1)[same_q_before]
+    recompute[same_q_now[lost]] = True
 
     # 3. lists a new or changed item now enters
-    movers = np.concatenate([new, changed["now"].to_numpy()]).astype(np.int64)
-    kept_before = both.filter(pl.col("hash_before") == pl.col("hash_now"))
-    carried_now, carried_before = kept_before["now"].to_numpy(), kept_before["before"].to_numpy()
+    movers = np.concatenate([new_i, changed_i]).astype(np.int64)
+    same_ids = np.asarray(query_ids, dtype=object)[same_q_now]
+    item_position = {pid: i for i, pid in enumerate(item_ids)} if len(movers) else {}
     entering = np.zeros(n, dtype=bool)
     for name, space in spaces.items():
-        known = space.known_mask()
-        source_movers = movers[known[movers]]
+        source_movers = movers[space.known_items()[movers]]
         if not len(source_movers):
             continue
         threshold = np.full(n, np.inf, dtype=np.float32)
-        threshold[carried_now] = previous.thresholds[name][carried_before]
-        threshold[~known] = np.inf
+        threshold[same_q_now] = previous.thresholds[name][same_q_before]
+        threshold[~space.known_queries()] = np.inf
+        # A query that is itself an item never gets itself back (similar items).
+        own = np.array([item_position.get(q, -1) for q in same_ids], dtype=np.int64)
         for lo in range(0, len(source_movers), MOVERS_PER_BLOCK):
             block = source_movers[lo:lo + MOVERS_PER_BLOCK]
-            sims = space.vectors @ space.vectors[block].T                       # (n, block)
-            sims[block, np.arange(len(block))] = -np.inf                        # an item never enters its own list
-            entering |= (sims >= (threshold - SIMILARITY_SLACK)[:, None]).any(axis=1)
+            sims = space.queries @ space.items[block].T                          # (queries, block)
+            hits = sims >= (threshold - SIMILARITY_SLACK)[:, None]
+            selfish = own[:, None] == block[None, :]
+            hits[same_q_now] &= ~selfish
+            entering |= hits.any(axis=1)
     recompute |= entering
-    counts = {"new": len(new), "changed": changed.height, "removed": len(removed),
-              "lost_a_candidate": int((touched >= 0).sum()), "gained_a_candidate": int(entering.sum()),
+    counts = {"new_queries": len(new_q), "changed_queries": len(changed_q), "removed_queries": len(removed_q),
+              "new_items": len(new_i), "changed_items": len(changed_i), "removed_items": len(removed_i),
+              "lost_a_candidate": int(lost.sum()), "gained_a_candidate": int(entering.sum()),
               "recomputed": int(recompute.sum()), "carried_over": int(n - recompute.sum())}
     return RefreshPlan(recompute, False, "incremental", counts)
 
 
-def carried_state(previous: ListState, product_ids: list[str], carried: np.ndarray) -> tuple[np.ndarray, dict]:
-    """The previous candidates and thresholds of the ``carried`` queries, remapped to today's positions.
+def carried_state(previous: ListState, query_ids: list[str], item_ids: list[str],
+                  carried: np.ndarray) -> tuple[np.ndarray, dict]:
+    """The previous candidates and thresholds of the ``carried`` queries, remapped to today's item positions.
 
-    A carried list lost no candidate (else it would be recomputed), so every id still exists.
+    A carried list lost no candidate (else it would be recomputed), so every item still exists.
     """
-    position = {pid: i for i, pid in enumerate(product_ids)}
-    previous_position = {pid: i for i, pid in enumerate(previous.product_ids)}
-    old_rows = np.array([previous_position[product_ids[q]] for q in carried], dtype=np.int64)
-    remap = np.array([position.get(pid, -1) for pid in previous.product_ids] + [-1], dtype=np.int64)
+    previous_row = {qid: i for i, qid in enumerate(previous.query_ids)}
+    item_position = {pid: i for i, pid in enumerate(item_ids)}
+    old_rows = np.array([previous_row[query_ids[q]] for q in carried], dtype=np.int64)
+    remap = np.array([item_position.get(pid, -1) for pid in previous.item_ids] + [-1], dtype=np.int64)
     candidates = remap[previous.candidates[old_rows]]
     thresholds = {name: values[old_rows] for name, values in previous.thresholds.items()}
     return candidates, thresholds
+
+
+def next_state(previous: ListState | None, plan: RefreshPlan, settings: str, query_ids: list[str],
+               query_hashes: list[str], item_ids: list[str], item_hashes: list[str], spaces: Mapping[str, Space],
+               recomputed_candidates: np.ndarray) -> ListState:
+    """The state this build leaves: fresh candidates and thresholds for the recomputed queries
+    (``recomputed_candidates``, rows in query order), the previous ones remapped for the carried."""
+    recomputed = np.flatnonzero(plan.recompute)
+    carried = np.flatnonzero(~plan.recompute)
+    fresh_thresholds = source_thresholds(recomputed_candidates, spaces, recomputed)
+    if len(carried) and previous is not None:
+        old_candidates, old_thresholds = carried_state(previous, query_ids, item_ids, carried)
+    else:
+        old_candidates, old_thresholds = np.full((0, 1), -1, dtype=np.int64), {}
+    width = max(recomputed_candidates.shape[1] if len(recomputed) else 1, old_candidates.shape[1], 1)
+    candidates = np.full((len(query_ids), width), -1, dtype=np.int32)
+    candidates[recomputed, :recomputed_candidates.shape[1]] = recomputed_candidates
+    candidates[carried, :old_candidates.shape[1]] = old_candidates
+    thresholds = {}
+    for name in spaces:
+        values = np.full(len(query_ids), -np.inf, dtype=np.float32)
+        values[recomputed] = fresh_thresholds[name]
+        if len(carried):
+            values[carried] = old_thresholds[name]
+        thresholds[name] = values
+    return ListState(settings, list(query_ids), list(query_hashes), list(item_ids), list(item_hashes),
+                     candidates, thresholds)
+
+
+def merge_lists(previous: pl.DataFrame | None, fresh: pl.DataFrame, key: str, carried_ids: list[str]) -> pl.DataFrame:
+    """Today's table: the carried queries' rows from ``previous`` (with their own build_id) and ``fresh``."""
+    if previous is None or not carried_ids:
+        return fresh
+    kept = previous.filter(pl.col(key).is_in(pl.Series(carried_ids, dtype=pl.String).implode()))
+    return pl.concat([kept.select(fresh.columns).cast(fresh.schema), fresh])
