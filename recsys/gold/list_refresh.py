@@ -31,6 +31,7 @@ import numpy as np
 import polars as pl
 
 from recsys import storage
+from recsys.gold.schemas import TableBuild
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +124,23 @@ class RefreshPlan:
     @classmethod
     def everything(cls, n: int, reason: str) -> RefreshPlan:
         return cls(np.ones(n, dtype=bool), True, reason, {"recomputed": n, "carried_over": 0})
+
+
+@dataclass(frozen=True)
+class PreviousLists:
+    """The table a previous build wrote, its list state and the digest of the file read."""
+
+    table: pl.DataFrame
+    state: ListState
+    digest: str
+
+
+@dataclass(frozen=True)
+class ListsBuild(TableBuild):
+    """A list table built (partly) anew, the state the next build needs and the plan followed."""
+
+    state: ListState | None = None
+    plan: RefreshPlan | None = None
 
 
 def settings_hash(settings: Mapping) -> str:

@@ -6,6 +6,11 @@ Candidates come from the content index, the two-tower and ALS spaces and the pop
 each source already leaves out the user's own items. A user the models do not know (no ALS
 factors, no tower vector) is served by the signals that do know them; a user with no usable
 history at all gets the popular items, and the ``model`` column says so.
+
+Incremental: given the previous table and its list state, only the users whose list can have
+changed are recomputed (``recsys.gold.list_refresh``: a user whose history or vectors moved, whose
+candidates lost or changed a product, or whom a new or changed product now reaches); the other
+lists are carried over with their own build_id, exactly as a full rebuild would compute them.
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
+from recsys.gold.list_refresh import (ListsBuild, PreviousLists, RefreshPlan, Space, merge_lists, next_state,
+                                      plan_refresh, settings_hash)
+from recsys.gold.refresh_inputs import item_hashes, user_hashes
 from recsys.gold.schemas import GOLD_TABLES, TableBuild, conform
 from recsys.vectors import AlignedVectors
 from recsys.recommend import CandidateSource, History, VectorSignal, generate_candidates, rerank
@@ -28,6 +36,7 @@ from recsys.topk import DEFAULT_K, SearchFn
 log = logging.getLogger(__name__)
 
 DEFAULT_USER_WEIGHTS: dict[str, float] = {"content": 0.5, "two_tower": 1.0, "als": 1.0, "popularity": 0.1}
+LISTS_CODE_VERSION = "1"     # bump when candidate generation, scoring or reasons change: lists rebuild
 
 
 @dataclass(frozen=True)
@@ -101,56 +110,116 @@ def nearest_owned(history: History, users: np.ndarray, items: np.ndarray, space:
 
 
 @dataclass(frozen=True)
-class UserCandidates:
-    """Every user's candidate items and the signals that score them (what re-ranking mixes)."""
+class UserSignals:
+    """What scores and proposes items for users: signals, the item spaces reasons are anchored in,
+    and each candidate source (its search, and its exact form for ``list_refresh``)."""
 
-    candidates: np.ndarray                 # (n_users, c) item positions, -1 padded; owned items never appear
-    signals: list                          # recsys.recommend signals, content first
+    profiles: AlignedVectors               # content profile per user
+    signals: list                          # recsys.recommend signals, content first (query index = user)
     spaces: dict[str, AlignedVectors]      # per vector signal, the item space its reasons are anchored in
+    sources: dict[str, Space]              # per candidate source: query/item vectors and size
+    searches: dict[str, tuple[SearchFn, np.ndarray]]   # per source: search and the vectors it is queried with
 
 
-def user_candidates(history: History, content: AlignedVectors, content_search: SearchFn, *,
-                    tower: UserSpace | None = None, als: UserSpace | None = None,
-                    config: UserRecommendationsConfig = UserRecommendationsConfig(),
-                    all_signals: bool = False) -> UserCandidates:
-    """Candidates from the content index, the two-tower and ALS spaces and popularity, with their signals.
+@dataclass(frozen=True)
+class UserCandidates:
+    """Users' candidate items and the signals that score them (what re-ranking mixes)."""
+
+    candidates: np.ndarray                 # (queries, c) item positions, -1 padded; owned items never appear
+    signals: list
+    spaces: dict[str, AlignedVectors]
+
+
+def user_signals(history: History, content: AlignedVectors, content_search: SearchFn, *,
+                 tower: UserSpace | None = None, als: UserSpace | None = None,
+                 config: UserRecommendationsConfig = UserRecommendationsConfig(),
+                 all_signals: bool = False) -> UserSignals:
+    """Signals and candidate sources: the content index, the two-tower and ALS spaces, popularity.
 
     ``all_signals`` keeps a signal even when its weight is 0 (weight tuning re-ranks one candidate set).
     """
     size = config.candidates_per_source
     profiles = content_profiles(history, content)
     signals: list = [VectorSignal("content", profiles.vectors, content.vectors, profiles.known, content.known)]
-    sources = [CandidateSource("content", content_search, profiles.vectors, size, profiles.known)]
     spaces = {"content": content}
+    sources = {"content": Space(profiles.vectors, content.vectors, size, profiles.known, content.known)}
+    searches = {"content": (content_search, profiles.vectors)}
     for name, space in (("two_tower", tower), ("als", als)):
         if space is not None and (all_signals or config.weights.get(name, 0) > 0):
             signal = VectorSignal(name, space.users.vectors, space.items.vectors, space.users.known, space.items.known)
             signals.append(signal)
-            sources.append(CandidateSource(name, signal.search(), space.users.vectors, size, space.users.known))
             spaces[name] = space.items
+            sources[name] = Space(space.users.vectors, space.items.vectors, size, space.users.known, space.items.known)
+            searches[name] = (signal.search(), space.users.vectors)
     popularity = history.popularity_signal()
     signals.append(popularity)
-    sources.append(CandidateSource("popularity", popularity.search(), np.zeros((history.n_users, 0), np.float32),
-                                   config.k))
-    candidates = generate_candidates(sources, history.n_users, history.owned, block_rows=config.block_rows)
-    return UserCandidates(candidates, signals, spaces)
+    sources["popularity"] = Space(np.ones((history.n_users, 1), np.float32), popularity.values[:, None], config.k)
+    searches["popularity"] = (popularity.search(), np.zeros((history.n_users, 0), np.float32))
+    return UserSignals(profiles, signals, spaces, sources, searches)
+
+
+def candidates_for(history: History, prepared: UserSignals, queries: np.ndarray,
+                   block_rows: int = UserRecommendationsConfig.block_rows) -> np.ndarray:
+    """(len(queries), c) candidates of the users at ``queries`` from every source, owned items left out."""
+    sources = [CandidateSource(name, search, vectors[queries], prepared.sources[name].size,
+                               prepared.sources[name].known_queries()[queries])
+               for name, (search, vectors) in prepared.searches.items()]
+    return generate_candidates(sources, len(queries), history.owned.take(queries), block_rows=block_rows)
+
+
+def user_candidates(history: History, content: AlignedVectors, content_search: SearchFn, *,
+                    tower: UserSpace | None = None, als: UserSpace | None = None,
+                    config: UserRecommendationsConfig = UserRecommendationsConfig(),
+                    all_signals: bool = False) -> UserCandidates:
+    """Every user's candidates from all sources, with the signals that score them."""
+    prepared = user_signals(history, content, content_search, tower=tower, als=als, config=config,
+                            all_signals=all_signals)
+    candidates = candidates_for(history, prepared, np.arange(history.n_users), config.block_rows)
+    return UserCandidates(candidates, prepared.signals, prepared.spaces)
+
+
+def _refresh_plan(previous: PreviousLists | None, settings: str, history: History, products: pl.DataFrame,
+                  content: AlignedVectors, tower: UserSpace | None, als: UserSpace | None, prepared: UserSignals,
+                  exact_search: bool) -> tuple[RefreshPlan, list[str], list[str]]:
+    item_spaces = {"content": content, **{n: s.items for n, s in (("two_tower", tower), ("als", als)) if s}}
+    user_spaces = {"content": prepared.profiles, **{n: s.users for n, s in (("two_tower", tower), ("als", als)) if s}}
+    sources = prepared.sources
+    items = item_hashes(products, item_spaces, history)
+    users = user_hashes(history, products["product_id"], items, user_spaces)
+    if not exact_search:
+        return RefreshPlan.everything(history.n_users, "approximate index: lists are not carried over"), users, items
+    plan = plan_refresh(previous.state if previous else None, settings, history.user_ids.tolist(), users,
+                        products["product_id"].to_list(), items, sources, previous.digest if previous else None)
+    return plan, users, items
 
 
 def build_user_recommendations(products: pl.DataFrame, history: History, content: AlignedVectors,
                                content_search: SearchFn, *, tower: UserSpace | None = None,
                                als: UserSpace | None = None,
                                config: UserRecommendationsConfig = UserRecommendationsConfig(),
-                               build_id: str) -> TableBuild:
-    """user_recommendations rows for every user of ``history`` (items already owned are excluded)."""
+                               build_id: str, previous: PreviousLists | None = None,
+                               exact_search: bool = True) -> ListsBuild:
+    """user_recommendations rows for every user of ``history`` (items already owned are excluded).
+
+    With ``previous`` (and an exact ``content_search``) only the users whose list can have changed
+    are recomputed; the returned state is what the next build needs.
+    """
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    prepared = user_candidates(history, content, content_search, tower=tower, als=als, config=config)
-    candidates, signals, spaces = prepared.candidates, prepared.signals, prepared.spaces
-    timings["candidates"] = time.perf_counter() - started
-    ranked = rerank(candidates, signals, config.weights, config.k)
-    timings["rerank"] = time.perf_counter() - started - timings["candidates"]
+    prepared = user_signals(history, content, content_search, tower=tower, als=als, config=config)
+    settings = settings_hash({"code": LISTS_CODE_VERSION, "k": config.k, "size": config.candidates_per_source,
+                              "weights": dict(config.weights), "sources": sorted(prepared.sources)})
+    plan, user_hash, item_hash = _refresh_plan(previous, settings, history, products, content, tower, als,
+                                               prepared, exact_search)
+    queries = np.flatnonzero(plan.recompute)
+    timings["plan"] = time.perf_counter() - started
+    candidates = candidates_for(history, prepared, queries, config.block_rows)
+    signals, spaces = prepared.signals, prepared.spaces
+    timings["candidates"] = time.perf_counter() - started - timings["plan"]
+    ranked = rerank(candidates, signals, config.weights, config.k, query_rows=queries)
+    timings["rerank"] = time.perf_counter() - started - timings["plan"] - timings["candidates"]
     rows = ranked.rows()
-    users, items, signal_of = rows["query"].to_numpy(), rows["item"].to_numpy(), rows["signal"].to_numpy()
+    users, items, signal_of = queries[rows["query"].to_numpy()], rows["item"].to_numpy(), rows["signal"].to_numpy()
     anchor = np.full(rows.height, -1, dtype=np.int64)
     for name, space in spaces.items():
         mine = signal_of == name
@@ -172,8 +241,12 @@ def build_user_recommendations(products: pl.DataFrame, history: History, content
         "model": rows["model"],
     }).with_columns(build_id=pl.lit(build_id)) if rows.height
         else pl.DataFrame(schema=GOLD_TABLES["user_recommendations"].schema))
-    table = conform(table, GOLD_TABLES["user_recommendations"])
-    timings["table"] = time.perf_counter() - started - timings["candidates"] - timings["rerank"]
-    log.info("user_recommendations: %d rows for %d users in %.1fs", table.height, history.n_users,
-             time.perf_counter() - started)
-    return TableBuild(table=table, seconds={k: round(v, 3) for k, v in timings.items()})
+    carried = history.user_ids[~plan.recompute].tolist()
+    table = conform(merge_lists(previous.table if previous else None, conform(table, GOLD_TABLES["user_recommendations"]),
+                                "user_id", carried), GOLD_TABLES["user_recommendations"])
+    state = next_state(previous.state if previous else None, plan, settings, history.user_ids.tolist(), user_hash,
+                       products["product_id"].to_list(), item_hash, prepared.sources, candidates)
+    timings["table"] = time.perf_counter() - started - sum(timings.values())
+    log.info("user_recommendations: %d rows for %d users (%d recomputed, %d carried over) in %.1fs", table.height,
+             history.n_users, len(queries), len(carried), time.perf_counter() - started)
+    return ListsBuild(table=table, seconds={k: round(v, 3) for k, v in timings.items()}, state=state, plan=plan)

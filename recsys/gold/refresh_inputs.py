@@ -1,0 +1,57 @@
+"""What a top-K list reads of its items and queries, hashed for ``recsys.gold.list_refresh``.
+
+An item is scored by its vectors, its popularity and who bought it (the "bought together"
+reasons), and explained by its catalog row; a user by their vectors and what they own (the anchors
+of their reasons). Each of those lands in the item's or the user's hash, so any change of them
+marks the row as changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+
+import numpy as np
+import polars as pl
+
+from recsys.gold.list_refresh import known_rows, row_hashes
+from recsys.recommend import History
+from recsys.vectors import AlignedVectors
+
+
+def _id_hashes(ids: np.ndarray) -> np.ndarray:
+    return np.array([int.from_bytes(hashlib.blake2b(str(i).encode(), digest_size=8).digest(), "little")
+                     for i in ids], dtype=np.uint64)
+
+
+def history_item_arrays(history: History | None, n_items: int) -> dict[str, np.ndarray]:
+    """Per item: popularity and an order-free fingerprint of the users who bought it."""
+    if history is None:
+        return {}
+    purchases = history.purchases.tocsr()
+    user_hashes = _id_hashes(history.user_ids)
+    buyers = user_hashes[purchases.indices]
+    per_item = np.zeros(n_items, dtype=np.uint64)
+    nonempty = np.diff(purchases.indptr) > 0
+    if buyers.size:
+        sums = np.add.reduceat(buyers, purchases.indptr[:-1][nonempty])   # wraps mod 2**64: order-free
+        per_item[nonempty] = sums
+    return {"popularity": history.popularity.astype(np.float32), "bought_by": per_item}
+
+
+def item_hashes(products: pl.DataFrame, spaces: Mapping[str, AlignedVectors], history: History | None) -> list[str]:
+    """One hash per product row (``products`` minus build_id, aligned to the vectors)."""
+    arrays = {f"vector_{name}": known_rows(space.vectors, space.known) for name, space in spaces.items()}
+    arrays.update(history_item_arrays(history, products.height))
+    return row_hashes(products.drop("build_id", strict=False), arrays)
+
+
+def user_hashes(history: History, product_ids: pl.Series, item_hash: list[str],
+                spaces: Mapping[str, AlignedVectors]) -> list[str]:
+    """One hash per user of history: the ids and hashes of what they own, and their vectors."""
+    owned = history.owned
+    tagged = (product_ids + "@" + pl.Series(item_hash, dtype=pl.String)).to_numpy()
+    lists = [sorted(tagged[owned.indices[owned.indptr[u]:owned.indptr[u + 1]]].tolist()) for u in range(history.n_users)]
+    arrays = {f"vector_{name}": known_rows(space.vectors, space.known) for name, space in spaces.items()}
+    return row_hashes(pl.DataFrame({"user_id": history.user_ids.tolist(), "owned": lists},
+                                   schema={"user_id": pl.String, "owned": pl.List(pl.String)}), arrays)
