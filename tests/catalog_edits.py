@@ -1,0 +1,42 @@
+"""A small catalog change on a lake's raw Myntra styles: new, changed and removed products."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+NEW_ID_BASE = 990_000
+
+
+@dataclass(frozen=True)
+class CatalogEdit:
+    new: list[str]        # product_ids
+    changed: list[str]
+    removed: list[str]
+
+
+def _product_id(style_id: str) -> str:
+    return f"myntra_styles:{style_id}"
+
+
+def change_styles(lake: Path, new: int = 2, changed: int = 2, removed: int = 2) -> CatalogEdit:
+    """Edit raw/myntra/styles/styles.csv in place: the first ``removed`` styles go, the next
+    ``changed`` get a new display name (so a new content_hash), and ``new`` styles are added as
+    copies of later ones (another name, the same image file under the new id)."""
+    path = lake / "raw" / "myntra" / "styles" / "styles.csv"
+    images = lake / "raw" / "myntra" / "images"
+    header, *lines = path.read_text(encoding="utf-8").splitlines()
+    gone, edited, kept = lines[:removed], lines[removed:removed + changed], lines[removed + changed:]
+    edited = [line.rsplit(",", 1)[0] + ",Hand-woven linen festival kurta in saffron" for line in edited]
+    added = []
+    for i, line in enumerate(kept[-new:] if new else []):
+        style_id, rest = line.split(",", 1)
+        new_id = str(NEW_ID_BASE + i)
+        added.append(f"{new_id},{rest.rsplit(',', 1)[0]},Limited edition {i} of a best seller")
+        if (images / f"{style_id}.jpg").exists():
+            shutil.copy(images / f"{style_id}.jpg", images / f"{new_id}.jpg")
+    path.write_text("\n".join([header, *edited, *kept, *added]) + "\n", encoding="utf-8")
+    return CatalogEdit(new=[_product_id(line.split(",", 1)[0]) for line in added],
+                       changed=[_product_id(line.split(",", 1)[0]) for line in edited],
+                       removed=[_product_id(line.split(",", 1)[0]) for line in gone])
