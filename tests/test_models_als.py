@@ -68,4 +68,4 @@ def test_stage_records_curve_and_baseline(data):
     assert stage.validation == {k: v for k, v in stage.curve[-1].items() if "@" in k}
     assert stage.validation["recall@10"] > stage.popularity_validation["recall@10"]
     assert stage.model.summary["curve"] == stage.curve
-    assert set(stage.seconds) == {"matrix", "fit_with_curve", "total"}
+    assert set(stage.seconds) == {"matrix", "fit_with_curve", "validation", "total"}

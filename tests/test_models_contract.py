@@ -123,12 +123,52 @@ def test_top_k_rows_orders_and_handles_short_rows():
     assert top_k_rows(scores, 10)[0].shape == (2, 3)
 
 
+def test_top_k_rows_block_prefilter_is_exact_on_wide_rows():
+    """Rows wide enough for the block-maximum prefilter (and a partial last block) give exactly the
+    k largest scores, also when they crowd into one block or a row has fewer than k finite ones."""
+    rng = np.random.default_rng(3)
+    scores = rng.normal(size=(6, 64 * 90 + 17)).astype(np.float32)
+    scores[1, 128:148] += 10.0                    # the whole top 20 in one block
+    scores[2, -5:] += 10.0                        # some of it in the partial last block
+    scores[3, 20:] = -np.inf                      # only 20 finite scores
+    columns, values = top_k_rows(scores, 20)
+    expected = -np.sort(-scores, axis=1)[:, :20]
+    assert np.array_equal(values, expected)
+    assert np.array_equal(np.take_along_axis(scores, columns, axis=1), expected)
+    assert set(columns[1].tolist()) == set(range(128, 148))
+
+
+def test_probe_metrics_are_the_evaluation_definitions():
+    """The vectorised probe equals recsys.evaluation.metrics applied to recommend()'s lists, with
+    unknown users as zeros and held-out items the model does not know as misses."""
+    from recsys.evaluation.metrics import hit_rate_at_k, ndcg_at_k, recall_at_k
+    from recsys.models.validation import RankingProbe
+
+    rng = np.random.default_rng(0)
+    users, items = [f"u{u}" for u in range(40)], [f"i{i}" for i in range(60)]
+    events = event_frame([users[u] for u in rng.integers(0, 40, 400)], [items[i] for i in rng.integers(0, 60, 400)],
+                         range(400))
+    model = ALSRecommender(ALSParams(factors=4, iterations=3, num_threads=1)).fit(Interactions.from_events(events))
+    heldout = event_frame([users[u] for u in rng.integers(0, 40, 90)] + ["stranger"] * 2,
+                          [items[i] for i in rng.integers(0, 60, 90)] + ["i1", "i2"], range(92))
+    heldout = pl.concat([heldout, event_frame(["u1"], ["never-seen-item"], [0])])
+    probe = RankingProbe.from_events(heldout, k=5, max_users=1000)
+    served = model.recommend(probe.user_ids, 5)
+    ranked = dict(zip(served.user_ids.tolist(), served.item_ids.tolist()))
+    expected = np.zeros(3)
+    for user, relevant in zip(probe.user_ids.tolist(), probe.relevant):
+        top, gains = [p for p in ranked.get(user, []) if p is not None], dict.fromkeys(relevant, 1.0)
+        expected += [recall_at_k(top, gains, 5), ndcg_at_k(top, gains, 5), hit_rate_at_k(top, gains, 5)]
+    assert list(probe.evaluate(model).values()) == pytest.approx((expected / len(probe)).tolist(), abs=1e-12)
+
+
 def test_interactions_strength_history_and_ratings():
     events = pl.concat([
         event_frame(["u", "u", "u"], ["a", "b", "a"], [0, 10, 20]),
         event_frame(["u"], ["a"], [30], event="purchase"),
         event_frame(["u"], ["b"], [40], event="rating", values=[1.0]),
         event_frame(["v"], ["c"], [5], event="wishlist"),
+        event_frame(["v", "v"], ["c", "c"], [6, 7], event="rating", values=[2.0, 5.0]),
     ])
     matrix = Interactions.from_events(events, item_ids=["a", "b", "c", "d"])
     weights = EventWeights()
@@ -139,6 +179,11 @@ def test_interactions_strength_history_and_ratings():
     items, strengths = matrix.history(0)
     assert matrix.item_ids[items].tolist() == ["b", "a"]               # most recent first
     ratings = dict(zip(matrix.item_ids[matrix.matrix.indices].tolist(), matrix.ratings.tolist()))
-    assert ratings == {"a": 5.0, "b": 1.0, "c": 4.0}                   # implied, explicit, implied
+    assert ratings == {"a": 5.0, "b": 1.0, "c": 3.5}                   # implied, explicit, mean of two
+    assert dense[1, 2] == pytest.approx(weights.events["wishlist"] + (2 - 3) + (5 - 3))
     with pytest.raises(ValueError):
         Interactions.from_events(events, item_ids=["a"])
+    with pytest.raises(ValueError):
+        Interactions.from_events(events, item_ids=["a", "b", "c", "a"])
+    empty = Interactions.from_events(events.clear(), item_ids=["a", "b"])
+    assert empty.matrix.shape == (0, 2) and empty.nnz == 0

@@ -66,7 +66,7 @@ class ALSRecommender(Recommender):
 
         p = self.params
         started = time.perf_counter()
-        self._set_ids(train.user_ids, train.item_ids, train.matrix)
+        self._set_train(train)
 
         def callback(iteration: int, seconds: float, _loss) -> None:
             self.user_factors, self.item_factors = als.user_factors, als.item_factors

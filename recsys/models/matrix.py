@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import polars as pl
@@ -71,9 +72,19 @@ class Interactions:
         return self.matrix.nnz
 
     def user_index(self) -> dict[str, int]:
-        return {u: i for i, u in enumerate(self.user_ids.tolist())}
+        """Row of each user id; built once and shared by every model fitted on this matrix (read only)."""
+        return self._user_index
 
     def item_index(self) -> dict[str, int]:
+        """Column of each item id; built once and shared like :meth:`user_index`."""
+        return self._item_index
+
+    @cached_property
+    def _user_index(self) -> dict[str, int]:
+        return {u: i for i, u in enumerate(self.user_ids.tolist())}
+
+    @cached_property
+    def _item_index(self) -> dict[str, int]:
         return {p: i for i, p in enumerate(self.item_ids.tolist())}
 
     def item_counts(self) -> np.ndarray:
@@ -93,39 +104,58 @@ class Interactions:
         """Aggregate event rows (user_id, product_id, event, value, ts) into pairs.
 
         ``item_ids`` / ``user_ids`` fix the id universe (e.g. the whole catalog, so items without
-        events get empty columns); rows outside it raise. By default the ids are those in ``events``.
+        events get empty columns); rows outside it raise. By default the ids are those in ``events``,
+        sorted.
+
+        Events are keyed by ``row * n_items + col`` (ids as Enum codes) and aggregated with one
+        numpy sort and ``reduceat``: half the time of a polars group-by on the two string columns
+        plus joins back to positions, which the ALS stage pays on every build.
         """
         weights = weights or EventWeights()
+        users = _id_series(events["user_id"], user_ids, "user_ids")
+        items = _id_series(events["product_id"], item_ids, "item_ids")
         implied = pl.col("event").replace_strict(IMPLIED_RATING, default=DEFAULT_IMPLIED_RATING,
                                                   return_dtype=pl.Float64)
-        pairs = (events.lazy()
-                 .with_columns(weight=weights.expression(), implied=implied,
-                               rated=pl.when(pl.col("event") == "rating").then(pl.col("value")))
-                 .group_by("user_id", "product_id")
-                 .agg(strength=pl.col("weight").sum(), last_seen=pl.col("ts").max(), rated=pl.col("rated").mean(),
-                      implied=pl.col("implied").max())
-                 .with_columns(strength=pl.col("strength").clip(lower_bound=weights.min_strength),
-                               rating=pl.coalesce("rated", "implied").clip(*RATING_SCALE))
-                 .collect())
-        users = pairs["user_id"].unique().sort() if user_ids is None else pl.Series(list(user_ids), dtype=pl.String)
-        items = pairs["product_id"].unique().sort() if item_ids is None else pl.Series(list(item_ids), dtype=pl.String)
-        placed = (pairs.lazy()
-                  .join(pl.LazyFrame({"user_id": users, "row": np.arange(len(users), dtype=np.int64)}),
-                        on="user_id", how="left")
-                  .join(pl.LazyFrame({"product_id": items, "col": np.arange(len(items), dtype=np.int64)}),
-                        on="product_id", how="left")
-                  .collect())
-        outside = placed.filter(pl.col("row").is_null() | pl.col("col").is_null())
-        if outside.height:
-            raise ValueError(f"{outside.height} interaction pairs fall outside the given ids, "
-                             f"e.g. {outside.select('user_id', 'product_id').row(0)}")
-        placed = placed.sort("row", "col")
-        rows, cols = placed["row"].to_numpy(), placed["col"].to_numpy()
+        coded = events.select(
+            row=pl.col("user_id").cast(pl.Enum(users), strict=False).to_physical().cast(pl.Int64),
+            col=pl.col("product_id").cast(pl.Enum(items), strict=False).to_physical().cast(pl.Int64),
+            weight=weights.expression().fill_null(0.0),
+            implied=implied.fill_null(DEFAULT_IMPLIED_RATING),
+            rated=pl.when(pl.col("event") == "rating").then(pl.col("value")).fill_null(float("nan")),
+            ts=pl.col("ts").dt.epoch("us"),
+        )
+        outside = coded["row"].is_null() | coded["col"].is_null()
+        if outside.any():
+            example = events.filter(outside).select("user_id", "product_id").row(0)
+            raise ValueError(f"{int(outside.sum())} interaction rows fall outside the given ids, e.g. {example}")
+        key = coded["row"].to_numpy() * len(items) + coded["col"].to_numpy()
+        order = np.argsort(key, kind="stable")
+        key = key[order]
+        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])[:len(key)]   # first event of each pair
+
+        def per_pair(ufunc: np.ufunc, values: np.ndarray) -> np.ndarray:
+            return ufunc.reduceat(values[order], starts) if len(starts) else values[:0]
+
+        rated = coded["rated"].to_numpy()
+        n_rated = per_pair(np.add, (~np.isnan(rated)).astype(np.int64))
+        mean_rated = per_pair(np.add, np.nan_to_num(rated)) / np.maximum(n_rated, 1)
+        rating = np.where(n_rated > 0, mean_rated, per_pair(np.maximum, coded["implied"].to_numpy()))
+        strength = np.maximum(per_pair(np.add, coded["weight"].to_numpy()), weights.min_strength)
+        rows, cols = np.divmod(key[starts], max(len(items), 1))
         indptr = np.zeros(len(users) + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows, minlength=len(users)), out=indptr[1:])
-        matrix = sp.csr_matrix((placed["strength"].to_numpy().astype(np.float32), cols.astype(np.int32), indptr),
+        matrix = sp.csr_matrix((strength.astype(np.float32), cols.astype(np.int32), indptr),
                                shape=(len(users), len(items)))
-        last_seen = placed["last_seen"].dt.epoch("us").to_numpy().astype(np.float64) / 1e6
-        return cls(users.to_numpy().astype(object), items.to_numpy().astype(object), matrix, last_seen,
-                   placed["rating"].to_numpy().astype(np.float32))
+        return cls(users.to_numpy().astype(object), items.to_numpy().astype(object), matrix,
+                   per_pair(np.maximum, coded["ts"].to_numpy()).astype(np.float64) / 1e6,
+                   np.clip(rating, *RATING_SCALE).astype(np.float32))
 
+
+def _id_series(column: pl.Series, given: Sequence[str] | None, name: str) -> pl.Series:
+    """The id universe: ``given`` (must be unique) or the sorted distinct values of ``column``."""
+    if given is None:
+        return column.drop_nulls().unique().sort()
+    ids = pl.Series(list(given), dtype=pl.String)
+    if ids.is_duplicated().any():
+        raise ValueError(f"{name} must be unique; e.g. {ids.filter(ids.is_duplicated())[0]!r} repeats")
+    return ids

@@ -33,7 +33,7 @@ class PopularityRecommender(Recommender):
         self.order = np.argsort(-self.counts, kind="stable")   # most popular first, ties by position
 
     def fit(self, train: Interactions) -> Self:
-        self._set_ids(train.user_ids, train.item_ids, train.matrix)
+        self._set_train(train)
         self._set_counts(train.item_counts())
         self.summary = {"users": train.n_users, "items": train.n_items, "pairs": train.nnz}
         return self

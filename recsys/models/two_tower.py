@@ -213,7 +213,7 @@ class TwoTowerRecommender(Recommender):
             raise ValueError("train.item_ids must be features.item_ids (build Interactions with item_ids=...)")
         torch.manual_seed(self.params.seed)     # the initial weights come from torch's generator
         self.net = TwoTowerNet(features.content.shape[1], features.warm.shape[1], self.params)
-        self._set_ids(train.user_ids, train.item_ids, train.matrix)
+        self._set_train(train)
         self.summary = train_two_tower(self, train, features, probe)
         return self
 
