@@ -1,4 +1,8 @@
-"""The FAISS item index over the content vectors: exact while small, HNSW past a size, versioned."""
+"""The FAISS item index over the content vectors: exact while small, HNSW past a size, versioned.
+
+The fused vectors are indexed as re-fused with the text/image weights tuned on validation
+(models/hybrid_weights), so the index depends on that asset; its manifest records the weight.
+"""
 
 import time
 
@@ -7,17 +11,23 @@ import numpy as np
 import polars as pl
 
 from assets import metadata
+from recsys.evaluation.tuning import load_tuned, tuned_image_weight
+from recsys.gold.model_inputs import FUSED_COLUMN, with_fusion
 from recsys.index import IndexConfig, build_from_embeddings
 from resources import LakeResource
 
 FAISS_INDEX = dg.AssetKey(["models", "faiss_index"])
 ITEM_EMBEDDINGS = dg.AssetKey(["features", "item_embeddings"])
 INDEX_DIR = "models/faiss_index"
+# Tuned on validation by assets/evaluation.py; read here (fusion weights) and by the tables (re-ranking weights).
+HYBRID_WEIGHTS = dg.AssetKey(["models", "hybrid_weights"])
+HYBRID_WEIGHTS_FILE = "models/hybrid_weights.json"
 
 
 class FaissIndexConfig(dg.Config):
-    vector_column: str = "fused_vector"
-    """Which item_embeddings column to index (fused_vector, image_vector or text_vector)."""
+    vector_column: str = FUSED_COLUMN
+    """Which item_embeddings column to index (fused_vector, image_vector or text_vector). fused_vector is
+    re-fused with the tuned text/image weights of models/hybrid_weights when they exist."""
     exact_max_items: int = 250_000
     """Exact flat inner-product search up to this many items; HNSW above."""
     hnsw_m: int = 32
@@ -46,10 +56,11 @@ def _neighbour_examples(index, names: dict[str, str], count: int = 5, k: int = 5
 @dg.asset(
     key=FAISS_INDEX,
     group_name="index",
-    deps=[ITEM_EMBEDDINGS],
+    deps=[ITEM_EMBEDDINGS, HYBRID_WEIGHTS],
     kinds={"python", "faiss"},
-    description="models/faiss_index/: FAISS IndexIDMap2 over the item vectors, labelled by product id, with "
-                "ids.parquet and manifest.json (vector model + version, faiss version, kind, measured recall).",
+    description="models/faiss_index/: FAISS IndexIDMap2 over the item vectors (fused with the text/image weights "
+                "tuned on validation), labelled by product id, with ids.parquet and manifest.json (vector model + "
+                "version, fusion weight, faiss version, kind, measured recall).",
     check_specs=[
         dg.AssetCheckSpec("ann_recall", asset=FAISS_INDEX, blocking=True,
                           description="Exact index, or HNSW recall@10 vs exact >= target_recall on sampled items."),
@@ -60,11 +71,17 @@ def _neighbour_examples(index, names: dict[str, str], count: int = 5, k: int = 5
 def faiss_index(context: dg.AssetExecutionContext, config: FaissIndexConfig, lake: LakeResource):
     started = time.perf_counter()
     embeddings = lake.read_table("features/item_embeddings")
-    index, left_out = build_from_embeddings(embeddings, config.vector_column, config.to_index_config())
+    image_weight = (tuned_image_weight(load_tuned(lake.path(HYBRID_WEIGHTS_FILE)))
+                    if config.vector_column == FUSED_COLUMN else None)
+    index, left_out = build_from_embeddings(with_fusion(embeddings, image_weight), config.vector_column,
+                                            config.to_index_config(), image_weight=image_weight)
     index.save(lake.path(INDEX_DIR))
     manifest = index.manifest
-    context.log.info("%s index over %d %s vectors (%s %s) in %.1fs", manifest.kind, len(index), config.vector_column,
-                     manifest.vectors.model, manifest.vectors.version, time.perf_counter() - started)
+    fusion = ("as stored" if image_weight is None
+              else f"re-fused: image {image_weight:g} / text {1 - image_weight:g} (tuned on validation)")
+    context.log.info("%s index over %d %s vectors (%s %s, %s) in %.1fs", manifest.kind, len(index),
+                     config.vector_column, manifest.vectors.model, manifest.vectors.version, fusion,
+                     time.perf_counter() - started)
     names = dict(lake.read_table("silver/products").select("product_id", "name").iter_rows()) \
         if lake.exists("silver/products.parquet") else {}
     recall_ok = manifest.kind == "flat" or (manifest.recall or 0.0) >= config.target_recall
@@ -75,6 +92,7 @@ def faiss_index(context: dg.AssetExecutionContext, config: FaissIndexConfig, lak
             "kind": manifest.kind,
             "vector_model": f"{manifest.vectors.model} {manifest.vectors.version}",
             "vector_column": manifest.vectors.column,
+            "fusion": fusion,
             "dimension": manifest.vectors.dim,
             "faiss_version": manifest.faiss_version,
             "build_seconds": manifest.build_seconds,

@@ -8,8 +8,10 @@ import numpy as np
 import polars as pl
 
 from assets import metadata
-from assets.catalog import PRODUCTS as SILVER_PRODUCTS
-from assets.index import FAISS_INDEX, INDEX_DIR, ITEM_EMBEDDINGS
+from assets.build_stages import finished_stages
+from assets.list_state import previous_lists, refresh_metadata, save_lists
+from assets.catalog import PRODUCT_CHANGES, PRODUCTS as SILVER_PRODUCTS
+from assets.index import FAISS_INDEX, HYBRID_WEIGHTS, HYBRID_WEIGHTS_FILE, INDEX_DIR, ITEM_EMBEDDINGS
 from recsys.gold import (
     DEFAULT_SIMILAR_WEIGHTS,
     DEFAULT_STYLE_WEIGHTS,
@@ -29,6 +31,7 @@ from recsys.gold import (
 )
 from recsys.gold import checks, model_inputs
 from recsys.gold import queries as sql
+from recsys.catalog.changes import change_counts
 from recsys.images import primary_images
 from recsys.index import IdMap, ItemIndex, catalog_search, embeddings_spec
 from recsys.interactions import personas
@@ -43,8 +46,6 @@ ALS_MODEL = dg.AssetKey(["models", "als"])
 TWO_TOWER_MODEL = dg.AssetKey(["models", "two_tower"])
 ITEM_TOWER_VECTORS = dg.AssetKey(["features", "item_tower_vectors"])
 EVALUATION = dg.AssetKey(["gold", "evaluation"])
-HYBRID_WEIGHTS = dg.AssetKey(["models", "hybrid_weights"])
-HYBRID_WEIGHTS_FILE = "models/hybrid_weights.json"
 
 GOLD_PRODUCTS = dg.AssetKey(["gold", "products"])
 SIMILAR_ITEMS = dg.AssetKey(["gold", "similar_items"])
@@ -65,8 +66,9 @@ class HistoryConfig(dg.Config):
 class SimilarItemsAssetConfig(HistoryConfig):
     k: int = 50
     candidates_per_source: int = 100
-    weights: dict[str, float] = DEFAULT_SIMILAR_WEIGHTS
-    """Re-ranking weights by signal: content, two_tower, als, popularity (0 turns a signal off)."""
+    weights: dict[str, float] | None = None
+    """Re-ranking weights by signal: content, two_tower, als, popularity (0 turns a signal off); default: the
+    weights tuned on validation (models/hybrid_weights), or the built-in defaults when they were never tuned."""
 
 
 class UserRecommendationsAssetConfig(HistoryConfig):
@@ -88,14 +90,16 @@ class StyleRecommendationsAssetConfig(HistoryConfig):
 def _catalog(lake: LakeResource):
     """Gold products, their id map, content vectors and a search over the saved index, all aligned.
 
-    The index is loaded only if it was built for the current embeddings (encoder, version, column).
+    The index is loaded only if it was built for the current embeddings (encoder, version, column); the
+    content vectors are the ones it indexes (fused with the tuned text/image weight its manifest records).
     """
     products = lake.read_table("gold/products")
     ids = IdMap(products["product_id"].to_list())
     embeddings = lake.read_table("features/item_embeddings")
     index = ItemIndex.load(lake.path(INDEX_DIR))
-    index.require(embeddings_spec(embeddings, index.manifest.vectors.column))
-    content = model_inputs.content_vectors(ids, embeddings, index.manifest.vectors.column)
+    spec = index.manifest.vectors
+    index.require(embeddings_spec(embeddings, spec.column, spec.image_weight))
+    content = model_inputs.content_vectors(ids, embeddings, spec.column, spec.image_weight)
     return products, ids, content, catalog_search(index, ids), index
 
 
@@ -176,10 +180,11 @@ def gold_products(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.M
 
 @dg.asset(
     key=SIMILAR_ITEMS, group_name=GROUP,
-    deps=[GOLD_PRODUCTS, FAISS_INDEX, ITEM_EMBEDDINGS, INTERACTION_SPLIT, ALS_MODEL, ITEM_TOWER_VECTORS],
+    deps=[GOLD_PRODUCTS, FAISS_INDEX, ITEM_EMBEDDINGS, INTERACTION_SPLIT, ALS_MODEL, ITEM_TOWER_VECTORS, HYBRID_WEIGHTS],
     kinds={"python", "faiss", "parquet"},
     description="gold/similar_items.parquet: for every product the K most similar others (index candidates + "
-                "hybrid re-ranking of content, two-tower, ALS and popularity), with a reason; sorted by product_id, rank.",
+                "hybrid re-ranking of content, two-tower, ALS and popularity), with a reason; sorted by product_id, rank. "
+                "Incremental: only products whose list can have changed are recomputed (state/similar_items/).",
     check_specs=[
         dg.AssetCheckSpec("every_product_listed", asset=SIMILAR_ITEMS, blocking=True),
         dg.AssetCheckSpec("no_self_or_broken_ranking", asset=SIMILAR_ITEMS, blocking=True),
@@ -194,24 +199,30 @@ def similar_items(context: dg.AssetExecutionContext, config: SimilarItemsAssetCo
     tower = model_inputs.tower_items(tower_frame, ids) if tower_frame is not None else None
     als = model_inputs.als_space(lake.path("models/als"), ids, history) if history is not None else None
     signals = {"content": True, "two_tower": tower is not None, "als": als is not None, "popularity": history is not None}
-    context.log.info("similar_items signals: %s", signals)
+    tuned = load_tuned(lake.path(HYBRID_WEIGHTS_FILE))
+    weights = config.weights or (tuned.get("similar_items") if tuned else None) or DEFAULT_SIMILAR_WEIGHTS
+    context.log.info("similar_items signals: %s; weights %s", signals, weights)
     built = build_similar_items(products, content, search, tower=tower, als=als.items if als else None,
                                 history=history,
                                 config=SimilarItemsConfig(k=config.k, candidates_per_source=config.candidates_per_source,
-                                                          weights=config.weights), build_id=context.run.run_id)
+                                                          weights=weights), build_id=context.run.run_id,
+                                previous=previous_lists(lake, "similar_items"), exact_search=index.kind == "flat")
     table = built.table
     lake.write_table(table, "gold/similar_items")
+    save_lists(lake, "similar_items", built.state)
+    context.log.info("similar_items: %s", built.plan.counts)
     missing = checks.missing_keys(table, "product_id", products["product_id"])
     broken = checks.broken_rankings(table, ["product_id"])
     selfish = checks.self_recommendations(table)
     yield dg.MaterializeResult(metadata={
         "dagster/row_count": table.height,
+        **refresh_metadata(built.plan, "product lists"),
         "products_covered": table["product_id"].n_unique(),
         "coverage": round(table["product_id"].n_unique() / max(products.height, 1), 4),
         "catalog_reached": round(table["similar_product_id"].n_unique() / max(products.height, 1), 4),
         "index_kind": index.kind,
         "signals_used": metadata.counts({k: int(v) for k, v in signals.items()}, "signal", "available"),
-        "weights": config.weights,
+        "weights": weights,
         "by_model": metadata.counts(dict(table["model"].value_counts(sort=True).iter_rows()), "model", "rows"),
         "reasons": _reason_counts(table),
         "score_distribution": _score_plot(table, "model", "similar_items scores"),
@@ -232,7 +243,8 @@ def similar_items(context: dg.AssetExecutionContext, config: SimilarItemsAssetCo
           ITEM_TOWER_VECTORS, HYBRID_WEIGHTS],
     kinds={"python", "faiss", "parquet"},
     description="gold/user_recommendations.parquet: for every user the K best products they do not have yet "
-                "(candidates from the index, ALS, two-tower, popularity; hybrid re-ranking), with a reason.",
+                "(candidates from the index, ALS, two-tower, popularity; hybrid re-ranking), with a reason. "
+                "Incremental: only users whose list can have changed are recomputed (state/user_recommendations/).",
     check_specs=[
         dg.AssetCheckSpec("every_user_listed", asset=USER_RECOMMENDATIONS, blocking=True),
         dg.AssetCheckSpec("no_owned_items", asset=USER_RECOMMENDATIONS, blocking=True),
@@ -241,7 +253,7 @@ def similar_items(context: dg.AssetExecutionContext, config: SimilarItemsAssetCo
 def user_recommendations(context: dg.AssetExecutionContext, config: UserRecommendationsAssetConfig,
                          lake: LakeResource):
     started = time.perf_counter()
-    products, ids, content, search, _ = _catalog(lake)
+    products, ids, content, search, index = _catalog(lake)
     interactions = _interactions(lake, config.history_splits)
     if interactions is None:
         raise FileNotFoundError("features/interaction_split.parquet is missing: materialize the interactions first")
@@ -259,14 +271,19 @@ def user_recommendations(context: dg.AssetExecutionContext, config: UserRecommen
                                        config=UserRecommendationsConfig(k=config.k,
                                                                         candidates_per_source=config.candidates_per_source,
                                                                         weights=weights),
-                                       build_id=context.run.run_id)
+                                       build_id=context.run.run_id,
+                                       previous=previous_lists(lake, "user_recommendations"),
+                                       exact_search=index.kind == "flat")
     table = built.table
     lake.write_table(table, "gold/user_recommendations")
+    save_lists(lake, "user_recommendations", built.state)
+    context.log.info("user_recommendations: %s", built.plan.counts)
     missing = checks.missing_keys(table, "user_id", history.user_ids.tolist())
     owned = checks.owned_recommendations(table, interactions)
     broken = checks.broken_rankings(table, ["user_id"])
     yield dg.MaterializeResult(metadata={
         "dagster/row_count": table.height,
+        **refresh_metadata(built.plan, "user lists"),
         "users": history.n_users,
         "user_coverage": round(table["user_id"].n_unique() / max(history.n_users, 1), 4),
         "catalog_coverage": round(table["product_id"].n_unique() / max(products.height, 1), 4),
@@ -338,24 +355,33 @@ def style_recommendations(context: dg.AssetExecutionContext, config: StyleRecomm
 
 @dg.asset(
     key=BUILDS, group_name=GROUP,
-    deps=[GOLD_PRODUCTS, SIMILAR_ITEMS, USER_RECOMMENDATIONS, STYLE_RECOMMENDATIONS, FAISS_INDEX],
+    deps=[GOLD_PRODUCTS, SIMILAR_ITEMS, USER_RECOMMENDATIONS, STYLE_RECOMMENDATIONS, FAISS_INDEX, PRODUCT_CHANGES,
+          EVALUATION],
     kinds={"python", "parquet"},
-    description="gold/builds.parquet: one row per build: when, counts, coverage, which tables this build "
-                "recomputed and which it reused (table@build_id).",
+    description="gold/builds.parquet: one row per build: when, counts, coverage, the catalog changes it started "
+                "from, which tables it recomputed and which it reused (table@build_id), and per stage the "
+                "seconds and what it did (retrained or pinned, lists recomputed or carried over).",
 )
 def builds(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     tables = {name: lake.read_table(f"gold/{name}") for name in GOLD_TABLES if name != "builds"}
     stats = context.instance.get_run_stats(context.run.run_id)
     started_at = datetime.fromtimestamp(stats.start_time, timezone.utc) if stats.start_time else datetime.now(timezone.utc)
     manifest = ItemIndex.load(lake.path(INDEX_DIR)).manifest
+    changes = lake.read_table_if_exists("silver/product_changes")
     record = build_record(context.run.run_id, started_at, datetime.now(timezone.utc), tables, index_kind=manifest.kind,
-                          vector_model=f"{manifest.vectors.model} {manifest.vectors.version}")
-    table = append_build(lake.read_table_if_exists("gold/builds"), record)
-    lake.write_table(table, "gold/builds")
+                          vector_model=f"{manifest.vectors.model} {manifest.vectors.version}",
+                          changes=change_counts(changes) if changes is not None else None,
+                          stages=finished_stages(context))
+    with lake.locked("gold_builds"):   # two overlapping runs must not drop each other's record
+        table = append_build(lake.read_table_if_exists("gold/builds"), record)
+        lake.write_table(table, "gold/builds")
     row = record.row(0, named=True)
     return dg.MaterializeResult(metadata={
         "dagster/row_count": table.height,
         "recomputed": ", ".join(row["recomputed"]) or "none",
+        "catalog_changes": {k: row[f"{k}_products"] for k in ("new", "changed", "removed")},
+        "stages": metadata.preview(pl.DataFrame(row["stages"], schema={"stage": pl.String, "seconds": pl.Float64,
+                                                                        "outcome": pl.String}), rows=40),
         "reused": ", ".join(row["reused"]) or "none",
         "similar_items_coverage": row["similar_items_coverage"],
         "recommended_catalog_coverage": row["recommended_catalog_coverage"],

@@ -66,7 +66,8 @@ def test_tables_answer_the_readme_queries(built):
     assert mine.height > 0 and mine["reason"].null_count() == 0
     assert con.sql("SELECT count(*) FROM style_recommendations").pl().item() > 0
     metrics = con.sql("SELECT * FROM evaluation_metrics").pl()
-    assert {"random", "popularity", "tfidf", "text", "image", "fused", "als", "two_tower", "hybrid"} <= set(metrics["model"])
+    assert {"random", "popularity", "tfidf", "text", "image", "fused_default", "fused_tuned", "als", "two_tower",
+            "hybrid"} <= set(metrics["model"])
 
 
 @pytest.mark.slow
@@ -104,7 +105,8 @@ def test_tuning_never_reads_the_test_split(built):
         again = dg.materialize([hybrid_weights], resources=_resources(lake), run_config={})
         assert again.success
         after = json.loads((lake / "models" / "hybrid_weights.json").read_text())
-        assert after["user_recommendations"] == before["user_recommendations"]
-        assert after["validation_best"] == pytest.approx(before["validation_best"])
+        for tuned in ("user_recommendations", "similar_items", "fusion"):
+            assert after[tuned] == before[tuned]
+            assert after["validation"][tuned]["tuned"] == pytest.approx(before["validation"][tuned]["tuned"])
     finally:
         split.write_parquet(split_path)

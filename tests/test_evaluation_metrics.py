@@ -115,3 +115,24 @@ def test_cross_check_against_ranx():
         assert value[(metric, int(k))] == pytest.approx(expected, abs=1e-9), name
     # every query has <= 5 relevant items, so at k=20 both AP conventions coincide
     assert value[("map", 20)] == pytest.approx(theirs["map@20"], abs=1e-9)
+
+
+def test_paired_difference_of_two_models_on_the_same_queries():
+    from recsys.evaluation.significance import paired_difference
+
+    truth = pl.DataFrame({"query_id": ["q1", "q2", "q3", "q4"], "product_id": ["a", "a", "a", "a"],
+                          "relevance": [1.0] * 4})
+    # model "x" puts a first for q1..q3; model "y" puts it second for q1, first for q4, and has no list for q2, q3
+    rankings = pl.DataFrame({
+        "model": ["x"] * 6 + ["y"] * 3,
+        "query_id": ["q1", "q1", "q2", "q2", "q3", "q3", "q1", "q1", "q4"],
+        "rank": [1, 2, 1, 2, 1, 2, 1, 2, 1],
+        "product_id": ["a", "b", "a", "b", "a", "b", "b", "a", "a"],
+    })
+    diff = paired_difference(rankings, truth, "x", "y", "ndcg", 2)
+    y_q1 = 1 / math.log2(3)
+    assert diff.n_queries == 4 and (diff.wins, diff.losses) == (3, 1)
+    assert diff.mean_a == pytest.approx(3 / 4) and diff.mean_b == pytest.approx((y_q1 + 1) / 4)
+    assert diff.difference == pytest.approx(diff.mean_a - diff.mean_b)
+    assert diff.low <= diff.difference <= diff.high
+    assert paired_difference(rankings, truth.filter(pl.col("query_id") == "zz"), "x", "y") is None

@@ -84,6 +84,7 @@ def test_save_and_load_round_trip_keeps_ids_results_and_ef_search(tmp_path):
     VectorSpec("test-encoder", "2", "fused_vector", 16),
     VectorSpec("test-encoder", "1", "image_vector", 16),
     VectorSpec("test-encoder", "1", "fused_vector", 32),
+    VectorSpec("test-encoder", "1", "fused_vector", 16, image_weight=0.25),
 ])
 def test_load_refuses_an_index_built_for_other_vectors(tmp_path, other):
     path = ItemIndex.build(product_ids(20), unit_vectors(20), SPEC).save(tmp_path / "ix")

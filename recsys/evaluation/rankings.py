@@ -4,16 +4,21 @@ User recommendations reuse the production path (``recsys.gold.user_recommendatio
 candidate set per content space, re-ranked with a single signal's weight for each single model
 and with the hybrid weights for ``hybrid``. A single model's list is exact: its own top
 ``candidates_per_source`` items are always among the candidates, and ``k`` is far below that.
-Similar items: exact search in each model's item space (self excluded).
+Content spaces: ``text``, ``image``, ``fused_default`` (the fused vector as item_embeddings stores
+it) and ``fused`` (re-fused with the weights tuned on validation: what the index and the tables
+use; its single model is ``fused_tuned``).
+Similar items: exact search in each model's item space (self excluded), and for ``hybrid`` the
+production path (``recsys.gold.similar_items.similar_candidates`` + re-ranking).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import polars as pl
 
+from recsys.gold.similar_items import SimilarCandidates
 from recsys.gold.user_recommendations import UserCandidates, UserRecommendationsConfig, UserSpace, user_candidates
 from recsys.recommend import History, VectorSignal, rerank
 from recsys.topk import Exclusions, blocked_topk
@@ -26,10 +31,12 @@ SINGLE_USER_MODELS: dict[str, tuple[str, str]] = {
     "popularity": ("popularity", "fused"),
     "text": ("content", "text"),
     "image": ("content", "image"),
-    "fused": ("content", "fused"),
+    "fused_default": ("content", "fused_default"),
+    "fused_tuned": ("content", "fused"),
     "als": ("als", "fused"),
     "two_tower": ("two_tower", "fused"),
 }
+CONTENT_ONLY_SPACES: tuple[str, ...] = ("text", "image", "fused_default")
 
 
 def _frame(query_ids: np.ndarray, positions: np.ndarray, scores: np.ndarray, product_ids: np.ndarray) -> pl.DataFrame:
@@ -45,23 +52,35 @@ def _frame(query_ids: np.ndarray, positions: np.ndarray, scores: np.ndarray, pro
 
 def reranked(prepared: UserCandidates, weights: Mapping[str, float], k: int, history: History,
              product_ids: np.ndarray) -> pl.DataFrame:
-    """Re-rank a prepared candidate set with ``weights``; users no weighted signal knows get no list."""
+    """Re-rank a prepared user candidate set with ``weights``; users no weighted signal knows get no list."""
     ranked = rerank(prepared.candidates, prepared.signals, weights, k)
     return _frame(history.user_ids, ranked.topk.positions, ranked.topk.scores, product_ids)
 
 
+def reranked_similar(prepared: SimilarCandidates, weights: Mapping[str, float], k: int,
+                     product_ids: np.ndarray) -> pl.DataFrame:
+    """Re-rank a prepared similar-items candidate set with ``weights`` (query_id = the query product)."""
+    ranked = rerank(prepared.candidates, prepared.signals, weights, k, query_rows=prepared.queries)
+    return _frame(product_ids[prepared.queries], ranked.topk.positions, ranked.topk.scores, product_ids)
+
+
 def prepare_users(history: History, content: Mapping[str, AlignedVectors], searches: Mapping[str, object],
-                  tower: UserSpace | None, als: UserSpace | None, candidates_per_source: int,
-                  k: int) -> dict[str, UserCandidates]:
-    """One candidate set per content space: 'fused' with every signal, 'text'/'image' content-only."""
+                  tower: UserSpace | None, als: UserSpace | None, candidates_per_source: int, k: int,
+                  content_only: Sequence[str] = CONTENT_ONLY_SPACES) -> dict[str, UserCandidates]:
+    """One candidate set per content space: 'fused' with every signal, each of ``content_only`` content-only."""
     config = UserRecommendationsConfig(k=k, candidates_per_source=candidates_per_source)
     prepared = {"fused": user_candidates(history, content["fused"], searches["fused"], tower=tower, als=als,
                                          config=config, all_signals=True)}
-    content_only = UserRecommendationsConfig(k=k, candidates_per_source=candidates_per_source,
-                                             weights={"content": 1.0})
-    for space in ("text", "image"):
-        prepared[space] = user_candidates(history, content[space], searches[space], config=content_only)
+    for space in content_only:
+        prepared[space] = content_user_candidates(history, content[space], searches[space], candidates_per_source, k)
     return prepared
+
+
+def content_user_candidates(history: History, space: AlignedVectors, search, candidates_per_source: int,
+                            k: int) -> UserCandidates:
+    """The candidate set of a content-only model over ``space`` (profile = mean of the user's items)."""
+    config = UserRecommendationsConfig(k=k, candidates_per_source=candidates_per_source, weights={"content": 1.0})
+    return user_candidates(history, space, search, config=config)
 
 
 def user_model_rankings(prepared: Mapping[str, UserCandidates], hybrid_weights: Mapping[str, float], k: int,

@@ -7,11 +7,12 @@ from collections.abc import Mapping
 import polars as pl
 
 from recsys.evaluation.protocol import KS, MAIN_METRIC, EvaluationResult, comparison_table
-from recsys.evaluation.tuning import TuningResult
+from recsys.evaluation.significance import PairedDifference, paired_difference
 
 USER_SLICES = ("all", "cold_start_users", "cold_start_items")
 SIMILAR_SLICES = ("co_interaction", "attributes")
 PROTOTYPE_TFIDF_SIMILAR_NDCG10 = 0.286
+CONTENT_MODELS = ("text", "image", "fused_default", "fused_tuned")
 
 
 def _markdown(frame: pl.DataFrame, digits: int = 4) -> str:
@@ -32,11 +33,27 @@ def summary_tables(result: EvaluationResult) -> dict[str, pl.DataFrame]:
         "user_ndcg10": comparison_table(result.metrics, "user_recommendations", metric, k, USER_SLICES),
         "user_recall20": comparison_table(result.metrics, "user_recommendations", "recall", 20, USER_SLICES),
         "similar_ndcg10": comparison_table(result.metrics, "similar_items", metric, k, SIMILAR_SLICES),
+        "content_ndcg10": _content_table(result),
         "beyond": (result.metrics.filter(pl.col("task") == "user_recommendations", pl.col("k") == 10,
                                          pl.col("metric").is_in(["coverage", "diversity", "novelty", "avg_popularity",
                                                                  "cold_item_share"]))
                    .pivot(on="metric", index="model", values="value").sort("model")),
     }
+
+
+def _content_table(result: EvaluationResult) -> pl.DataFrame:
+    """Text-only, image-only, default-fused and tuned-fused vectors side by side (NDCG@10, test)."""
+    metric, k = MAIN_METRIC
+    rows = result.metrics.filter(pl.col("model").is_in(list(CONTENT_MODELS)), pl.col("metric") == metric,
+                                 pl.col("k") == k, pl.col("slice").is_in(["all", *SIMILAR_SLICES]))
+    if rows.is_empty():
+        return pl.DataFrame()
+    table = (rows.with_columns(column=pl.concat_str(pl.col("task").replace({"user_recommendations": "user",
+                                                                           "similar_items": "similar"}),
+                                                    pl.lit(" "), pl.col("slice")))
+             .pivot(on="column", index="model", values="value"))
+    order = {name: i for i, name in enumerate(CONTENT_MODELS)}
+    return table.sort(pl.col("model").replace_strict(order, default=len(order)))
 
 
 def headline(result: EvaluationResult) -> dict[str, float | None]:
@@ -53,10 +70,63 @@ def headline(result: EvaluationResult) -> dict[str, float | None]:
         "popularity_ndcg10_cold_users": result.value("popularity", "user_recommendations", "cold_start_users", metric, k),
         "tfidf_similar_ndcg10_attributes": result.value("tfidf", "similar_items", "attributes", metric, k),
         "tfidf_similar_ndcg10_co_interaction": result.value("tfidf", "similar_items", "co_interaction", metric, k),
+        "hybrid_similar_ndcg10_attributes": result.value("hybrid", "similar_items", "attributes", metric, k),
+        "hybrid_similar_ndcg10_co_interaction": result.value("hybrid", "similar_items", "co_interaction", metric, k),
+        "hybrid_user_coverage10": result.value("hybrid", "user_recommendations", "all", "coverage", k),
     }
 
 
-def write_markdown(result: EvaluationResult, tuning: TuningResult | None, counts: Mapping[str, int]) -> str:
+def _weights(weights: Mapping[str, float] | None) -> str:
+    return ", ".join(f"{name} {value:g}" for name, value in weights.items()) if weights else "defaults"
+
+
+def _tuning_lines(tuned: Mapping | None) -> list[str]:
+    """What was tuned on validation, with the objective before and after (the saved payload)."""
+    if not tuned:
+        return ["- Weights: built-in defaults (models/hybrid_weights was never materialized)."]
+    checks = tuned.get("validation", {})
+    lines = []
+    fusion = tuned.get("fusion")
+    if fusion:
+        detail = checks.get("fusion", {})
+        lines.append(f"- Text/image fusion tuned on **validation** (grid over the image weight, renormalised per "
+                     f"product; products with one modality keep it): image {fusion['image']:g} / text "
+                     f"{fusion['text']:g}; {detail.get('objective', '')}: {_fmt(detail.get('at_defaults'))} (stored "
+                     f"fused vector) -> {_fmt(detail.get('tuned'))}. The FAISS index and both tables use these vectors.")
+    for table in ("user_recommendations", "similar_items"):
+        detail = checks.get(table, {})
+        lines.append(f"- `{table}` re-ranking weights tuned on **validation** (coordinate ascent), never on test: "
+                     f"{_weights(tuned.get(table))}; {detail.get('objective', '')}: {_fmt(detail.get('at_defaults'))} "
+                     f"(defaults) -> {_fmt(detail.get('tuned'))}.")
+    return lines
+
+
+def paired_headline(result: EvaluationResult) -> dict[str, PairedDifference | None]:
+    """The hybrid's lead over the best single model (all users) and over popularity (cold-start users),
+    with paired-bootstrap 95% intervals of the NDCG@10 difference."""
+    metric, k = MAIN_METRIC
+    best = headline(result)["best_single_model"]
+    user = result.rankings.filter(pl.col("task") == "user_recommendations")
+    truth = result.ground_truth.filter(pl.col("task") == "user_recommendations")
+    return {
+        "hybrid_vs_best_single_all": paired_difference(user, truth.filter(pl.col("slice") == "all"), "hybrid", best,
+                                                       metric, k) if best else None,
+        "hybrid_vs_popularity_cold_users": paired_difference(
+            user, truth.filter(pl.col("slice") == "cold_start_users"), "hybrid", "popularity", metric, k),
+    }
+
+
+def _lead(diff: PairedDifference | None) -> str:
+    if diff is None:
+        return "no query to compare on"
+    verdict = "a real lead" if diff.low > 0 else ("a real deficit" if diff.high < 0 else "not distinguishable")
+    return (f"difference {diff.difference:+.4f}, 95% paired-bootstrap interval [{diff.low:+.4f}, {diff.high:+.4f}] "
+            f"over {diff.n_queries:,} users ({diff.wins:,} better, {diff.losses:,} worse): {verdict}")
+
+
+def write_markdown(result: EvaluationResult, tuned: Mapping | None, counts: Mapping[str, int],
+                   paired: Mapping[str, PairedDifference | None]) -> str:
+    """The report; ``tuned``: the saved tuning payload; ``paired``: ``paired_headline(result)``."""
     tables = summary_tables(result)
     head = headline(result)
     lines = [
@@ -67,28 +137,30 @@ def write_markdown(result: EvaluationResult, tuning: TuningResult | None, counts
         "",
         "## Protocol",
         "- Time-based split per user (train / validation / test); models train on train only.",
-        "- Hybrid weights are tuned on **validation** (coordinate ascent on NDCG@10), never on test"
-        + (f": `{tuning.weights}` (validation {tuning.objective}: {tuning.start:.4f} -> {tuning.best:.4f})."
-           if tuning else "."),
+        *_tuning_lines(tuned),
         "- User task: history = train + validation interactions; relevant = the user's test items; owned items "
         "are never recommended. Slices: all users, cold-start users (<= 3 train items), cold-start items "
         "(relevance restricted to test items with no train interaction).",
         "- Similar-items task, `co_interaction`: relevant = products that the same users interacted with in the "
         "test split. No model reads test interactions, and content models read no interactions, so this is "
-        "not leakage.",
+        "not leakage. The hybrid runs the production re-ranking with popularity from train + validation.",
         "- Similar-items task, `attributes`: relevant = same article type, gender and colour (Myntra styles "
-        "with images). Text-based models (tfidf, text, fused, hybrid) read these attributes in their input text, "
+        "with images). Text-based models (tfidf, text, fused_*, hybrid) read these attributes in their input text, "
         "so for them it measures attribute consistency, not generalisation; the image model reads pixels only.",
         f"- Queries: {', '.join(f'{k} {v:,}' for k, v in counts.items())}.",
         "",
         "## Headline",
         f"- Hybrid NDCG@10 (all users): **{_fmt(head['hybrid_ndcg10_all'])}** vs best single model "
-        f"`{head['best_single_model']}` {_fmt(head['best_single_ndcg10_all'])}.",
+        f"`{head['best_single_model']}` {_fmt(head['best_single_ndcg10_all'])}: "
+        f"{_lead(paired['hybrid_vs_best_single_all'])}.",
         f"- Cold-start users NDCG@10: hybrid **{_fmt(head['hybrid_ndcg10_cold_users'])}** vs popularity "
-        f"{_fmt(head['popularity_ndcg10_cold_users'])}.",
+        f"{_fmt(head['popularity_ndcg10_cold_users'])}: {_lead(paired['hybrid_vs_popularity_cold_users'])}.",
         f"- TF-IDF similar items NDCG@10: attributes {_fmt(head['tfidf_similar_ndcg10_attributes'])}, co-interaction "
         f"{_fmt(head['tfidf_similar_ndcg10_co_interaction'])} (the original prototype reported "
-        f"{PROTOTYPE_TFIDF_SIMILAR_NDCG10} with its own protocol, goal > 0.35).",
+        f"{PROTOTYPE_TFIDF_SIMILAR_NDCG10} with its own protocol, goal > 0.35); the hybrid similar items (the table): "
+        f"attributes {_fmt(head['hybrid_similar_ndcg10_attributes'])}, co-interaction "
+        f"{_fmt(head['hybrid_similar_ndcg10_co_interaction'])}.",
+        f"- Catalog coverage of the hybrid's top 10 over the evaluated users: {_fmt(head['hybrid_user_coverage10'])}.",
         "",
         "## User recommendations: NDCG@10 by slice",
         _markdown(tables["user_ndcg10"]),
@@ -98,6 +170,9 @@ def write_markdown(result: EvaluationResult, tuning: TuningResult | None, counts
         "",
         "## Similar items: NDCG@10 by relevance definition",
         _markdown(tables["similar_ndcg10"]),
+        "",
+        "## Content vectors: text only, image only, fused (stored default) and fused (tuned), NDCG@10",
+        _markdown(tables["content_ndcg10"]),
         "",
         "## Beyond accuracy (user recommendations, k=10)",
         _markdown(tables["beyond"]),

@@ -1,6 +1,7 @@
 """Upstream artefacts, read and aligned to the rows the gold tables are built over.
 
-- content vectors: features/item_embeddings (``fused_vector`` by default);
+- content vectors: features/item_embeddings (``fused_vector`` by default), optionally re-fused
+  from its image and text vectors with a tuned image weight (``with_fusion``);
 - ALS: the saved model folder (``users.parquet`` / ``items.parquet`` with a ``factors`` column,
   ``recsys.models`` saved form) -> user and item factors; users and items ALS never saw are unknown;
 - two-tower: features/item_tower_vectors (``product_id``, ``vector``) for items, and the saved
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from recsys.embeddings.fusion import FusionWeights, fuse
 from recsys.gold.user_recommendations import UserSpace
 from recsys.index import IdMap
 from recsys.models.matrix import Interactions
@@ -27,12 +29,33 @@ from recsys.vectors import AlignedVectors, align, align_frame, vector_matrix
 
 log = logging.getLogger(__name__)
 
+FUSED_COLUMN = "fused_vector"
 TOWER_VECTOR_COLUMN = "vector"
 ALS_FACTORS_COLUMN = "factors"
 
 
-def content_vectors(products: IdMap, embeddings: pl.DataFrame, column: str = "fused_vector") -> AlignedVectors:
-    return align_frame(products, embeddings, "product_id", column)
+def with_fusion(embeddings: pl.DataFrame, image_weight: float | None) -> pl.DataFrame:
+    """item_embeddings whose ``fused_vector`` mixes image and text as ``image_weight`` : ``1 - image_weight``.
+
+    The mix is renormalised per product (``recsys.embeddings.fusion.fuse``); a product with only
+    one of the two vectors keeps that one, and a product with neither keeps its stored fused vector
+    (the encoder's empty-text fallback). ``None`` returns the table unchanged.
+    """
+    if image_weight is None:
+        return embeddings
+    image = vector_matrix(embeddings["image_vector"])
+    text = vector_matrix(embeddings["text_vector"])
+    fused = fuse(image, text, FusionWeights(image=image_weight, text=1.0 - image_weight))
+    stored = vector_matrix(embeddings[FUSED_COLUMN])
+    fused = np.where(np.isfinite(fused).all(axis=1, keepdims=True), fused, stored)
+    return embeddings.with_columns(pl.Series(FUSED_COLUMN, fused, dtype=embeddings.schema[FUSED_COLUMN]))
+
+
+def content_vectors(products: IdMap, embeddings: pl.DataFrame, column: str = FUSED_COLUMN,
+                    image_weight: float | None = None) -> AlignedVectors:
+    """``column`` vectors aligned to ``products``; the fused column re-fused at ``image_weight`` when given."""
+    frame = with_fusion(embeddings, image_weight) if column == FUSED_COLUMN else embeddings
+    return align_frame(products, frame, "product_id", column)
 
 
 def als_space(folder: Path, products: IdMap, history: History) -> UserSpace | None:

@@ -4,6 +4,10 @@ Candidates: the FAISS index over content vectors (always), plus the nearest item
 space and in ALS item-factor space where those models know the item. Re-ranking mixes content
 similarity, two-tower similarity, ALS similarity (all cosines) and popularity
 (``recsys.recommend.hybrid``). A product never lists itself.
+
+Incremental: given the previous table and its list state, only the products whose list can have
+changed are recomputed (``recsys.gold.list_refresh``); the others are carried over with their
+build_id, exactly as a full rebuild would compute them (with an exact content index).
 """
 
 from __future__ import annotations
@@ -16,7 +20,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from recsys.gold.schemas import GOLD_TABLES, TableBuild, conform
+from recsys.gold.list_refresh import (ListsBuild, PreviousLists, RefreshPlan, Space, merge_lists, next_state,
+                                      plan_refresh, settings_hash)
+from recsys.gold.refresh_inputs import item_hashes
+from recsys.gold.schemas import GOLD_TABLES, conform
 from recsys.vectors import AlignedVectors
 from recsys.recommend import CandidateSource, History, VectorSignal, generate_candidates, rerank
 from recsys.recommend.reasons import similar_item_reasons
@@ -25,6 +32,7 @@ from recsys.topk import DEFAULT_K, Exclusions, SearchFn
 log = logging.getLogger(__name__)
 
 DEFAULT_SIMILAR_WEIGHTS: dict[str, float] = {"content": 1.0, "two_tower": 0.3, "als": 0.3, "popularity": 0.05}
+LISTS_CODE_VERSION = "1"     # bump when candidate generation, scoring or reasons change: lists rebuild
 
 
 @dataclass(frozen=True)
@@ -35,34 +43,92 @@ class SimilarItemsConfig:
     block_rows: int = 16_384
 
 
+@dataclass(frozen=True)
+class SimilarCandidates:
+    """Candidate items for some query products and the signals that score them (what re-ranking mixes)."""
+
+    queries: np.ndarray        # (q,) product positions the candidate rows are for
+    candidates: np.ndarray     # (q, c) item positions, -1 padded; a query's own item never appears
+    signals: list              # recsys.recommend signals, content first; their query index is a product position
+
+
+def similar_candidates(content: AlignedVectors, content_search: SearchFn, *, tower: AlignedVectors | None = None,
+                       als: AlignedVectors | None = None, history: History | None = None,
+                       config: SimilarItemsConfig = SimilarItemsConfig(), queries: np.ndarray | None = None,
+                       all_signals: bool = False) -> SimilarCandidates:
+    """Candidates from the content search and the two-tower and ALS item spaces, for ``queries``
+    (product positions; default every product), with the content, two-tower, ALS and popularity signals.
+
+    ``all_signals`` keeps a signal even when its weight is 0 (weight tuning re-ranks one candidate set).
+    """
+    queries = np.arange(len(content.vectors)) if queries is None else np.asarray(queries, dtype=np.int64)
+    size = config.candidates_per_source
+    signals: list = [VectorSignal("content", content.vectors, content.vectors, content.known, content.known)]
+    sources = [CandidateSource("content", content_search, content.vectors[queries], size, content.known[queries])]
+    for name, space in (("two_tower", tower), ("als", als)):
+        if space is not None and (all_signals or config.weights.get(name, 0) > 0):
+            unit = space.normalized()
+            signal = VectorSignal(name, unit.vectors, unit.vectors, unit.known, unit.known)
+            signals.append(signal)
+            sources.append(CandidateSource(name, signal.search(), unit.vectors[queries], size, unit.known[queries]))
+    if history is not None:
+        signals.append(history.popularity_signal())
+    own = Exclusions.from_pairs(np.arange(len(queries)), queries, len(queries))
+    candidates = generate_candidates(sources, len(queries), own, block_rows=config.block_rows)
+    return SimilarCandidates(queries, candidates, signals)
+
+
+def candidate_spaces(content: AlignedVectors, tower: AlignedVectors | None, als: AlignedVectors | None,
+                     config: SimilarItemsConfig) -> dict[str, Space]:
+    """The candidate sources of ``similar_candidates`` in their exact form, for ``list_refresh``."""
+    size = config.candidates_per_source
+    spaces = {"content": Space.item_to_item(content.vectors, size, content.known)}
+    for name, space in (("two_tower", tower), ("als", als)):
+        if space is not None and config.weights.get(name, 0) > 0:
+            unit = space.normalized()
+            spaces[name] = Space.item_to_item(unit.vectors, size, unit.known)
+    return spaces
+
+
+def _plan(previous: PreviousLists | None, settings: str, products: pl.DataFrame, content: AlignedVectors,
+          tower: AlignedVectors | None, als: AlignedVectors | None, history: History | None,
+          spaces: dict[str, Space], exact_search: bool) -> tuple[RefreshPlan, list[str]]:
+    vectors = {"content": content, **{n: s.normalized() for n, s in (("two_tower", tower), ("als", als)) if s}}
+    hashes = item_hashes(products, vectors, history)
+    if not exact_search:
+        return RefreshPlan.everything(products.height, "approximate index: lists are not carried over"), hashes
+    ids = products["product_id"].to_list()
+    return plan_refresh(previous.state if previous else None, settings, ids, hashes, ids, hashes, spaces,
+                        previous.digest if previous else None), hashes
+
+
 def build_similar_items(products: pl.DataFrame, content: AlignedVectors, content_search: SearchFn, *,
                         tower: AlignedVectors | None = None, als: AlignedVectors | None = None,
                         history: History | None = None, config: SimilarItemsConfig = SimilarItemsConfig(),
-                        build_id: str) -> TableBuild:
+                        build_id: str, previous: PreviousLists | None = None, exact_search: bool = True) -> ListsBuild:
     """similar_items rows for ``products`` (gold/products rows; every vector is aligned to this order).
 
     ``content_search`` returns positions in this order (an ``ItemIndex`` search remapped, or
-    ``recsys.topk.exact_search`` over ``content.vectors``).
+    ``recsys.topk.exact_search`` over ``content.vectors``). With ``previous`` (and an exact search)
+    only the products whose list can have changed are recomputed.
     """
     timings: dict[str, float] = {}
     started = time.perf_counter()
     n = products.height
-    size = config.candidates_per_source
-    signals: list = [VectorSignal("content", content.vectors, content.vectors, content.known, content.known)]
-    sources = [CandidateSource("content", content_search, content.vectors, size, content.known)]
-    for name, space in (("two_tower", tower), ("als", als)):
-        if space is not None and config.weights.get(name, 0) > 0:
-            unit = space.normalized()
-            signal = VectorSignal(name, unit.vectors, unit.vectors, unit.known, unit.known)
-            signals.append(signal)
-            sources.append(CandidateSource(name, signal.search(), unit.vectors, size, unit.known))
-    if history is not None:
-        signals.append(history.popularity_signal())
-    candidates = generate_candidates(sources, n, Exclusions.own_position(n), block_rows=config.block_rows)
-    timings["candidates"] = time.perf_counter() - started
-    ranked = rerank(candidates, signals, config.weights, config.k)
-    timings["rerank"] = time.perf_counter() - started - timings["candidates"]
+    spaces = candidate_spaces(content, tower, als, config)
+    settings = settings_hash({"code": LISTS_CODE_VERSION, "k": config.k, "size": config.candidates_per_source,
+                              "weights": dict(config.weights), "sources": sorted(spaces),
+                              "popularity": history is not None})
+    plan, hashes = _plan(previous, settings, products, content, tower, als, history, spaces, exact_search)
+    queries = np.flatnonzero(plan.recompute)
+    timings["plan"] = time.perf_counter() - started
+    prepared = similar_candidates(content, content_search, tower=tower, als=als, history=history, config=config,
+                                  queries=queries)
+    timings["candidates"] = time.perf_counter() - started - timings["plan"]
+    ranked = rerank(prepared.candidates, prepared.signals, config.weights, config.k, query_rows=queries)
+    timings["rerank"] = time.perf_counter() - started - timings["plan"] - timings["candidates"]
     rows = ranked.rows()
+    rows = rows.with_columns(query=pl.Series("query", queries[rows["query"].to_numpy()], dtype=pl.Int64))
     is_als = (rows["signal"] == "als").to_numpy()
     bought = np.zeros(rows.height, dtype=bool)
     if history is not None and is_als.any():
@@ -77,7 +143,12 @@ def build_similar_items(products: pl.DataFrame, content: AlignedVectors, content
         "reason": similar_item_reasons(rows.select("query", "item", "signal", "bought_together"), products),
         "model": rows["model"],
     }).with_columns(build_id=pl.lit(build_id)) if rows.height else pl.DataFrame(schema=GOLD_TABLES["similar_items"].schema)
-    table = conform(table, GOLD_TABLES["similar_items"])
-    timings["table"] = time.perf_counter() - started - timings["candidates"] - timings["rerank"]
-    log.info("similar_items: %d rows for %d products in %.1fs", table.height, n, time.perf_counter() - started)
-    return TableBuild(table=table, seconds={k: round(v, 3) for k, v in timings.items()})
+    carried = ids.filter(pl.Series(~plan.recompute)).to_list()
+    table = conform(merge_lists(previous.table if previous else None, conform(table, GOLD_TABLES["similar_items"]),
+                                "product_id", carried), GOLD_TABLES["similar_items"])
+    state = next_state(previous.state if previous else None, plan, settings, ids.to_list(), hashes, ids.to_list(),
+                       hashes, spaces, prepared.candidates)
+    timings["table"] = time.perf_counter() - started - sum(timings.values())
+    log.info("similar_items: %d rows for %d products (%d recomputed, %d carried over) in %.1fs", table.height, n,
+             len(queries), len(carried), time.perf_counter() - started)
+    return ListsBuild(table=table, seconds={k: round(v, 3) for k, v in timings.items()}, state=state, plan=plan)

@@ -15,15 +15,16 @@ from recsys.vectors import vector_matrix
 log = logging.getLogger(__name__)
 
 
-def embeddings_spec(embeddings: pl.DataFrame, column: str) -> VectorSpec:
-    """What the ``column`` vectors of an item_embeddings table are: encoder, version, dimension."""
+def embeddings_spec(embeddings: pl.DataFrame, column: str, image_weight: float | None = None) -> VectorSpec:
+    """What the ``column`` vectors of an item_embeddings table are: encoder, version, dimension
+    (and the image weight they were re-fused with, when they were)."""
     encoders = embeddings.select("encoder", "encoder_version").unique()
     if encoders.height != 1:
         raise ValueError(f"item embeddings mix encoders {encoders.rows()}: rebuild features/item_embeddings")
     dtype = embeddings.schema[column]
     dim = dtype.size if isinstance(dtype, pl.Array) else int(embeddings[column].list.len().max() or 0)
     encoder, version = encoders.row(0)
-    return VectorSpec(model=str(encoder), version=str(version), column=column, dim=dim)
+    return VectorSpec(model=str(encoder), version=str(version), column=column, dim=dim, image_weight=image_weight)
 
 
 def usable_vectors(embeddings: pl.DataFrame, column: str) -> tuple[list[str], np.ndarray, pl.DataFrame]:
@@ -38,9 +39,13 @@ def usable_vectors(embeddings: pl.DataFrame, column: str) -> tuple[list[str], np
 
 
 def build_from_embeddings(embeddings: pl.DataFrame, column: str = "fused_vector",
-                          config: IndexConfig = IndexConfig()) -> tuple[ItemIndex, pl.DataFrame]:
-    """The item index over ``column`` and the rows it could not index (product_id, reason)."""
-    spec = embeddings_spec(embeddings, column)
+                          config: IndexConfig = IndexConfig(),
+                          image_weight: float | None = None) -> tuple[ItemIndex, pl.DataFrame]:
+    """The item index over ``column`` and the rows it could not index (product_id, reason).
+
+    ``image_weight`` is recorded in the manifest when ``column`` holds vectors re-fused with it.
+    """
+    spec = embeddings_spec(embeddings, column, image_weight)
     ids, vectors, left_out = usable_vectors(embeddings, column)
     return ItemIndex.build(ids, vectors, spec, config), left_out
 

@@ -42,12 +42,17 @@ class IndexMismatchError(ValueError):
 
 @dataclass(frozen=True)
 class VectorSpec:
-    """What the indexed vectors are: the encoder that made them and which column they came from."""
+    """What the indexed vectors are: the encoder that made them and which column they came from.
+
+    ``image_weight``: for a fused column re-mixed from the image and text vectors with tuned weights
+    (image ``image_weight``, text ``1 - image_weight``), that weight; None = the column as stored.
+    """
 
     model: str
     version: str
     column: str
     dim: int
+    image_weight: float | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,77 @@
+"""What the evaluation reads, aligned once: catalog, content spaces, the split, history and models.
+
+``history_splits`` decides what the models may know about users: ``["train"]`` when tuning on
+validation, ``["train", "validation"]`` when scoring on test (validation precedes test in time and
+no model trained on it). ALS and the two-tower are the models trained on train only.
+
+Content spaces (unit rows): ``text``, ``image``, ``fused_default`` (the fused vector as
+features/item_embeddings stores it) and ``fused`` (re-fused at the tuned image weight: what the
+index and the tables use; the stored one when no weight is given).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from recsys.gold import model_inputs
+from recsys.gold.user_recommendations import UserSpace
+from recsys.index import IdMap
+from recsys.recommend import History, VectorSignal, build_history
+from recsys.topk import SearchFn
+from recsys.vectors import AlignedVectors
+
+SINGLE_CONTENT_COLUMNS: dict[str, str] = {"text": "text_vector", "image": "image_vector",
+                                          "fused_default": model_inputs.FUSED_COLUMN}
+
+
+@dataclass(frozen=True)
+class EvaluationInputs:
+    products: pl.DataFrame           # gold/products
+    ids: IdMap                       # product positions (gold/products order)
+    embeddings: pl.DataFrame         # features/item_embeddings
+    split: pl.DataFrame              # features/interaction_split (every split; callers filter)
+    history_rows: pl.DataFrame       # the split rows of ``history_splits``
+    history: History                 # over every user of the split
+    tower: UserSpace | None
+    als: UserSpace | None
+
+    @property
+    def product_ids(self) -> np.ndarray:
+        return self.products["product_id"].to_numpy()
+
+
+def load_inputs(products: pl.DataFrame, embeddings: pl.DataFrame, split: pl.DataFrame, history_splits: Sequence[str],
+                als_folder: Path, tower_folder: Path, tower_items: pl.DataFrame | None) -> EvaluationInputs:
+    ids = IdMap(products["product_id"].to_list())
+    history_rows = split.filter(pl.col("split").is_in(list(history_splits)))
+    history = build_history(history_rows, ids, users=split["user_id"].unique().to_list())
+    als = model_inputs.als_space(als_folder, ids, history)
+    tower = model_inputs.tower_space(tower_folder, tower_items, history_rows, ids, history)
+    return EvaluationInputs(products, ids, embeddings, split, history_rows, history, tower, als)
+
+
+def fused_space(inputs: EvaluationInputs, image_weight: float | None) -> AlignedVectors:
+    """The fused content vectors at ``image_weight`` (None: as stored), unit rows."""
+    return model_inputs.content_vectors(inputs.ids, inputs.embeddings, model_inputs.FUSED_COLUMN,
+                                        image_weight).normalized()
+
+
+def content_spaces(inputs: EvaluationInputs, image_weight: float | None) -> dict[str, AlignedVectors]:
+    spaces = {name: model_inputs.content_vectors(inputs.ids, inputs.embeddings, column).normalized()
+              for name, column in SINGLE_CONTENT_COLUMNS.items()}
+    spaces["fused"] = fused_space(inputs, image_weight) if image_weight is not None else spaces["fused_default"]
+    return spaces
+
+
+def exact_search(space: AlignedVectors) -> SearchFn:
+    """Exact inner-product search over the known rows of ``space`` (what a flat index answers)."""
+    return VectorSignal("content", space.vectors, space.vectors, space.known, space.known).search()
+
+
+def exact_searches(spaces: Mapping[str, AlignedVectors]) -> dict[str, SearchFn]:
+    return {name: exact_search(space) for name, space in spaces.items()}
