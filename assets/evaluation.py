@@ -9,7 +9,9 @@ from assets import metadata
 from assets.index import HYBRID_WEIGHTS, HYBRID_WEIGHTS_FILE
 from assets.interactions import INTERACTION_SPLIT
 from assets.models import ALS_MODEL, ITEM_EMBEDDINGS, ITEM_TOWER_VECTORS, TWO_TOWER_MODEL
+from assets.retrain_config import RetrainConfig, decision_metadata, stage_data
 from assets.tables import EVALUATION, GOLD_PRODUCTS
+from recsys import retraining
 from recsys.evaluation import protocol, report, tuning
 from recsys.evaluation.evaluate import HeldoutSettings, evaluate_on_test
 from recsys.evaluation.inputs import EvaluationInputs, load_inputs
@@ -19,6 +21,8 @@ from resources import LakeResource
 
 GROUP = "evaluation"
 EVAL_DIR = "gold/evaluation"
+TUNING_STATE = "state/hybrid_weights"      # the retrain record of the tuned weights
+EVALUATION_STATE = "state/evaluation"      # what the current gold/evaluation was computed from
 MODEL_INPUTS = [GOLD_PRODUCTS, ITEM_EMBEDDINGS, INTERACTION_SPLIT, ALS_MODEL, TWO_TOWER_MODEL, ITEM_TOWER_VECTORS]
 
 
@@ -28,6 +32,8 @@ class EvaluationConfig(dg.Config):
     similar_queries: int = 1_000
     """Products sampled as queries for each similar-items relevance definition (test)."""
     seed: int = 0
+    retrain: RetrainConfig = RetrainConfig()
+    """When to score again; the evaluation is also redone whenever a model or the tuned weights change."""
 
 
 class TuningConfig(dg.Config):
@@ -38,6 +44,8 @@ class TuningConfig(dg.Config):
     """Products sampled as similar-items queries for each validation relevance definition (co-interaction in
     the validation split; attributes on the validation half of the catalog)."""
     seed: int = 0
+    retrain: RetrainConfig = RetrainConfig()
+    """When to tune again; the weights are also re-tuned whenever a model they weigh is retrained."""
 
 
 def _inputs(lake: LakeResource, history_splits: list[str]) -> EvaluationInputs:
@@ -60,15 +68,28 @@ def _best_trials(result: tuning.TuningResult) -> dg.MarkdownMetadataValue:
 )
 def hybrid_weights(context: dg.AssetExecutionContext, config: TuningConfig, lake: LakeResource):
     started = time.perf_counter()
+    data = stage_data(lake, config, "validation")
+    decision = retraining.decide(lake.path(TUNING_STATE), data, config.retrain.policy())
+    saved = tuning.load_tuned(lake.path(HYBRID_WEIGHTS_FILE))
+    if not decision.retrain and saved is not None:
+        context.log.info("hybrid weights pinned: %s", decision.reason)
+        return dg.MaterializeResult(metadata={
+            **decision_metadata(decision), "fusion": saved["fusion"], "user_weights": saved["user_recommendations"],
+            "similar_weights": saved["similar_items"], "tuned_at": retraining.trained_at(lake.path(TUNING_STATE)),
+            "path": dg.MetadataValue.path(str(lake.path(HYBRID_WEIGHTS_FILE)))})
+    context.log.info("tuning the hybrid weights: %s", decision.reason)
+    retraining.forget(lake.path(TUNING_STATE))
     inputs = _inputs(lake, ["train"])
     tuned = tune_on_validation(inputs, k=config.k, candidates_per_source=config.candidates_per_source,
                                similar_queries=config.similar_queries, seed=config.seed)
     tuning.save_tuned_weights(lake.path(HYBRID_WEIGHTS_FILE), tuned.user, DEFAULT_USER_WEIGHTS, tuned.similar,
                               DEFAULT_SIMILAR_WEIGHTS, tuned.fusion)
+    retraining.write_record(lake.path(TUNING_STATE), data)
     for name, result in (("fusion", tuned.fusion), ("user_recommendations", tuned.user),
                          ("similar_items", tuned.similar)):
         context.log.info("%s: validation %s %.4f -> %.4f", name, result.objective, result.start, result.best)
     return dg.MaterializeResult(metadata={
+        **decision_metadata(decision),
         "fusion": {"image": tuned.fusion.image_weight, "text": 1.0 - tuned.fusion.image_weight},
         "user_weights": tuned.user.weights,
         "similar_weights": tuned.similar.weights,
@@ -98,6 +119,13 @@ def hybrid_weights(context: dg.AssetExecutionContext, config: TuningConfig, lake
 )
 def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, lake: LakeResource):
     started = time.perf_counter()
+    data = stage_data(lake, config, "test", weights_tuned_at=retraining.trained_at(lake.path(TUNING_STATE)))
+    decision = retraining.decide(lake.path(EVALUATION_STATE), data, config.retrain.policy())
+    if not decision.retrain and lake.exists(f"{EVAL_DIR}/metrics.parquet"):
+        context.log.info("evaluation kept (models, weights and test split as scored): %s", decision.reason)
+        yield from _kept_evaluation(lake, decision)
+        return
+    retraining.forget(lake.path(EVALUATION_STATE))
     tuned = tuning.load_tuned(lake.path(HYBRID_WEIGHTS_FILE))
     if tuned is None or "fusion" not in tuned:
         raise FileNotFoundError(f"{HYBRID_WEIGHTS_FILE} is missing or predates fusion tuning: materialize "
@@ -141,6 +169,31 @@ def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, lake
         "seconds": round(time.perf_counter() - started, 1),
         "path": dg.MetadataValue.path(str(gold)),
     })
+    retraining.write_record(lake.path(EVALUATION_STATE), data)
+    yield from _checks(hybrid, popular, bad)
+
+
+def _kept_evaluation(lake: LakeResource, decision: retraining.RetrainDecision):
+    """The evaluation on disk, re-announced: same numbers, checks re-run on its metrics table."""
+    metrics = lake.read_table(f"{EVAL_DIR}/metrics")
+    hybrid = _metric(metrics, "hybrid")
+    report_path = lake.path(f"{EVAL_DIR}/report.md")
+    yield dg.MaterializeResult(metadata={
+        **decision_metadata(decision), "outcome": f"kept the evaluation of build {metrics['build_id'][0]}",
+        "report": dg.MetadataValue.md(report_path.read_text() if report_path.exists() else "(no report)"),
+        "dagster/row_count": metrics.height, "path": dg.MetadataValue.path(str(lake.path(EVAL_DIR))),
+    })
+    yield from _checks(hybrid, _metric(metrics, "popularity"), protocol.out_of_range(metrics))
+
+
+def _metric(metrics: pl.DataFrame, model: str) -> float | None:
+    """NDCG@10 of ``model`` on user recommendations, all users."""
+    row = metrics.filter((pl.col("model") == model) & (pl.col("task") == "user_recommendations")
+                         & (pl.col("slice") == "all") & (pl.col("metric") == "ndcg") & (pl.col("k") == 10))
+    return float(row["value"][0]) if row.height else None
+
+
+def _checks(hybrid: float | None, popular: float | None, bad: pl.DataFrame):
     yield dg.AssetCheckResult(check_name="hybrid_not_worse_than_popularity", asset_key=EVALUATION,
                               severity=dg.AssetCheckSeverity.WARN, passed=hybrid is not None and popular is not None and hybrid >= popular,
                               metadata={"hybrid_ndcg10": hybrid or float("nan"), "popularity_ndcg10": popular or float("nan")})

@@ -1,8 +1,13 @@
 """The retrain policy every trained model's config carries (see recsys.retraining)."""
 
 import dagster as dg
+import polars as pl
 
-from recsys.retraining import RetrainDecision, RetrainPolicy
+from recsys import retraining
+from recsys.retraining import RetrainDecision, RetrainPolicy, TrainingData
+from resources import LakeResource
+
+TRAINED_MODELS = ("models/image_tower", "models/als", "models/two_tower")
 
 
 class RetrainConfig(dg.Config):
@@ -24,3 +29,27 @@ def decision_metadata(decision: RetrainDecision) -> dict:
     described = decision.describe()
     return {"retrained": decision.retrain, "retrain_decision": decision.reason,
             **{f"retrain_{k}": described[k] for k in ("drift", "age_days") if described[k] is not None}}
+
+
+def model_versions(lake: LakeResource) -> dict:
+    """When each trained model was trained and which encoders made the content vectors: what a stage
+    tuned or scored on top of the models (hybrid weights, evaluation) must be redone for."""
+    embeddings = lake.path("features/item_embeddings.parquet")
+    encoders = (pl.read_parquet(embeddings, columns=["encoder", "encoder_version"]).unique().sort("encoder").rows()
+                if embeddings.exists() else [])
+    return {**{model: retraining.trained_at(lake.path(model)) for model in TRAINED_MODELS},
+            "encoders": [list(row) for row in encoders]}
+
+
+def split_keys(lake: LakeResource, split: str) -> pl.Series:
+    """One key per (user, product) pair of ``split``: the data a tuning or an evaluation reads."""
+    frame = lake.read_table("features/interaction_split").filter(pl.col("split") == split)
+    return frame.select(pl.concat_str(["user_id", "product_id"], separator="|")).unique().to_series().sort()
+
+
+def stage_data(lake: LakeResource, config: dg.Config, split: str, **upstream) -> TrainingData:
+    """A tuning/evaluation stage's inputs for the retrain policy: its settings, the model versions (and
+    any ``upstream`` versions) and the pairs of the split it reads."""
+    settings = {k: v for k, v in config.model_dump().items() if k != "retrain"}
+    return TrainingData(settings={"config": settings, "models": model_versions(lake), **upstream},
+                        keys=split_keys(lake, split))

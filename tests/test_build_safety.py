@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 
 from recsys.gold import GOLD_TABLES
-from tests.catalog_edits import change_styles
+from recsys.synthetic.catalog_edits import change_styles
 from tests.conftest import REPO, build_tiny_lake
 from tests.test_end_to_end import ALL_ASSETS, RUN_CONFIG, _resources
 

@@ -156,8 +156,10 @@ def test_warehouse_answers_the_readme_queries(built):
 def test_rebuild_records_reuse_and_a_failed_build_leaves_the_old_tables(built):
     lake, first = built
     resources = default_resources(str(lake))
-    # Rebuild only the similar items: builds says which tables were recomputed and which reused.
-    second = dg.materialize([similar_items, builds, warehouse_duckdb], resources=resources,
+    # Rebuild only the similar items, with other weights (so every list is recomputed): builds says
+    # which tables were recomputed and which reused.
+    other_weights = {"ops": {"gold__similar_items": {"config": {"weights": {"content": 1.0, "popularity": 0.2}}}}}
+    second = dg.materialize([similar_items, builds, warehouse_duckdb], resources=resources, run_config=other_weights,
                             selection=[SIMILAR_ITEMS, BUILDS, dg.AssetKey("warehouse")])
     assert second.success
     history = pl.read_parquet(lake / "gold" / "builds.parquet").sort("started_at")

@@ -288,6 +288,10 @@ def test_builds_record_recomputed_and_reused_tables(world):
     builds = append_build(append_build(None, record.with_columns(build_id=pl.lit("b1"))), record)
     assert builds["build_id"].to_list() == ["b1", "b2"]
     assert append_build(builds, record).height == 2
+    # A builds table written before the change columns existed keeps its rows, with nulls there.
+    old = builds.drop("new_products", "changed_products", "removed_products", "stages").filter(pl.col("build_id") == "b1")
+    upgraded = append_build(old, record)
+    assert upgraded["build_id"].to_list() == ["b1", "b2"] and upgraded["stages"][0] is None
 
 
 def test_gold_parquet_reads_in_polars_and_pandas_with_zstd_row_groups(world, tmp_path):

@@ -62,5 +62,9 @@ def append_build(previous: pl.DataFrame | None, record: pl.DataFrame) -> pl.Data
     """The builds table with ``record`` added (replacing an earlier row of the same build_id)."""
     if previous is None or previous.is_empty():
         return record
+    schema = GOLD_TABLES["builds"].schema
+    # Rows written before a column existed get it as null (builds is history, never rewritten).
+    previous = previous.with_columns([pl.lit(None, dtype).alias(name) for name, dtype in schema.items()
+                                      if name not in previous.columns])
     kept = conform(previous, GOLD_TABLES["builds"]).filter(~pl.col("build_id").is_in(record["build_id"].implode()))
     return conform(pl.concat([kept, record]), GOLD_TABLES["builds"])

@@ -97,6 +97,8 @@ class ListState:
     def load(cls, directory: Path) -> ListState | None:
         """The saved state, or None when there is none or it is unreadable (then: full rebuild)."""
         directory = Path(directory)
+        if not (directory / "state.json").exists():
+            return None
         try:
             meta = json.loads((directory / "state.json").read_text())
             if meta.get("format") != STATE_FORMAT:

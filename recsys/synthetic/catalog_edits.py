@@ -1,4 +1,5 @@
-"""A small catalog change on a lake's raw Myntra styles: new, changed and removed products."""
+"""A catalog change on a lake's raw Myntra styles (new, changed and removed products), for the
+incremental-build tests and benchmark: what a nightly feed update looks like."""
 
 from __future__ import annotations
 
@@ -18,6 +19,16 @@ class CatalogEdit:
 
 def _product_id(style_id: str) -> str:
     return f"myntra_styles:{style_id}"
+
+
+def fraction_counts(rows: int, fraction: float) -> dict[str, int]:
+    """new/changed/removed counts that together touch ``fraction`` of ``rows`` (a third each, at least 1)."""
+    third = max(1, round(rows * fraction / 3))
+    return {"new": third, "changed": third, "removed": third}
+
+
+def style_rows(lake: Path) -> int:
+    return len((lake / "raw" / "myntra" / "styles" / "styles.csv").read_text(encoding="utf-8").splitlines()) - 1
 
 
 def change_styles(lake: Path, new: int = 2, changed: int = 2, removed: int = 2) -> CatalogEdit:
