@@ -9,7 +9,10 @@
    two-tower objective); wall seconds, best epoch.
 3. Held-out ranking (recall / NDCG / hit rate @k, seen items excluded) for popularity, ALS and
    the two-tower on the validation probe and on *all* test users, plus the cold-start-user and
-   cold-start-item slices of the test split. Reported, never used to pick anything.
+   cold-start-item slices of the test split. Reported, never used to pick anything. For cold
+   items also: the two-tower ranking only the items without training interactions (how well its
+   content path orders the tail; popularity and ALS cannot rank those at all), and the share of
+   the two-tower's top-k slots that go to such items.
 4. Latency, one user, one core (``torch.set_num_threads(1)``, BLAS at one thread): the app call
    ``model.embed_user(product_ids)`` (ids -> rows -> user tower -> numpy) against the raw
    ``UserTower.forward`` on tensors gathered beforehand (the library doing the same work); and
@@ -46,7 +49,7 @@ from recsys.models.als import ALSParams  # noqa: E402
 from recsys.models.matrix import Interactions  # noqa: E402
 from recsys.models.popularity import PopularityRecommender  # noqa: E402
 from recsys.models.stages import ProbeSettings, split_part, train_als, train_two_tower  # noqa: E402
-from recsys.models.two_tower import TwoTowerParams, TwoTowerRecommender, pad_histories  # noqa: E402
+from recsys.models.two_tower import NEGATIVE_POOLS, TwoTowerParams, TwoTowerRecommender, pad_histories  # noqa: E402
 from recsys.models.validation import RankingProbe  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -84,6 +87,25 @@ def ranking(split: pl.DataFrame, models: dict, k: int) -> dict[str, dict[str, di
         probe = RankingProbe.from_events(frame, k=k, max_users=10**9)
         out[name] = {model_name: {**probe.evaluate(model), "users": len(probe)} for model_name, model in models.items()}
     return out
+
+
+def cold_items(split: pl.DataFrame, model: TwoTowerRecommender, k: int) -> dict[str, float]:
+    """The cold-start-item slice ranked among the items with no training interactions only, and
+    the share of cold items in every test user's top k over the whole catalog."""
+    cold_rows = np.flatnonzero(~model.item_is_warm)
+    test = split_part(split, "test")
+    probe = RankingProbe.from_events(test.filter(pl.col("product_id").is_in(list(cold_start_items(split)))),
+                                     k=k, max_users=10**9)
+    users = model.user_vectors[model.user_rows(probe.user_ids.tolist())]
+    scores = users @ model.item_vectors[cold_rows].T              # cosine: the softmax/BPR ranking score
+    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    cold_ids = model.item_ids[cold_rows]
+    recall = [len(set(cold_ids[row].tolist()) & relevant) / len(relevant) for row, relevant in zip(top, probe.relevant)]
+    everyone = RankingProbe.from_events(test, k=k, max_users=10**9)
+    positions, _ = model.rank_rows(model.user_rows(everyone.user_ids.tolist()), k)
+    served = positions[positions >= 0]
+    return {f"recall@{k}_among_cold_items": float(np.mean(recall)), "users": len(probe),
+            "cold_items": len(cold_rows), f"cold_share_of_top{k}": float((~model.item_is_warm[served]).mean())}
 
 
 def latency(model: TwoTowerRecommender, histories: list[list[str]], repeats: int) -> dict[str, dict]:
@@ -175,6 +197,7 @@ def main() -> None:
     parser.add_argument("--synthetic-content", action="store_true")
     parser.add_argument("--loss", default="softmax", choices=["softmax", "bpr", "mse"])
     parser.add_argument("--use-als", action="store_true")
+    parser.add_argument("--negative-pool", default=TwoTowerParams().negative_pool, choices=list(NEGATIVE_POOLS))
     parser.add_argument("--k", type=int, default=20)
     parser.add_argument("--latency-users", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=3)
@@ -183,11 +206,12 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     products, embeddings, content = load_inputs(args)
+    load = [os.getloadavg()[0]]
     events = simulate(products, SimulatorConfig.sample()).events
     split = split_interactions(events, SplitConfig()).frame
     probe = ProbeSettings(k=args.k)
     als = train_als(split, ALSParams(), probe, curve_every=0)
-    params = TwoTowerParams(loss=args.loss, use_als=args.use_als)
+    params = TwoTowerParams(loss=args.loss, use_als=args.use_als, negative_pool=args.negative_pool)
     stage = train_two_tower(split, embeddings, params, als.model if args.use_als else None, probe)
     model: TwoTowerRecommender = stage.model
     catalog = model.item_ids.tolist()
@@ -195,6 +219,8 @@ def main() -> None:
                                      item_ids=catalog)
     popularity = PopularityRecommender().fit(train)
     test = ranking(split, {"popularity": popularity, "als": als.model, "two_tower": model}, args.k)
+    cold = cold_items(split, model, args.k)
+    load.append(os.getloadavg()[0])
 
     torch.set_num_threads(1)
     rng = np.random.default_rng(0)
@@ -207,12 +233,14 @@ def main() -> None:
         "benchmark": "two_tower", "created_at": datetime.now(timezone.utc).isoformat(), "content": content,
         "products": products.height, "events": events.height, "k": args.k, "params": asdict(params),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__,
-                    "note": "shared 2-core machine; latency and throughput on one thread"},
+                    "note": "shared 2-core machine; latency and throughput on one thread",
+                    "load_average_1min": [round(x, 2) for x in load], "load_average_1min_at_end": os.getloadavg()[0]},
         "training": {"seconds": stage.seconds, "best_epoch": model.summary["best_epoch"],
                      "epochs_run": model.summary["epochs_run"], "examples": model.summary["examples"],
                      "curve": model.summary["curve"], "als_seconds": als.seconds},
         "validation": {"popularity": stage.popularity_validation, "als": als.validation, "two_tower": stage.validation},
         "test": test,
+        "two_tower_cold_items": cold,
         "latency_one_user_one_core": lat,
         "throughput_all_users_one_core": thr,
     }
@@ -220,7 +248,8 @@ def main() -> None:
     (args.out / f"{args.name}.json").write_text(json.dumps(report, indent=2, default=str))
     plot(report, args.out / f"{args.name}.png")
     print(json.dumps({"training_seconds": stage.seconds, "validation": report["validation"],
-                      "test_all": test["all"], "latency": lat, "throughput": thr}, indent=1))
+                      "test_all": test["all"], "test_cold_start_items": test["cold_start_items"],
+                      "two_tower_cold_items": cold, "latency": lat, "throughput": thr}, indent=1))
 
 
 if __name__ == "__main__":

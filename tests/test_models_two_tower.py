@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import polars as pl
 import pytest
@@ -12,6 +14,7 @@ from recsys.models.popularity import PopularityRecommender
 from recsys.models.stages import item_tower_vectors
 from recsys.models.two_tower import ItemFeatures, TwoTowerParams, TwoTowerRecommender
 from recsys.models.validation import RankingProbe
+from recsys.vectors import vector_matrix
 from tests.interaction_fixtures import embeddings_frame, event_frame, planted
 
 SMALL = dict(dim=32, hidden=64, batch_size=128, uniform_negatives=128, temperature=0.1, lr=5e-3, seed=0)
@@ -93,6 +96,42 @@ def test_an_item_with_no_interactions_gets_a_vector(data, trained):
     nearest = warm[np.argmax(vectors @ model.item_vectors[warm].T, axis=1)]
     same = [data.item_cluster[model.item_ids[n]] == data.item_cluster[p] for n, p in zip(nearest, data.cold_items)]
     assert np.mean(same) > 0.8
+
+
+def test_cold_items_sit_with_warm_items_of_their_kind(data, trained):
+    """Items nobody clicked are not pushed away from the users who would like them: their mean
+    cosine to the users of their cluster is about that of the cluster's clicked items (with
+    negatives drawn from the whole catalog they sat 0.12 below: memorised as negatives)."""
+    model = trained[0]
+    users = list(data.user_cluster)
+    vectors = model.user_vectors[model.user_rows(users)]
+    user_cluster = np.array([data.user_cluster[u] for u in users])
+
+    def own_cluster_cosine(product_ids: list[str]) -> float:
+        cosine = vectors @ model.item_vectors[model.item_rows(product_ids)].T
+        return float(cosine[user_cluster[:, None] == np.array([data.item_cluster[p] for p in product_ids])].mean())
+
+    warm = [p for p in model.item_ids.tolist() if p not in set(data.cold_items)]
+    assert own_cluster_cosine(data.cold_items) > own_cluster_cosine(warm) - 0.05
+
+
+def test_a_cold_item_matching_a_users_taste_is_reachable(data):
+    """In every cluster one never-clicked item gets the mean content of what the cluster clicked:
+    it must reach the top 10 of the cluster's users (catalog-wide negatives: about half of them)."""
+    ids = data.embeddings["product_id"].to_list()
+    content = vector_matrix(data.embeddings["fused_vector"]).copy()
+    clicked, cold = set(data.train["product_id"]), set(data.cold_items)
+    matched = {}
+    for cluster in sorted(set(data.item_cluster.values())):
+        members = [i for i, p in enumerate(ids) if data.item_cluster[p] == cluster]
+        target = next(i for i in members if ids[i] in cold)
+        content[target] = content[[i for i in members if ids[i] in clicked]].mean(axis=0)
+        matched[cluster] = ids[target]
+    model, _, _ = fit(replace(data, embeddings=embeddings_frame(ids, content)))
+    assert not model.item_is_warm[model.item_rows(list(matched.values()))].any()
+    top = model.recommend(list(data.user_cluster), k=10)
+    reached = [matched[data.user_cluster[u]] in items for u, items in zip(top.user_ids.tolist(), top.item_ids.tolist())]
+    assert np.mean(reached) > 0.95
 
 
 def test_products_added_after_training_are_encoded_from_content(data, trained):

@@ -225,8 +225,10 @@ class Recommender(ABC):
                   "saved_at": self.version, "n_users": len(self.user_ids),
                   "n_items": len(self.item_ids), "summary": self.summary}
         (build / "config.json").write_text(json.dumps(config, indent=2, default=_json_default))
-        _table({"user_id": self.user_ids}, self._user_columns()).write_parquet(build / "users.parquet")
-        _table({"product_id": self.item_ids}, self._item_columns()).write_parquet(build / "items.parquet")
+        tables = {"users": _table({"user_id": self.user_ids}, self._user_columns()),
+                  "items": _table({"product_id": self.item_ids}, self._item_columns())}
+        for name, table in tables.items():   # lz4: float vectors barely compress; zstd: 2x the time, ~10% smaller
+            table.write_parquet(build / f"{name}.parquet", compression="lz4")
         sp.save_npz(build / "seen.npz", self.seen.astype(np.float32), compressed=False)   # zlib: slow, small gain
         self._save_extra(build)
         for item in (build, *build.iterdir()):      # mkdtemp makes the folder private; models are shared

@@ -13,8 +13,9 @@
   straight into an inner-product index).
 
 Objectives (``TwoTowerParams.loss``; training lives in ``two_tower_training``):
-- ``softmax`` (default): sampled softmax over in-batch targets plus uniformly sampled catalog
-  items, with the logQ correction for the in-batch sampling bias (Yi et al., RecSys 2019);
+- ``softmax`` (default): sampled softmax over in-batch targets plus uniformly sampled items with
+  training interactions (``negative_pool``; why not the whole catalog: ``two_tower_training``),
+  with the logQ correction for the sampling bias (Yi et al., RecSys 2019);
 - ``bpr``: Bayesian personalised ranking against the same negatives (Rendle et al. 2009);
 - ``mse``: the original report's rating predictor: a small MLP on the cosine predicts the pair's
   rating, trained with MSE on observed pairs; items are ranked by the predicted rating.
@@ -42,6 +43,7 @@ from recsys.models.validation import RankingProbe
 log = logging.getLogger(__name__)
 
 LOSSES = ("softmax", "bpr", "mse")
+NEGATIVE_POOLS = ("warm", "catalog")
 EMBED_BATCH = 4096   # items / users pushed through a tower at once
 
 
@@ -52,6 +54,7 @@ class TwoTowerParams:
     loss: str = "softmax"
     use_als: bool = False         # feed ALS factors of warm items to the item tower (see README: overfits)
     warm_dropout: float = 0.5     # share of candidate items whose warm block is hidden in a training step
+    negative_pool: str = "warm"   # uniform negatives from "warm" items (with interactions) or the whole "catalog"
     temperature: float = 0.05
     batch_size: int = 512
     uniform_negatives: int = 512
@@ -69,6 +72,8 @@ class TwoTowerParams:
     def __post_init__(self):
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.negative_pool not in NEGATIVE_POOLS:
+            raise ValueError(f"negative_pool must be one of {NEGATIVE_POOLS}, got {self.negative_pool!r}")
 
 
 @dataclass(frozen=True)

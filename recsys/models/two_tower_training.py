@@ -33,6 +33,7 @@ import torch
 from torch.nn import functional as F
 
 from recsys.models.matrix import Interactions
+from recsys.models.threads import torch_threads
 from recsys.models.validation import RankingProbe
 
 if TYPE_CHECKING:
@@ -97,100 +98,103 @@ def _history_bank(net, content: torch.Tensor, warm: torch.Tensor, rows: np.ndarr
 
 def train_two_tower(model: TwoTowerRecommender, train: Interactions, features: ItemFeatures,
                     probe: RankingProbe | None) -> dict[str, Any]:
+    with torch_threads(model.params.threads):
+        return _train(model, train, features, probe)
+
+
+def _train(model: TwoTowerRecommender, train: Interactions, features: ItemFeatures,
+           probe: RankingProbe | None) -> dict[str, Any]:
     from recsys.models.two_tower import pad_histories
 
     p = model.params
     net = model.net
     assert net is not None
     started = time.perf_counter()
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(p.threads)
     rng = np.random.default_rng(p.seed)
-    try:
-        sampler = ExampleSampler(train, p.train_history, p.short_history_rate)
-        if not len(sampler):
-            raise ValueError("no user has two training items: nothing to learn a user tower from")
-        content, warm = torch.from_numpy(features.content), torch.from_numpy(features.warm)
-        counts = train.item_counts().astype(np.float64)
-        expected_in_batch = counts / counts.sum() * min(p.batch_size, len(sampler))
-        uniform_rate = p.uniform_negatives / train.n_items
-        history_items = np.flatnonzero(counts > 0)
-        optimizer = torch.optim.AdamW(net.parameters(), lr=p.lr, weight_decay=p.weight_decay)
-        steps_per_epoch = math.ceil(len(sampler) / p.batch_size)
-        curve: list[dict[str, Any]] = []
-        best: tuple[float, int, dict] | None = None
-        key = f"recall@{probe.k}" if probe is not None else None
-        for epoch in range(1, p.max_epochs + 1):
-            net.train()
-            epoch_started, losses = time.perf_counter(), []
-            order = rng.permutation(len(sampler))
-            for step in range(steps_per_epoch):
-                example = order[step * p.batch_size:(step + 1) * p.batch_size]
-                targets = sampler.target(example)
-                histories, strengths = sampler.history(example, rng)
-                negatives = rng.integers(0, train.n_items, p.uniform_negatives if p.loss != "mse" else 0)
-                if step % p.bank_refresh_steps == 0:
-                    bank = _history_bank(net, content, warm, history_items, train.n_items, p.dim)
-                    net.train()
-                candidates = np.concatenate([targets, negatives])
-                unique, inverse = np.unique(candidates, return_inverse=True)
-                warm_rows = warm[unique]
-                if p.warm_dropout > 0 and warm_rows.shape[1]:
-                    keep = torch.from_numpy(rng.random(len(unique)) >= p.warm_dropout).float().unsqueeze(1)
-                    warm_rows = warm_rows * keep
-                candidate_vectors = net.item_tower(content[unique], warm_rows)[torch.from_numpy(inverse)]
-                index, mask, log_strength = pad_histories(histories, strengths, max(len(h) for h in histories))
-                users = net.user_tower(bank[torch.from_numpy(index)], torch.from_numpy(mask),
-                                       torch.from_numpy(log_strength))
-                target_vectors = candidate_vectors[:len(targets)]
-                if p.loss == "mse":
-                    ratings = torch.from_numpy(_pair_ratings(train, sampler, example))
-                    predicted = net.rating_head((users * target_vectors).sum(dim=1))
-                    loss = F.mse_loss(predicted, ratings)
+    sampler = ExampleSampler(train, p.train_history, p.short_history_rate)
+    if not len(sampler):
+        raise ValueError("no user has two training items: nothing to learn a user tower from")
+    content, warm = torch.from_numpy(features.content), torch.from_numpy(features.warm)
+    counts = train.item_counts().astype(np.float64)
+    expected_in_batch = counts / counts.sum() * min(p.batch_size, len(sampler))
+    history_items = np.flatnonzero(counts > 0)
+    pool = history_items if p.negative_pool == "warm" else np.arange(train.n_items)
+    n_negatives = p.uniform_negatives if p.loss != "mse" else 0
+    uniform_rate = n_negatives / len(pool)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=p.lr, weight_decay=p.weight_decay)
+    steps_per_epoch = math.ceil(len(sampler) / p.batch_size)
+    curve: list[dict[str, Any]] = []
+    best: tuple[float, int, dict] | None = None
+    key = f"recall@{probe.k}" if probe is not None else None
+    for epoch in range(1, p.max_epochs + 1):
+        net.train()
+        epoch_started, losses = time.perf_counter(), []
+        order = rng.permutation(len(sampler))
+        for step in range(steps_per_epoch):
+            example = order[step * p.batch_size:(step + 1) * p.batch_size]
+            targets = sampler.target(example)
+            histories, strengths = sampler.history(example, rng)
+            negatives = pool[rng.integers(0, len(pool), n_negatives)]
+            if step % p.bank_refresh_steps == 0:
+                bank = _history_bank(net, content, warm, history_items, train.n_items, p.dim)
+                net.train()
+            candidates = np.concatenate([targets, negatives])
+            unique, inverse = np.unique(candidates, return_inverse=True)
+            warm_rows = warm[unique]
+            if p.warm_dropout > 0 and warm_rows.shape[1]:
+                keep = torch.from_numpy(rng.random(len(unique)) >= p.warm_dropout).float().unsqueeze(1)
+                warm_rows = warm_rows * keep
+            candidate_vectors = net.item_tower(content[unique], warm_rows)[torch.from_numpy(inverse)]
+            index, mask, log_strength = pad_histories(histories, strengths, max(len(h) for h in histories))
+            users = net.user_tower(bank[torch.from_numpy(index)], torch.from_numpy(mask),
+                                   torch.from_numpy(log_strength))
+            target_vectors = candidate_vectors[:len(targets)]
+            if p.loss == "mse":
+                ratings = torch.from_numpy(_pair_ratings(train, sampler, example))
+                predicted = net.rating_head((users * target_vectors).sum(dim=1))
+                loss = F.mse_loss(predicted, ratings)
+            else:
+                logits = users @ candidate_vectors.T / p.temperature
+                false_negative = _positive_mask(train, sampler.users[example], candidates)
+                false_negative[torch.arange(len(targets)), torch.arange(len(targets))] = False
+                if p.loss == "softmax":
+                    correction = np.log(expected_in_batch[candidates] + uniform_rate)
+                    logits = logits - torch.from_numpy(correction.astype(np.float32))
+                    logits = logits.masked_fill(false_negative, float("-inf"))
+                    loss = F.cross_entropy(logits, torch.arange(len(targets)))
                 else:
-                    logits = users @ candidate_vectors.T / p.temperature
-                    false_negative = _positive_mask(train, sampler.users[example], candidates)
-                    false_negative[torch.arange(len(targets)), torch.arange(len(targets))] = False
-                    if p.loss == "softmax":
-                        correction = np.log(expected_in_batch[candidates] + uniform_rate)
-                        logits = logits - torch.from_numpy(correction.astype(np.float32))
-                        logits = logits.masked_fill(false_negative, float("-inf"))
-                        loss = F.cross_entropy(logits, torch.arange(len(targets)))
-                    else:
-                        margin = logits.diagonal().unsqueeze(1) - logits
-                        valid = ~false_negative
-                        valid[torch.arange(len(targets)), torch.arange(len(targets))] = False
-                        loss = F.softplus(-margin)[valid].mean()
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                losses.append(float(loss.detach()))
-            train_seconds = time.perf_counter() - epoch_started
-            model.refresh_vectors(train, features)
-            metrics = probe.evaluate(model) if probe is not None else {}
-            point = {"epoch": epoch, "train_loss": float(np.mean(losses)), **metrics,
-                     "epoch_seconds": round(train_seconds, 2), "examples_per_s": round(len(sampler) / train_seconds)}
-            curve.append(point)
-            log.info("two-tower epoch %d/%d: loss %.4f %s (%.1fs, %d examples/s)", epoch, p.max_epochs,
-                     point["train_loss"], {k: round(v, 4) for k, v in metrics.items()}, train_seconds,
-                     point["examples_per_s"])
-            score = metrics[key] if key else -point["train_loss"]
-            if best is None or score > best[0]:
-                best = (score, epoch, copy.deepcopy(net.state_dict()))
-            elif epoch - best[1] >= p.patience:
-                log.info("early stop: no %s gain for %d epochs", key or "training loss", p.patience)
-                break
-        assert best is not None
-        net.load_state_dict(best[2])
+                    margin = logits.diagonal().unsqueeze(1) - logits
+                    valid = ~false_negative
+                    valid[torch.arange(len(targets)), torch.arange(len(targets))] = False
+                    loss = F.softplus(-margin)[valid].mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss.detach()))
+        train_seconds = time.perf_counter() - epoch_started
         model.refresh_vectors(train, features)
-        best_point = next(c for c in curve if c["epoch"] == best[1])
-        return {"users": train.n_users, "items": train.n_items, "pairs": train.nnz, "examples": len(sampler),
-                "warm_items": int(features.is_warm.sum()), "best_epoch": best[1], "epochs_run": len(curve),
-                "validation_users": len(probe) if probe is not None else 0,
-                "best_validation": {k: v for k, v in best_point.items() if "@" in k},
-                "curve": curve, "fit_seconds": round(time.perf_counter() - started, 2)}
-    finally:
-        torch.set_num_threads(previous_threads)
+        metrics = probe.evaluate(model) if probe is not None else {}
+        point = {"epoch": epoch, "train_loss": float(np.mean(losses)), **metrics,
+                 "epoch_seconds": round(train_seconds, 2), "examples_per_s": round(len(sampler) / train_seconds)}
+        curve.append(point)
+        log.info("two-tower epoch %d/%d: loss %.4f %s (%.1fs, %d examples/s)", epoch, p.max_epochs,
+                 point["train_loss"], {k: round(v, 4) for k, v in metrics.items()}, train_seconds,
+                 point["examples_per_s"])
+        score = metrics[key] if key else -point["train_loss"]
+        if best is None or score > best[0]:
+            best = (score, epoch, copy.deepcopy(net.state_dict()))
+        elif epoch - best[1] >= p.patience:
+            log.info("early stop: no %s gain for %d epochs", key or "training loss", p.patience)
+            break
+    assert best is not None
+    net.load_state_dict(best[2])
+    model.refresh_vectors(train, features)
+    best_point = next(c for c in curve if c["epoch"] == best[1])
+    return {"users": train.n_users, "items": train.n_items, "pairs": train.nnz, "examples": len(sampler),
+            "warm_items": int(features.is_warm.sum()), "best_epoch": best[1], "epochs_run": len(curve),
+            "validation_users": len(probe) if probe is not None else 0,
+            "best_validation": {k: v for k, v in best_point.items() if "@" in k},
+            "curve": curve, "fit_seconds": round(time.perf_counter() - started, 2)}
 
 
 def _pair_ratings(train: Interactions, sampler: ExampleSampler, example: np.ndarray) -> np.ndarray:

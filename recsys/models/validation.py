@@ -3,8 +3,8 @@
 The evaluation stage owns the full, reported metrics on the test split; this probe only ranks a
 fixed sample of validation users so that a model can watch itself improve. It computes the
 evaluation's metric definitions (``recsys.evaluation.metrics``) for binary relevance in a few
-array operations, items the user had in training excluded from the ranking; users the model cannot serve count as zeros, so
-a model is not rewarded for skipping users.
+array operations, items the user had in training excluded from the ranking; users the model
+cannot serve count as zeros, so a model is not rewarded for skipping users.
 """
 
 from __future__ import annotations
