@@ -69,7 +69,7 @@ def top_k_rows(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     Wide rows are prefiltered: the k blocks of ``TOP_K_BLOCK`` columns with the largest maxima
     hold the row's k largest scores (any column outside them is at most the k-th largest block
     maximum, and each chosen block holds a score at least that large), so the exact top-k runs on
-    k * 64 candidates. Block maxima are one vectorised pass; torch.topk over a whole wide row costs
+    k * TOP_K_BLOCK candidates. Block maxima are one vectorised pass; torch.topk over a whole wide row costs
     about three times as much, and numpy's argpartition more still. Ties may resolve either way.
     """
     import torch
