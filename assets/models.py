@@ -43,7 +43,9 @@ class ALSConfig(dg.Config):
     iterations: int = 15
     seed: int = 0
     num_threads: int = 0               # implicit's threads, 0 = all cores
-    curve_every: int = 5               # validation metrics every n iterations (0: only at the end)
+    curve_every: int = 0
+    """Validation metrics every n iterations for the curve plot (0: once, at the end; each point costs ~4% of
+    the fit, so the curve is opt-in)."""
     probe: ProbeConfig = ProbeConfig()
     retrain: RetrainConfig = RetrainConfig()
 
@@ -134,6 +136,11 @@ class TwoTowerConfig(dg.Config):
     patience: int = 3
     seed: int = 0
     threads: int = 1
+    negative_pool: Literal["warm", "catalog"] = "warm"
+    """Uniform negatives from items with interactions ("warm", so never-clicked items are not only ever
+    negatives) or from the whole catalog."""
+    warm_dropout: float = 0.5
+    """Share of candidate items whose interaction features are hidden in a training step (cold-start practice)."""
     probe: ProbeConfig = ProbeConfig()
     retrain: RetrainConfig = RetrainConfig()
 
@@ -141,7 +148,8 @@ class TwoTowerConfig(dg.Config):
         return TwoTowerParams(dim=self.dim, hidden=self.hidden, loss=self.loss, use_als=self.use_als,
                               temperature=self.temperature, batch_size=self.batch_size,
                               uniform_negatives=self.uniform_negatives, lr=self.lr, max_epochs=self.max_epochs,
-                              patience=self.patience, seed=self.seed, threads=self.threads)
+                              patience=self.patience, seed=self.seed, threads=self.threads,
+                              negative_pool=self.negative_pool, warm_dropout=self.warm_dropout)
 
 
 @dg.asset(
