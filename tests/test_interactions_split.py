@@ -56,7 +56,7 @@ def test_new_users_keep_only_their_first_pairs_in_train(split):
     per_user = split.frame.group_by("user_id").agg(
         train=pl.col("product_id").filter(pl.col("split") == "train").n_unique(),
         heldout=pl.col("product_id").filter(pl.col("split") != "train").n_unique())
-    truncated = per_user.filter((pl.col("train") == config.new_user_history) & (pl.col("heldout") > 1))
+    truncated = per_user.filter((pl.col("train") == config.new_user_history) & (pl.col("heldout") >= 1))
     assert split.new_users > 0 and truncated.height >= split.new_users
 
 
@@ -100,3 +100,16 @@ def test_deterministic_and_config_checked(simulated, split):
     assert split_interactions(simulated, SplitConfig(seed=1)).frame.equals(split.frame)
     with pytest.raises(ValueError):
         SplitConfig(validation_fraction=0.5, test_fraction=0.6)
+
+
+def test_removing_a_few_products_moves_only_their_users_pairs(simulated, split):
+    """Nightly builds drop events on removed products; the split must stay put for everyone else
+    (the retrain policy measures drift on train pairs)."""
+    products = simulated["product_id"].unique().sort()
+    gone = products.gather_every(200)                              # 0.5% of the products
+    touched = set(simulated.filter(pl.col("product_id").is_in(gone.implode()))["user_id"])
+    again = split_interactions(simulated.filter(~pl.col("product_id").is_in(gone.implode())), SplitConfig(seed=1)).frame
+    before, after = (frame.filter(~pl.col("user_id").is_in(list(touched))) for frame in (split.frame, again))
+    assert before.equals(after)
+    train_before, train_after = pairs_of(split.frame, "train"), pairs_of(again, "train")
+    assert len(train_before ^ train_after) / len(train_before) < 0.05

@@ -24,6 +24,7 @@ Slices (functions of the split table, so the evaluation computes them the same w
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
 
@@ -62,12 +63,21 @@ class SplitResult:
         return {s: int(n) for s, n in self.frame.group_by("split").len().sort("split").iter_rows()}
 
 
+def _uniform(seed: int, user_ids: pl.Series) -> np.ndarray:
+    """A fixed pseudo-random number in [0, 1) per user id: depends on the seed and the id only."""
+    draws = [int.from_bytes(hashlib.blake2b(f"{seed}:{user}".encode(), digest_size=8).digest(), "little")
+             for user in user_ids.to_list()]
+    return np.asarray(draws, dtype=np.float64) / 2.0 ** 64
+
+
 def _new_users(pair_counts: pl.DataFrame, config: SplitConfig) -> pl.Series:
-    """A seeded sample of the users eligible to play new users (stable for a given user set)."""
+    """A seeded sample of the users eligible to play new users.
+
+    Each user's draw depends on the seed and their id alone, so adding or removing other users (or
+    events) never changes who plays a new user: nightly builds keep the same split for everyone else.
+    """
     eligible = pair_counts.filter(pl.col("n") > config.new_user_history)["user_id"].sort()
-    rng = np.random.default_rng(config.seed)
-    picked = rng.random(eligible.len()) < config.new_user_fraction
-    return eligible.filter(pl.Series(picked))
+    return eligible.filter(pl.Series(_uniform(config.seed, eligible) < config.new_user_fraction))
 
 
 def split_interactions(interactions: pl.DataFrame, config: SplitConfig | None = None) -> SplitResult:
