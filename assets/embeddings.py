@@ -151,9 +151,8 @@ def image_tower(context: dg.AssetExecutionContext, config: ImageTowerConfig, lak
                            for name in ("aligned_better_than_random", "beats_ridge_baseline")])
     products = lake.read_table("silver/products")
     pairs = training_pairs(products, primary_images(lake.read_table("images/manifest")), lake.root_path)
-    text_encoder = encoder.text_encoder()
     settings = config.settings()
-    data = training_data(pairs, f"{text_encoder.name}@{text_encoder.version}", settings)
+    data = training_data(pairs, encoder.text_encoder_id(), settings)
     decision = retraining.decide(target, data, config.retrain.policy())
     saved_config = target / CONFIG_FILE
     if not decision.retrain and saved_config.exists():
@@ -162,6 +161,7 @@ def image_tower(context: dg.AssetExecutionContext, config: ImageTowerConfig, lak
         version = (target / "version").read_text().strip()
         return _tower_result(saved["training"], version, decision, time.perf_counter() - started, lake)
     context.log.info("training a new tower: %s", decision.reason)
+    text_encoder = encoder.text_encoder()
     context.log.info("training on %d pairs (load average %s)", pairs.height, os.getloadavg())
     fit = fit_image_tower(pairs, text_encoder, settings, device=encoder.resolved_device(), threads=encoder.threads,
                           decode_workers=max(encoder.decode_workers, encoder.threads), precision=encoder.precision)

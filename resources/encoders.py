@@ -8,6 +8,7 @@ import dagster as dg
 from pydantic import Field
 
 from recsys.embeddings import DEFAULT_CLIP, ClipEncoder, Encoder, LocalEncoder, MiniLMTextEncoder
+from recsys.embeddings.minilm import default_model_path, model_fingerprint
 
 BACKENDS = ("local", "clip")
 
@@ -54,6 +55,10 @@ class EncoderResource(dg.ConfigurableResource):
         self.apply_threads()
         return MiniLMTextEncoder(device=self.resolved_device(), batch_size=self.text_batch_size,
                                  precision=self.precision)
+
+    def text_encoder_id(self) -> str:
+        """``name@version`` of ``text_encoder()`` without loading it (the version hashes the weight file)."""
+        return f"{MiniLMTextEncoder.name}@{model_fingerprint(default_model_path())}"
 
     def load(self, tower_dir: Path) -> Encoder:
         """The configured encoder; ``tower_dir`` is the trained image tower (local backend only)."""
