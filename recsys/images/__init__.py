@@ -2,7 +2,7 @@
 
 Products reference images by http(s) URL or by local file (``file://`` inside the lake's raw/,
 or a lake-relative path). ``update_image_cache`` fetches or reads each one safely, normalizes it
-(RGB JPEG, longest side <= 256, EXIF orientation applied), stores it content-addressed under
+(RGB JPEG, longest side <= 320, EXIF orientation applied), stores it content-addressed under
 ``<lake>/images/<sha[:2]>/<sha256>.jpg`` and records every (product, url) in
 ``images/manifest.parquet``. Downstream reads ``primary_images(manifest)``.
 """
