@@ -53,12 +53,17 @@ def write_text_atomic(path: Path, text: str) -> Path:
 
 
 def replace_dir_atomic(build: Path, target: Path) -> None:
-    """Swap a fully built folder into place: the old folder is renamed aside, then removed."""
+    """Swap a fully built folder into place: the old folder is renamed aside, then removed.
+
+    Two builds swapping the same folder at once take turns (a lock beside it), so neither renames
+    the other's folder away mid-swap; the last one wins whole.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
-    old = target.with_name(f".{target.name}.{uuid.uuid4().hex}.old")
-    if target.exists():
-        os.replace(target, old)
-    os.replace(build, target)
+    with exclusive_lock(target.parent / f".{target.name}.swap.lock"):
+        old = target.with_name(f".{target.name}.{uuid.uuid4().hex}.old")
+        if target.exists():
+            os.replace(target, old)
+        os.replace(build, target)
     shutil.rmtree(old, ignore_errors=True)
 
 

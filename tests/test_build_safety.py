@@ -106,7 +106,9 @@ def test_two_runs_at_once_corrupt_nothing(built):
     change_styles(lake)
     runs = [_run(lake), _run(lake)]
     outputs = [run.communicate(timeout=900)[1] for run in runs]
-    assert [run.returncode for run in runs] == [0, 0], [out[-3000:] for out in outputs]
+    failures = ["\n".join(line for line in out.splitlines() if "Error" in line or "STEP_FAILURE" in line)[-4000:]
+                for out in outputs]
+    assert [run.returncode for run in runs] == [0, 0], failures
     rows = _tables_are_whole(lake)
     builds = pl.read_parquet(lake / "gold" / "builds.parquet")
     assert builds.height == 3 == rows["builds"]           # the first build and both overlapping ones

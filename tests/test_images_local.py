@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import polars as pl
@@ -13,7 +14,6 @@ from recsys.images import (CacheSettings, HttpFetcher, HttpSettings, ImageStore,
 from recsys.images import cache as cache_module
 from recsys.images.manifest import MANIFEST_SCHEMA
 from recsys.images.outcome import ImageRejected
-from recsys.images.store import StoreBusy
 from tests.image_samples import jpeg, png_bomb, truncated
 
 
@@ -172,12 +172,19 @@ def test_a_half_written_store_file_is_repaired(lake):
     assert stored.read_bytes() == good
 
 
-def test_a_second_concurrent_build_is_refused(lake):
-    store = ImageStore(lake)
-    with store.lock():
-        with pytest.raises(StoreBusy):
-            with ImageStore(lake).lock():
-                pass
+def test_a_second_concurrent_build_waits_for_the_first(lake):
+    entered = threading.Event()
+
+    def second_build():
+        with ImageStore(lake).lock():
+            entered.set()
+
+    with ImageStore(lake).lock():
+        other = threading.Thread(target=second_build)
+        other.start()
+        assert not entered.wait(0.3)        # still held: the second build is waiting, not writing
+    other.join()
+    assert entered.is_set()
 
 
 def test_primary_images_follow_image_url_order():

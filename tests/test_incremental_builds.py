@@ -23,9 +23,10 @@ from tests.test_end_to_end import ALL_ASSETS, RUN_CONFIG, _resources
 PINNED = ["models/image_tower", "models/als", "models/two_tower", "models/hybrid_weights.json", "state/hybrid_weights",
           "silver/interactions.parquet", "silver/interactions_simulator.json"]
 # Texts are encoded in batches of whatever is new: padding and (on CPUs with it) bf16 matmuls make a
-# vector differ from a whole-catalog encoding by ~1e-4, so vectors and scores compare within 2e-3.
-VECTOR_TOLERANCE = 2e-3
-SCORE_TOLERANCE = 2e-3
+# vector differ from a whole-catalog encoding by ~1e-4, and a list's min-max scaling can magnify that in
+# its scores, so vectors and scores compare within 5e-3.
+VECTOR_TOLERANCE = 5e-3
+SCORE_TOLERANCE = 5e-3
 # With 150 simulated users, 6 changed products move ~14% of the validation pairs (the sample moves far
 # less): the models and weights are pinned here with a looser drift bound, as a user could configure.
 # And with ~190 products, 100 candidates per source would put every product in every list's candidates.

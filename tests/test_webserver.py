@@ -84,7 +84,8 @@ def test_webserver_lists_assets_and_materializes(webserver, tiny_lake: Path):
     assert {"silver/products", "silver/quarantine", "raw/asos"} <= keys
 
     client = DagsterGraphQLClient("127.0.0.1", port_number=port, timeout=60)
-    run_id = client.submit_job_execution("build_all", asset_selection=[["silver", "products"], ["silver", "quarantine"]])
+    run_id = client.submit_job_execution("build_all", asset_selection=[["silver", "products"], ["silver", "quarantine"],
+                                                                    ["silver", "product_changes"]])
     finished = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
     status = _wait_until(lambda: (s := client.get_run_status(run_id)) in finished and s, 300, "the run to finish", 2.0)
     assert status == DagsterRunStatus.SUCCESS

@@ -14,7 +14,6 @@ of files no manifest row points to.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import threading
@@ -22,12 +21,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from recsys import storage
+
 STORE_FOLDER = "images"
 SUFFIX = ".jpg"
-
-
-class StoreBusy(RuntimeError):
-    """Another build holds the store's lock."""
 
 
 class ImageStore:
@@ -100,14 +97,7 @@ class ImageStore:
 
     @contextmanager
     def lock(self) -> Iterator[None]:
-        """Exclusive, non-blocking: a second concurrent build fails fast with StoreBusy."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".lock", "w") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError as exc:
-                raise StoreBusy(f"another build is writing the image store {self.root}") from exc
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        """Exclusive across processes; a second concurrent build waits for the first, then reuses
+        what it cached (its manifest and prune must not interleave with another's)."""
+        with storage.exclusive_lock(self.root / ".lock"):
+            yield
