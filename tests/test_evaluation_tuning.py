@@ -18,7 +18,6 @@ from recsys.gold import SimilarItemsConfig, build_similar_items, model_inputs
 from recsys.gold.similar_items import similar_candidates
 from recsys.index import IdMap
 from recsys.recommend import build_history
-from recsys.vectors import AlignedVectors
 from tests.interaction_fixtures import planted, synthetic_catalog
 
 T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)

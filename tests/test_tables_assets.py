@@ -16,7 +16,6 @@ from assets.tables import (
     BUILDS,
     GOLD_PRODUCTS,
     SIMILAR_ITEMS,
-    STYLE_RECOMMENDATIONS,
     USER_RECOMMENDATIONS,
     builds,
     gold_products,

@@ -183,6 +183,7 @@ def source_thresholds(candidates: np.ndarray, spaces: Mapping[str, Space],
     n = len(candidates)
     queries = np.arange(n) if queries is None else queries
     out = {name: np.full(n, -np.inf, dtype=np.float32) for name in spaces}
+    known = {name: (space.known_queries(), space.known_items()) for name, space in spaces.items()}
     for lo in range(0, n, QUERIES_PER_BLOCK):
         rows = candidates[lo:lo + QUERIES_PER_BLOCK]
         valid = rows >= 0
@@ -192,9 +193,10 @@ def source_thresholds(candidates: np.ndarray, spaces: Mapping[str, Space],
             if rows.shape[1] < space.size:
                 continue
             sims = np.einsum("qd,qcd->qc", space.queries[block_queries], space.items[safe])
-            sims = np.where(valid & space.known_items()[safe], sims, -np.inf).astype(np.float32)
+            known_queries, known_items = known[name]
+            sims = np.where(valid & known_items[safe], sims, -np.inf).astype(np.float32)
             kth = -np.partition(-sims, space.size - 1, axis=1)[:, space.size - 1]
-            out[name][lo:lo + QUERIES_PER_BLOCK] = np.where(space.known_queries()[block_queries], kth, -np.inf)
+            out[name][lo:lo + QUERIES_PER_BLOCK] = np.where(known_queries[block_queries], kth, -np.inf)
     return out
 
 
@@ -215,9 +217,14 @@ def _moves(before_ids: list[str], before_hashes: list[str], ids: list[str], hash
 
 def plan_refresh(previous: ListState | None, settings: str, query_ids: list[str], query_hashes: list[str],
                  item_ids: list[str], item_hashes: list[str], spaces: Mapping[str, Space],
-                 table_digest: str | None) -> RefreshPlan:
-    """The queries a build must recompute given the previous state (see the module docstring)."""
+                 table_digest: str | None, exact_search: bool = True) -> RefreshPlan:
+    """The queries a build must recompute given the previous state (see the module docstring).
+
+    ``exact_search``: whether the candidate searches are exact; with an approximate index nothing
+    is carried over."""
     n = len(query_ids)
+    if not exact_search:
+        return RefreshPlan.everything(n, "approximate index: lists are not carried over")
     if previous is None:
         return RefreshPlan.everything(n, "no previous list state")
     if previous.settings_hash != settings:
@@ -243,25 +250,25 @@ def plan_refresh(previous: ListState | None, settings: str, query_ids: list[str]
 
     # 3. lists a new or changed item now enters
     movers = np.concatenate([new_i, changed_i]).astype(np.int64)
-    same_ids = np.asarray(query_ids, dtype=object)[same_q_now]
-    item_position = {pid: i for i, pid in enumerate(item_ids)} if len(movers) else {}
     entering = np.zeros(n, dtype=bool)
-    for name, space in spaces.items():
-        source_movers = movers[space.known_items()[movers]]
-        if not len(source_movers):
-            continue
-        threshold = np.full(n, np.inf, dtype=np.float32)
-        threshold[same_q_now] = previous.thresholds[name][same_q_before]
-        threshold[~space.known_queries()] = np.inf
+    if len(movers):
         # A query that is itself an item never gets itself back (similar items).
-        own = np.array([item_position.get(q, -1) for q in same_ids], dtype=np.int64)
-        for lo in range(0, len(source_movers), MOVERS_PER_BLOCK):
-            block = source_movers[lo:lo + MOVERS_PER_BLOCK]
-            sims = space.queries @ space.items[block].T                          # (queries, block)
-            hits = sims >= (threshold - SIMILARITY_SLACK)[:, None]
-            selfish = own[:, None] == block[None, :]
-            hits[same_q_now] &= ~selfish
-            entering |= hits.any(axis=1)
+        item_position = {pid: i for i, pid in enumerate(item_ids)}
+        own = np.array([item_position.get(query_ids[q], -1) for q in same_q_now], dtype=np.int64)
+        for name, space in spaces.items():
+            source_movers = movers[space.known_items()[movers]]
+            if not len(source_movers):
+                continue
+            threshold = np.full(n, np.inf, dtype=np.float32)
+            threshold[same_q_now] = previous.thresholds[name][same_q_before]
+            threshold[~space.known_queries()] = np.inf
+            for lo in range(0, len(source_movers), MOVERS_PER_BLOCK):
+                block = source_movers[lo:lo + MOVERS_PER_BLOCK]
+                sims = space.queries @ space.items[block].T                          # (queries, block)
+                hits = sims >= (threshold - SIMILARITY_SLACK)[:, None]
+                selfish = own[:, None] == block[None, :]
+                hits[same_q_now] &= ~selfish
+                entering |= hits.any(axis=1)
     recompute |= entering
     counts = {"new_queries": len(new_q), "changed_queries": len(changed_q), "removed_queries": len(removed_q),
               "new_items": len(new_i), "changed_items": len(changed_i), "removed_items": len(removed_i),

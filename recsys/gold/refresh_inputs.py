@@ -14,9 +14,8 @@ from collections.abc import Mapping
 import numpy as np
 import polars as pl
 
-from recsys.gold.list_refresh import known_rows, row_hashes
+from recsys.gold.list_refresh import Space, known_rows, row_hashes
 from recsys.recommend import History
-from recsys.vectors import AlignedVectors
 
 
 def _id_hashes(ids: np.ndarray) -> np.ndarray:
@@ -39,19 +38,19 @@ def history_item_arrays(history: History | None, n_items: int) -> dict[str, np.n
     return {"popularity": history.popularity.astype(np.float32), "bought_by": per_item}
 
 
-def item_hashes(products: pl.DataFrame, spaces: Mapping[str, AlignedVectors], history: History | None) -> list[str]:
-    """One hash per product row (``products`` minus build_id, aligned to the vectors)."""
-    arrays = {f"vector_{name}": known_rows(space.vectors, space.known) for name, space in spaces.items()}
+def item_hashes(products: pl.DataFrame, spaces: Mapping[str, Space], history: History | None) -> list[str]:
+    """One hash per product row (``products`` minus build_id, aligned to the sources' item vectors)."""
+    arrays = {f"vector_{name}": known_rows(space.items, space.item_known) for name, space in spaces.items()}
     arrays.update(history_item_arrays(history, products.height))
     return row_hashes(products.drop("build_id", strict=False), arrays)
 
 
 def user_hashes(history: History, product_ids: pl.Series, item_hash: list[str],
-                spaces: Mapping[str, AlignedVectors]) -> list[str]:
-    """One hash per user of history: the ids and hashes of what they own, and their vectors."""
+                spaces: Mapping[str, Space]) -> list[str]:
+    """One hash per user of history: the ids and hashes of what they own, and their query vectors."""
     owned = history.owned
     tagged = (product_ids + "@" + pl.Series(item_hash, dtype=pl.String)).to_numpy()
     lists = [sorted(tagged[owned.indices[owned.indptr[u]:owned.indptr[u + 1]]].tolist()) for u in range(history.n_users)]
-    arrays = {f"vector_{name}": known_rows(space.vectors, space.known) for name, space in spaces.items()}
+    arrays = {f"vector_{name}": known_rows(space.queries, space.query_known) for name, space in spaces.items()}
     return row_hashes(pl.DataFrame({"user_id": history.user_ids.tolist(), "owned": lists},
                                    schema={"user_id": pl.String, "owned": pl.List(pl.String)}), arrays)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from recsys.gold.list_refresh import (ListsBuild, PreviousLists, RefreshPlan, Space, merge_lists, next_state,
+from recsys.gold.list_refresh import (ListsBuild, PreviousLists, Space, merge_lists, next_state,
                                       plan_refresh, settings_hash)
 from recsys.gold.refresh_inputs import item_hashes
 from recsys.gold.schemas import GOLD_TABLES, conform
@@ -62,15 +62,14 @@ def similar_candidates(content: AlignedVectors, content_search: SearchFn, *, tow
     ``all_signals`` keeps a signal even when its weight is 0 (weight tuning re-ranks one candidate set).
     """
     queries = np.arange(len(content.vectors)) if queries is None else np.asarray(queries, dtype=np.int64)
-    size = config.candidates_per_source
-    signals: list = [VectorSignal("content", content.vectors, content.vectors, content.known, content.known)]
-    sources = [CandidateSource("content", content_search, content.vectors[queries], size, content.known[queries])]
-    for name, space in (("two_tower", tower), ("als", als)):
-        if space is not None and (all_signals or config.weights.get(name, 0) > 0):
-            unit = space.normalized()
-            signal = VectorSignal(name, unit.vectors, unit.vectors, unit.known, unit.known)
-            signals.append(signal)
-            sources.append(CandidateSource(name, signal.search(), unit.vectors[queries], size, unit.known[queries]))
+    signals: list = []
+    sources = []
+    for name, space in candidate_spaces(content, tower, als, config, all_signals).items():
+        signal = VectorSignal(name, space.items, space.items, space.item_known, space.item_known)
+        signals.append(signal)
+        search = content_search if name == "content" else signal.search()
+        sources.append(CandidateSource(name, search, space.queries[queries], space.size,
+                                       space.known_queries()[queries]))
     if history is not None:
         signals.append(history.popularity_signal())
     own = Exclusions.from_pairs(np.arange(len(queries)), queries, len(queries))
@@ -79,27 +78,16 @@ def similar_candidates(content: AlignedVectors, content_search: SearchFn, *, tow
 
 
 def candidate_spaces(content: AlignedVectors, tower: AlignedVectors | None, als: AlignedVectors | None,
-                     config: SimilarItemsConfig) -> dict[str, Space]:
-    """The candidate sources of ``similar_candidates`` in their exact form, for ``list_refresh``."""
+                     config: SimilarItemsConfig, all_signals: bool = False) -> dict[str, Space]:
+    """The candidate sources: the content vectors (searched through the index), and the two-tower and
+    ALS item spaces (unit rows) whose weight is not 0 (all of them with ``all_signals``)."""
     size = config.candidates_per_source
     spaces = {"content": Space.item_to_item(content.vectors, size, content.known)}
     for name, space in (("two_tower", tower), ("als", als)):
-        if space is not None and config.weights.get(name, 0) > 0:
+        if space is not None and (all_signals or config.weights.get(name, 0) > 0):
             unit = space.normalized()
             spaces[name] = Space.item_to_item(unit.vectors, size, unit.known)
     return spaces
-
-
-def _plan(previous: PreviousLists | None, settings: str, products: pl.DataFrame, content: AlignedVectors,
-          tower: AlignedVectors | None, als: AlignedVectors | None, history: History | None,
-          spaces: dict[str, Space], exact_search: bool) -> tuple[RefreshPlan, list[str]]:
-    vectors = {"content": content, **{n: s.normalized() for n, s in (("two_tower", tower), ("als", als)) if s}}
-    hashes = item_hashes(products, vectors, history)
-    if not exact_search:
-        return RefreshPlan.everything(products.height, "approximate index: lists are not carried over"), hashes
-    ids = products["product_id"].to_list()
-    return plan_refresh(previous.state if previous else None, settings, ids, hashes, ids, hashes, spaces,
-                        previous.digest if previous else None), hashes
 
 
 def build_similar_items(products: pl.DataFrame, content: AlignedVectors, content_search: SearchFn, *,
@@ -119,7 +107,11 @@ def build_similar_items(products: pl.DataFrame, content: AlignedVectors, content
     settings = settings_hash({"code": LISTS_CODE_VERSION, "k": config.k, "size": config.candidates_per_source,
                               "weights": dict(config.weights), "sources": sorted(spaces),
                               "popularity": history is not None})
-    plan, hashes = _plan(previous, settings, products, content, tower, als, history, spaces, exact_search)
+    ids = products["product_id"]
+    id_list = ids.to_list()
+    hashes = item_hashes(products, spaces, history)
+    plan = plan_refresh(previous.state if previous else None, settings, id_list, hashes, id_list, hashes, spaces,
+                        previous.digest if previous else None, exact_search)
     queries = np.flatnonzero(plan.recompute)
     timings["plan"] = time.perf_counter() - started
     prepared = similar_candidates(content, content_search, tower=tower, als=als, history=history, config=config,
@@ -134,7 +126,6 @@ def build_similar_items(products: pl.DataFrame, content: AlignedVectors, content
     if history is not None and is_als.any():
         bought[is_als] = history.bought_together(rows["query"].to_numpy()[is_als], rows["item"].to_numpy()[is_als])
     rows = rows.with_columns(bought_together=pl.Series(bought))
-    ids = products["product_id"]
     table = pl.DataFrame({
         "product_id": ids.gather(rows["query"]),
         "rank": rows["rank"],
@@ -146,8 +137,8 @@ def build_similar_items(products: pl.DataFrame, content: AlignedVectors, content
     carried = ids.filter(pl.Series(~plan.recompute)).to_list()
     table = conform(merge_lists(previous.table if previous else None, conform(table, GOLD_TABLES["similar_items"]),
                                 "product_id", carried), GOLD_TABLES["similar_items"])
-    state = next_state(previous.state if previous else None, plan, settings, ids.to_list(), hashes, ids.to_list(),
-                       hashes, spaces, prepared.candidates)
+    state = next_state(previous.state if previous else None, plan, settings, id_list, hashes, id_list, hashes, spaces,
+                       prepared.candidates)
     timings["table"] = time.perf_counter() - started - sum(timings.values())
     log.info("similar_items: %d rows for %d products (%d recomputed, %d carried over) in %.1fs", table.height, n,
              len(queries), len(carried), time.perf_counter() - started)

@@ -24,10 +24,10 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from recsys.gold.list_refresh import (ListsBuild, PreviousLists, RefreshPlan, Space, merge_lists, next_state,
+from recsys.gold.list_refresh import (ListsBuild, PreviousLists, Space, merge_lists, next_state,
                                       plan_refresh, settings_hash)
 from recsys.gold.refresh_inputs import item_hashes, user_hashes
-from recsys.gold.schemas import GOLD_TABLES, TableBuild, conform
+from recsys.gold.schemas import GOLD_TABLES, conform
 from recsys.vectors import AlignedVectors
 from recsys.recommend import CandidateSource, History, VectorSignal, generate_candidates, rerank
 from recsys.recommend.reasons import user_reasons
@@ -178,21 +178,6 @@ def user_candidates(history: History, content: AlignedVectors, content_search: S
     return UserCandidates(candidates, prepared.signals, prepared.spaces)
 
 
-def _refresh_plan(previous: PreviousLists | None, settings: str, history: History, products: pl.DataFrame,
-                  content: AlignedVectors, tower: UserSpace | None, als: UserSpace | None, prepared: UserSignals,
-                  exact_search: bool) -> tuple[RefreshPlan, list[str], list[str]]:
-    item_spaces = {"content": content, **{n: s.items for n, s in (("two_tower", tower), ("als", als)) if s}}
-    user_spaces = {"content": prepared.profiles, **{n: s.users for n, s in (("two_tower", tower), ("als", als)) if s}}
-    sources = prepared.sources
-    items = item_hashes(products, item_spaces, history)
-    users = user_hashes(history, products["product_id"], items, user_spaces)
-    if not exact_search:
-        return RefreshPlan.everything(history.n_users, "approximate index: lists are not carried over"), users, items
-    plan = plan_refresh(previous.state if previous else None, settings, history.user_ids.tolist(), users,
-                        products["product_id"].to_list(), items, sources, previous.digest if previous else None)
-    return plan, users, items
-
-
 def build_user_recommendations(products: pl.DataFrame, history: History, content: AlignedVectors,
                                content_search: SearchFn, *, tower: UserSpace | None = None,
                                als: UserSpace | None = None,
@@ -209,8 +194,12 @@ def build_user_recommendations(products: pl.DataFrame, history: History, content
     prepared = user_signals(history, content, content_search, tower=tower, als=als, config=config)
     settings = settings_hash({"code": LISTS_CODE_VERSION, "k": config.k, "size": config.candidates_per_source,
                               "weights": dict(config.weights), "sources": sorted(prepared.sources)})
-    plan, user_hash, item_hash = _refresh_plan(previous, settings, history, products, content, tower, als,
-                                               prepared, exact_search)
+    product_ids = products["product_id"]
+    item_hash = item_hashes(products, prepared.sources, history)
+    user_hash = user_hashes(history, product_ids, item_hash, prepared.sources)
+    plan = plan_refresh(previous.state if previous else None, settings, history.user_ids.tolist(), user_hash,
+                        product_ids.to_list(), item_hash, prepared.sources, previous.digest if previous else None,
+                        exact_search)
     queries = np.flatnonzero(plan.recompute)
     timings["plan"] = time.perf_counter() - started
     candidates = candidates_for(history, prepared, queries, config.block_rows)
@@ -235,7 +224,7 @@ def build_user_recommendations(products: pl.DataFrame, history: History, content
     table = (pl.DataFrame({
         "user_id": pl.Series(history.user_ids[users].tolist(), dtype=pl.String),
         "rank": rows["rank"],
-        "product_id": products["product_id"].gather(items),
+        "product_id": product_ids.gather(items),
         "score": rows["score"],
         "reason": user_reasons(reason_rows, products),
         "model": rows["model"],
@@ -245,7 +234,7 @@ def build_user_recommendations(products: pl.DataFrame, history: History, content
     table = conform(merge_lists(previous.table if previous else None, conform(table, GOLD_TABLES["user_recommendations"]),
                                 "user_id", carried), GOLD_TABLES["user_recommendations"])
     state = next_state(previous.state if previous else None, plan, settings, history.user_ids.tolist(), user_hash,
-                       products["product_id"].to_list(), item_hash, prepared.sources, candidates)
+                       product_ids.to_list(), item_hash, prepared.sources, candidates)
     timings["table"] = time.perf_counter() - started - sum(timings.values())
     log.info("user_recommendations: %d rows for %d users (%d recomputed, %d carried over) in %.1fs", table.height,
              history.n_users, len(queries), len(carried), time.perf_counter() - started)

@@ -34,7 +34,7 @@ import polars as pl
 from recsys.synthetic.catalog_rows import HEADERS, CatalogTally, render_chunk
 from recsys.synthetic.events import CatalogAttributes, EventSampler, EventTally
 from recsys.synthetic.images import ImageJob, write_images
-from recsys.synthetic.products import MAX_PRODUCTS, SOURCES, chunk_bounds, product_chunk
+from recsys.synthetic.products import MAX_PRODUCTS, chunk_bounds, product_chunk
 
 log = logging.getLogger(__name__)
 
