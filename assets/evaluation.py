@@ -176,21 +176,15 @@ def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, lake
 def _kept_evaluation(lake: LakeResource, decision: retraining.RetrainDecision):
     """The evaluation on disk, re-announced: same numbers, checks re-run on its metrics table."""
     metrics = lake.read_table(f"{EVAL_DIR}/metrics")
-    hybrid = _metric(metrics, "hybrid")
     report_path = lake.path(f"{EVAL_DIR}/report.md")
     yield dg.MaterializeResult(metadata={
         **decision_metadata(decision), "outcome": f"kept the evaluation of build {metrics['build_id'][0]}",
         "report": dg.MetadataValue.md(report_path.read_text() if report_path.exists() else "(no report)"),
         "dagster/row_count": metrics.height, "path": dg.MetadataValue.path(str(lake.path(EVAL_DIR))),
     })
-    yield from _checks(hybrid, _metric(metrics, "popularity"), protocol.out_of_range(metrics))
-
-
-def _metric(metrics: pl.DataFrame, model: str) -> float | None:
-    """NDCG@10 of ``model`` on user recommendations, all users."""
-    row = metrics.filter((pl.col("model") == model) & (pl.col("task") == "user_recommendations")
-                         & (pl.col("slice") == "all") & (pl.col("metric") == "ndcg") & (pl.col("k") == 10))
-    return float(row["value"][0]) if row.height else None
+    hybrid, popular = (protocol.metric_value(metrics, model, "user_recommendations", "all", "ndcg", 10)
+                       for model in ("hybrid", "popularity"))
+    yield from _checks(hybrid, popular, protocol.out_of_range(metrics))
 
 
 def _checks(hybrid: float | None, popular: float | None, bad: pl.DataFrame):

@@ -13,8 +13,7 @@ from assets.retrain_config import RetrainConfig, decision_metadata
 from recsys import retraining
 from recsys.models.als import ALSParams, ALSRecommender
 from recsys.models.plots import curve_figure
-from recsys.models.stages import (ProbeSettings, StageResult, item_tower_vectors, split_part, train_als,
-                                  train_two_tower)
+from recsys.models.stages import ProbeSettings, StageResult, item_tower_vectors, train_als, train_two_tower
 from recsys.models.two_tower import TwoTowerParams, TwoTowerRecommender
 from resources import LakeResource
 
@@ -58,12 +57,6 @@ def _content_vectors(lake: LakeResource) -> pl.DataFrame:
     return pl.read_parquet(path, columns=["product_id", "fused_vector", "encoder", "encoder_version"])
 
 
-def _train_pairs(split: pl.DataFrame) -> pl.Series:
-    """The retrain policy's keys: one per (user, product) pair of the train split."""
-    return split_part(split, "train").select(
-        pl.concat_str(["user_id", "product_id"], separator="|")).unique().to_series().sort()
-
-
 def _pinned(model) -> StageResult:
     """The saved model as a stage result, from what its training measured."""
     summary = model.summary
@@ -89,7 +82,7 @@ def als_model(context: dg.AssetExecutionContext, config: ALSConfig, lake: LakeRe
     data = retraining.TrainingData(
         settings={"params": {k: v for k, v in asdict(params).items() if k != "num_threads"},
                   "probe": config.probe.model_dump(), "curve_every": config.curve_every},
-        keys=_train_pairs(split))
+        keys=retraining.split_pair_keys(split, "train"))
     decision = retraining.decide(target, data, config.retrain.policy())
     context.log.info("ALS: %s", decision.reason)
     if decision.retrain:
@@ -174,7 +167,7 @@ def two_tower_model(context: dg.AssetExecutionContext, config: TwoTowerConfig, l
     data = retraining.TrainingData(
         settings={"params": {k: v for k, v in asdict(config.params()).items() if k != "threads"},
                   "probe": config.probe.model_dump(), **upstream},
-        keys=_train_pairs(split))
+        keys=retraining.split_pair_keys(split, "train"))
     decision = retraining.decide(target, data, config.retrain.policy())
     context.log.info("two-tower: %s", decision.reason)
     if decision.retrain:

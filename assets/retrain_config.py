@@ -41,15 +41,9 @@ def model_versions(lake: LakeResource) -> dict:
             "encoders": [list(row) for row in encoders]}
 
 
-def split_keys(lake: LakeResource, split: str) -> pl.Series:
-    """One key per (user, product) pair of ``split``: the data a tuning or an evaluation reads."""
-    frame = lake.read_table("features/interaction_split").filter(pl.col("split") == split)
-    return frame.select(pl.concat_str(["user_id", "product_id"], separator="|")).unique().to_series().sort()
-
-
 def stage_data(lake: LakeResource, config: dg.Config, split: str, **upstream) -> TrainingData:
     """A tuning/evaluation stage's inputs for the retrain policy: its settings, the model versions (and
     any ``upstream`` versions) and the pairs of the split it reads."""
     settings = {k: v for k, v in config.model_dump().items() if k != "retrain"}
     return TrainingData(settings={"config": settings, "models": model_versions(lake), **upstream},
-                        keys=split_keys(lake, split))
+                        keys=retraining.split_pair_keys(lake.read_table("features/interaction_split"), split))

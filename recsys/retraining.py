@@ -66,6 +66,13 @@ class RetrainDecision:
                 "age_days": round(self.age_days, 2) if self.age_days is not None else None}
 
 
+def split_pair_keys(split: pl.DataFrame, name: str) -> pl.Series:
+    """One key per (user, product) pair of split ``name`` of an interaction split table, sorted: the
+    training (or tuning, or scoring) keys of a stage that reads that split."""
+    return (split.filter(pl.col("split") == name).select(pl.concat_str(["user_id", "product_id"], separator="|"))
+            .unique().to_series().sort())
+
+
 def drift(saved: pl.Series, current: pl.Series) -> float:
     """Share of keys added or removed, relative to the saved set (1.0 when nothing was saved)."""
     before, now = set(saved.to_list()), set(current.to_list())

@@ -39,9 +39,14 @@ class EvaluationResult:
     ground_truth: pl.DataFrame   # recsys.evaluation.ground_truth.TRUTH_SCHEMA
 
     def value(self, model: str, task: str, slice_name: str, metric: str, k: int) -> float | None:
-        row = self.metrics.filter(pl.col("model") == model, pl.col("task") == task, pl.col("slice") == slice_name,
-                                  pl.col("metric") == metric, pl.col("k") == k)
-        return float(row["value"].item()) if row.height else None
+        return metric_value(self.metrics, model, task, slice_name, metric, k)
+
+
+def metric_value(metrics: pl.DataFrame, model: str, task: str, slice_name: str, metric: str, k: int) -> float | None:
+    """One number of a metrics table (METRICS_SCHEMA), or None when it was not computed."""
+    row = metrics.filter(pl.col("model") == model, pl.col("task") == task, pl.col("slice") == slice_name,
+                         pl.col("metric") == metric, pl.col("k") == k)
+    return float(row["value"].item()) if row.height else None
 
 
 def _accuracy(model: str, task: str, rankings: pl.DataFrame, truth: pl.DataFrame) -> list[pl.DataFrame]:

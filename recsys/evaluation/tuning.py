@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from recsys import storage
 from recsys.evaluation.metrics import aggregate_ranking_metrics
 
 WEIGHT_GRID: tuple[float, ...] = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0)
@@ -124,10 +125,7 @@ def save_tuned_weights(path: Path, user: TuningResult, user_defaults: Mapping[st
                        "trials": fusion.trials},
         },
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2))
-    tmp.replace(path)
+    storage.write_text_atomic(path, json.dumps(payload, indent=2))
 
 
 def load_tuned(path: Path) -> dict | None:
