@@ -8,7 +8,6 @@ marks the row as changed.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 
 import numpy as np
@@ -16,11 +15,7 @@ import polars as pl
 
 from recsys.gold.list_refresh import Space, known_rows, row_hashes
 from recsys.recommend import History
-
-
-def _id_hashes(ids: np.ndarray) -> np.ndarray:
-    return np.array([int.from_bytes(hashlib.blake2b(str(i).encode(), digest_size=8).digest(), "little")
-                     for i in ids], dtype=np.uint64)
+from recsys.stable_hash import stable_hash64
 
 
 def history_item_arrays(history: History | None, n_items: int) -> dict[str, np.ndarray]:
@@ -28,8 +23,8 @@ def history_item_arrays(history: History | None, n_items: int) -> dict[str, np.n
     if history is None:
         return {}
     purchases = history.purchases.tocsr()
-    user_hashes = _id_hashes(history.user_ids)
-    buyers = user_hashes[purchases.indices]
+    user_keys = stable_hash64(history.user_ids)
+    buyers = user_keys[purchases.indices]
     per_item = np.zeros(n_items, dtype=np.uint64)
     nonempty = np.diff(purchases.indptr) > 0
     if buyers.size:

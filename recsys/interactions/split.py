@@ -24,7 +24,6 @@ Slices (functions of the split table, so the evaluation computes them the same w
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass
 
@@ -32,6 +31,7 @@ import numpy as np
 import polars as pl
 
 from recsys.interactions.schema import SPLIT_SCHEMA
+from recsys.stable_hash import stable_hash64
 
 COLD_USER_MAX_TRAIN_ITEMS = 3
 
@@ -65,9 +65,7 @@ class SplitResult:
 
 def _uniform(seed: int, user_ids: pl.Series) -> np.ndarray:
     """A fixed pseudo-random number in [0, 1) per user id: depends on the seed and the id only."""
-    draws = [int.from_bytes(hashlib.blake2b(f"{seed}:{user}".encode(), digest_size=8).digest(), "little")
-             for user in user_ids.to_list()]
-    return np.asarray(draws, dtype=np.float64) / 2.0 ** 64
+    return stable_hash64(user_ids.to_list(), salt=f"{seed}:").astype(np.float64) / 2.0 ** 64
 
 
 def _new_users(pair_counts: pl.DataFrame, config: SplitConfig) -> pl.Series:
