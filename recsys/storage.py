@@ -24,32 +24,33 @@ ROW_GROUP_SIZE = 128 * 1024
 COMPRESSION = "zstd"
 
 
-def write_parquet_atomic(df: pl.DataFrame, path: Path) -> Path:
-    """Write ``df`` to ``path`` atomically (temp file in the same folder + rename)."""
+@contextmanager
+def _replacing(path: Path) -> Iterator[Path]:
+    """A temporary sibling of ``path`` to write; renamed over ``path`` when the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
-        df.write_parquet(tmp, compression=COMPRESSION, row_group_size=ROW_GROUP_SIZE, statistics=True)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
+        yield tmp
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    return path
+
+
+def write_parquet_atomic(df: pl.DataFrame, path: Path) -> Path:
+    """Write ``df`` to ``path`` atomically (temp file in the same folder + rename)."""
+    with _replacing(path) as tmp:
+        df.write_parquet(tmp, compression=COMPRESSION, row_group_size=ROW_GROUP_SIZE, statistics=True)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+    return Path(path)
 
 
 def write_text_atomic(path: Path, text: str) -> Path:
     """Write a small text file (JSON records, manifests) atomically, like ``write_parquet_atomic``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
+    with _replacing(path) as tmp:
         tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return Path(path)
 
 
 def replace_dir_atomic(build: Path, target: Path) -> None:
