@@ -3,6 +3,7 @@
 import json
 import os
 import time
+from pathlib import Path
 
 import dagster as dg
 
@@ -154,12 +155,10 @@ def image_tower(context: dg.AssetExecutionContext, config: ImageTowerConfig, lak
     settings = config.settings()
     data = training_data(pairs, encoder.text_encoder_id(), settings)
     decision = retraining.decide(target, data, config.retrain.policy())
-    saved_config = target / CONFIG_FILE
-    if not decision.retrain and saved_config.exists():
+    saved = None if decision.retrain else _saved_tower(target)
+    if saved is not None:
         context.log.info("reusing the saved tower: %s", decision.reason)
-        saved = json.loads(saved_config.read_text())
-        version = (target / "version").read_text().strip()
-        return _tower_result(saved["training"], version, decision, time.perf_counter() - started, lake)
+        return _tower_result(*saved, decision, time.perf_counter() - started, lake)
     context.log.info("training a new tower: %s", decision.reason)
     text_encoder = encoder.text_encoder()
     context.log.info("training on %d pairs (load average %s)", pairs.height, os.getloadavg())
@@ -172,6 +171,14 @@ def image_tower(context: dg.AssetExecutionContext, config: ImageTowerConfig, lak
     retraining.write_record(stage, data)
     storage.replace_dir_atomic(stage, target)
     return _tower_result(summary, version, decision, time.perf_counter() - started, lake)
+
+
+def _saved_tower(target: Path) -> tuple[dict, str] | None:
+    """The saved tower's training summary and version, read together; None when there is none."""
+    with storage.reading_dir(target):
+        if not (target / CONFIG_FILE).exists():
+            return None
+        return json.loads((target / CONFIG_FILE).read_text())["training"], (target / "version").read_text().strip()
 
 
 class ItemEmbeddingsConfig(dg.Config):

@@ -87,9 +87,7 @@ def als_model(context: dg.AssetExecutionContext, config: ALSConfig, lake: LakeRe
     context.log.info("ALS: %s", decision.reason)
     if decision.retrain:
         stage = train_als(split, params, config.probe.settings(), config.curve_every)
-        retraining.forget(target)
-        stage.model.save_pretrained(target)
-        retraining.write_record(target, data)
+        stage.model.save_pretrained(target, with_files=lambda folder: retraining.write_record(folder, data))
     else:
         stage = _pinned(ALSRecommender.from_pretrained(target))
     model = stage.model
@@ -173,9 +171,7 @@ def two_tower_model(context: dg.AssetExecutionContext, config: TwoTowerConfig, l
     if decision.retrain:
         als = ALSRecommender.from_pretrained(lake.path("models/als")) if config.use_als else None
         stage = train_two_tower(split, embeddings, config.params(), als, config.probe.settings())
-        retraining.forget(target)
-        stage.model.save_pretrained(target)
-        retraining.write_record(target, data)
+        stage.model.save_pretrained(target, with_files=lambda folder: retraining.write_record(folder, data))
     else:
         stage = _pinned(TwoTowerRecommender.from_pretrained(target))
     model: TwoTowerRecommender = stage.model

@@ -9,7 +9,7 @@ import polars as pl
 
 from assets import metadata
 from assets.build_stages import finished_stages
-from assets.list_state import previous_lists, refresh_metadata, save_lists
+from assets.list_state import previous_lists, publish_lists, refresh_metadata
 from assets.catalog import PRODUCT_CHANGES, PRODUCTS as SILVER_PRODUCTS
 from assets.index import FAISS_INDEX, HYBRID_WEIGHTS, HYBRID_WEIGHTS_FILE, INDEX_DIR, ITEM_EMBEDDINGS
 from recsys.gold import (
@@ -208,8 +208,7 @@ def similar_items(context: dg.AssetExecutionContext, config: SimilarItemsAssetCo
                                                           weights=weights), build_id=context.run.run_id,
                                 previous=previous_lists(lake, "similar_items"), exact_search=index.kind == "flat")
     table = built.table
-    lake.write_table(table, "gold/similar_items")
-    save_lists(lake, "similar_items", built.state)
+    publish_lists(lake, "similar_items", table, built.state)
     context.log.info("similar_items: %s", built.plan.counts)
     missing = checks.missing_keys(table, "product_id", products["product_id"])
     broken = checks.broken_rankings(table, ["product_id"])
@@ -275,8 +274,7 @@ def user_recommendations(context: dg.AssetExecutionContext, config: UserRecommen
                                        previous=previous_lists(lake, "user_recommendations"),
                                        exact_search=index.kind == "flat")
     table = built.table
-    lake.write_table(table, "gold/user_recommendations")
-    save_lists(lake, "user_recommendations", built.state)
+    publish_lists(lake, "user_recommendations", table, built.state)
     context.log.info("user_recommendations: %s", built.plan.counts)
     missing = checks.missing_keys(table, "user_id", history.user_ids.tolist())
     owned = checks.owned_recommendations(table, interactions)

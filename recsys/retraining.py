@@ -82,16 +82,18 @@ def drift(saved: pl.Series, current: pl.Series) -> float:
 def decide(model_dir: Path, data: TrainingData, policy: RetrainPolicy, now: datetime | None = None) -> RetrainDecision:
     """Whether the model in ``model_dir`` must be retrained for ``data`` under ``policy``."""
     now = now or datetime.now(timezone.utc)
-    record_path, keys_path = Path(model_dir) / RECORD_FILE, Path(model_dir) / KEYS_FILE
     if policy.force:
         return RetrainDecision(True, "forced by config")
-    if not record_path.exists() or not keys_path.exists():
-        return RetrainDecision(True, "no saved model with a training record")
-    record = json.loads(record_path.read_text())
+    with storage.reading_dir(Path(model_dir)) as folder:
+        record_path, keys_path = folder / RECORD_FILE, folder / KEYS_FILE
+        if not record_path.exists() or not keys_path.exists():
+            return RetrainDecision(True, "no saved model with a training record")
+        record = json.loads(record_path.read_text())
+        saved_keys = pl.read_parquet(keys_path)["key"]
     if record.get("settings_hash") != data.settings_hash:
         return RetrainDecision(True, "settings or upstream model versions changed")
     age = (now - datetime.fromisoformat(record["trained_at"])).total_seconds() / 86_400
-    moved = drift(pl.read_parquet(keys_path)["key"], data.keys)
+    moved = drift(saved_keys, data.keys)
     if age >= policy.every_days:
         return RetrainDecision(True, f"older than {policy.every_days:g} days", moved, age)
     if moved > policy.max_drift:
@@ -115,5 +117,6 @@ def forget(model_dir: Path) -> None:
 
 
 def trained_at(model_dir: Path) -> str | None:
-    path = Path(model_dir) / RECORD_FILE
-    return json.loads(path.read_text())["trained_at"] if path.exists() else None
+    with storage.reading_dir(Path(model_dir)) as folder:
+        path = folder / RECORD_FILE
+        return json.loads(path.read_text())["trained_at"] if path.exists() else None

@@ -56,16 +56,39 @@ def write_text_atomic(path: Path, text: str) -> Path:
 def replace_dir_atomic(build: Path, target: Path) -> None:
     """Swap a fully built folder into place: the old folder is renamed aside, then removed.
 
-    Two builds swapping the same folder at once take turns (a lock beside it), so neither renames
-    the other's folder away mid-swap; the last one wins whole.
+    The swap holds the folder's lock exclusively: two builds swapping at once take turns (neither
+    renames the other's folder away mid-swap; the last one wins whole), and a reader inside
+    ``reading_dir`` finishes with the old folder before it moves.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
-    with exclusive_lock(target.parent / f".{target.name}.swap.lock"):
+    with exclusive_lock(_swap_lock(target)):
         old = target.with_name(f".{target.name}.{uuid.uuid4().hex}.old")
         if target.exists():
             os.replace(target, old)
         os.replace(build, target)
     shutil.rmtree(old, ignore_errors=True)
+
+
+@contextmanager
+def reading_dir(target: Path) -> Iterator[Path]:
+    """Hold a folder written by ``replace_dir_atomic`` still while its files are read.
+
+    A folder's files are read one after another; without this a concurrent swap could leave the
+    reader with the old config and the new weights, or no folder at all for a moment.
+    """
+    target = Path(target)
+    try:
+        handle = open(_swap_lock(target), "a+")
+    except OSError:     # no parent folder yet, or a read-only lake: nothing is swapping it from here
+        yield target
+        return
+    with handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_SH)
+        yield target     # closing the handle releases the lock
+
+
+def _swap_lock(target: Path) -> Path:
+    return target.parent / f".{target.name}.swap.lock"
 
 
 def staging_dir(target: Path) -> Path:
@@ -78,12 +101,9 @@ def staging_dir(target: Path) -> Path:
 def exclusive_lock(lock_path: Path) -> Iterator[None]:
     """A cross-process exclusive lock on ``lock_path`` (blocking)."""
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a+") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    with open(lock_path, "a+") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        yield            # closing the handle releases the lock
 
 
 def read_parquet(path: Path) -> pl.DataFrame:

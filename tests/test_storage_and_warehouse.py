@@ -94,3 +94,51 @@ def test_concurrent_publishers_serialize(tmp_path: Path):
     assert errors == []
     con = connect_readonly(db)
     assert [con.sql(f"SELECT count(*) FROM t{i}").pl().item() for i in range(6)] == [1, 2, 3, 4, 5, 6]
+
+
+def _folder(root: Path, token: str) -> Path:
+    build = storage.staging_dir(root / "model")
+    for name in ("config.json", "weights.bin"):
+        (build / name).write_text(token)
+    return build
+
+
+def test_a_folder_swap_waits_for_its_reader(tmp_path: Path):
+    target = tmp_path / "model"
+    storage.replace_dir_atomic(_folder(tmp_path, "old"), target)
+    swap = threading.Thread(target=storage.replace_dir_atomic, args=(_folder(tmp_path, "new"), target))
+    with storage.reading_dir(target):
+        first = (target / "config.json").read_text()
+        swap.start()
+        swap.join(timeout=0.5)
+        assert swap.is_alive(), "the swap did not wait for the reader"
+        assert (target / "weights.bin").read_text() == first == "old"
+    swap.join()
+    assert (target / "config.json").read_text() == "new"
+
+
+def test_readers_never_see_a_half_swapped_folder(tmp_path: Path):
+    target = tmp_path / "model"
+    storage.replace_dir_atomic(_folder(tmp_path, "0"), target)
+    done = threading.Event()
+
+    def swap_many() -> None:
+        for round_ in range(1, 200):
+            storage.replace_dir_atomic(_folder(tmp_path, str(round_)), target)
+        done.set()
+
+    writer = threading.Thread(target=swap_many)
+    writer.start()
+    seen = []
+    while not done.is_set():
+        with storage.reading_dir(target):
+            seen.append(((target / "config.json").read_text(), (target / "weights.bin").read_text()))
+    writer.join()
+    assert all(config == weights for config, weights in seen)
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith((".old", ".tmp"))]
+
+
+def test_reading_a_folder_of_a_read_only_lake_needs_no_lock(tmp_path: Path):
+    target = tmp_path / "missing" / "model"
+    with storage.reading_dir(target) as folder:
+        assert folder == target and not target.parent.exists()

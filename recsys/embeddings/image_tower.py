@@ -26,6 +26,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from recsys.embeddings.text_memory import readout
+from recsys.storage import reading_dir
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -121,14 +122,14 @@ class ImageTower(nn.Module):
 
     @classmethod
     def from_pretrained(cls, directory: Path) -> ImageTower:
-        directory = Path(directory)
-        if not (directory / WEIGHTS_FILE).exists():
-            raise FileNotFoundError(
-                f"no trained image tower in {directory}: materialize the models/image_tower asset "
-                "(or choose the clip encoder backend)")
-        saved = json.loads((directory / CONFIG_FILE).read_text())
+        with reading_dir(Path(directory)) as directory:
+            if not (directory / WEIGHTS_FILE).exists():
+                raise FileNotFoundError(
+                    f"no trained image tower in {directory}: materialize the models/image_tower asset "
+                    "(or choose the clip encoder backend)")
+            saved = json.loads((directory / CONFIG_FILE).read_text())
+            state = load_file(directory / WEIGHTS_FILE)
         tower = cls(TowerConfig.from_dict(saved))
-        state = load_file(directory / WEIGHTS_FILE)
         memory = state.pop(MEMORY_KEY, None)
         tower.load_state_dict(state)
         if memory is not None and "readout" in saved:

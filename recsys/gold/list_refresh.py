@@ -96,7 +96,11 @@ class ListState:
     @classmethod
     def load(cls, directory: Path) -> ListState | None:
         """The saved state, or None when there is none or it is unreadable (then: full rebuild)."""
-        directory = Path(directory)
+        with storage.reading_dir(Path(directory)) as directory:
+            return cls._read(directory)
+
+    @classmethod
+    def _read(cls, directory: Path) -> ListState | None:
         if not (directory / "state.json").exists():
             return None
         try:
@@ -105,7 +109,8 @@ class ListState:
                 return None
             queries = pl.read_parquet(directory / "queries.parquet")
             items = pl.read_parquet(directory / "items.parquet")
-            arrays = np.load(directory / "lists.npz")
+            with np.load(directory / "lists.npz") as saved:
+                arrays = dict(saved)
             return cls(meta["settings_hash"], queries["id"].to_list(), queries["hash"].to_list(),
                        items["id"].to_list(), items["hash"].to_list(), arrays["candidates"],
                        {name: arrays[f"threshold_{name}"] for name in meta["sources"]}, meta["table_digest"])

@@ -224,19 +224,20 @@ class ItemIndex:
     @classmethod
     def load(cls, path: Path, expect: VectorSpec | None = None) -> ItemIndex:
         """Load a saved index; with ``expect``, refuse one built for other vectors (IndexMismatchError)."""
-        path = Path(path)
-        if not (path / MANIFEST_FILE).exists():
-            raise FileNotFoundError(f"no index at {path}: materialize models/faiss_index first")
-        manifest = IndexManifest.from_json((path / MANIFEST_FILE).read_text())
-        if manifest.format_version != FORMAT_VERSION:
-            raise IndexMismatchError(f"index format {manifest.format_version} at {path}; this code reads {FORMAT_VERSION}")
-        if expect is not None:
-            _require(manifest, expect, path)
-        ids_table = pl.read_parquet(path / IDS_FILE)
+        with storage.reading_dir(Path(path)) as path:
+            if not (path / MANIFEST_FILE).exists():
+                raise FileNotFoundError(f"no index at {path}: materialize models/faiss_index first")
+            manifest = IndexManifest.from_json((path / MANIFEST_FILE).read_text())
+            if manifest.format_version != FORMAT_VERSION:
+                raise IndexMismatchError(
+                    f"index format {manifest.format_version} at {path}; this code reads {FORMAT_VERSION}")
+            if expect is not None:
+                _require(manifest, expect, path)
+            ids_table = pl.read_parquet(path / IDS_FILE)
+            index = faiss.read_index(str(path / INDEX_FILE))
         ids = IdMap(ids_table["product_id"].to_list())
         if not np.array_equal(ids.labels, ids_table["faiss_id"].to_numpy()):
             raise IndexMismatchError(f"id map at {path} was written with another product-id hash")
-        index = faiss.read_index(str(path / INDEX_FILE))
         if index.ntotal != len(ids) or index.d != manifest.vectors.dim:
             raise IndexMismatchError(f"index at {path} holds {index.ntotal} x {index.d} vectors, "
                                      f"manifest/id map say {len(ids)} x {manifest.vectors.dim}")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from functools import cache
@@ -31,7 +31,7 @@ import scipy.sparse as sp
 from recsys import __version__ as recsys_version
 from recsys.models.matrix import Interactions
 from recsys.models.threads import torch_threads
-from recsys.storage import replace_dir_atomic, staging_dir
+from recsys.storage import reading_dir, replace_dir_atomic, staging_dir
 
 log = logging.getLogger(__name__)
 
@@ -213,8 +213,12 @@ class Recommender(ABC):
     def _load_state(self, folder: Path, users: pl.DataFrame, items: pl.DataFrame) -> None:
         """Restore model state from the saved tables and extra files."""
 
-    def save_pretrained(self, path: Path) -> Path:
-        """Write the model folder atomically (see module docstring); returns ``path``."""
+    def save_pretrained(self, path: Path, with_files: Callable[[Path], None] | None = None) -> Path:
+        """Write the model folder atomically (see module docstring); returns ``path``.
+
+        ``with_files(folder)`` adds files of the caller's (a training record) to the folder before it
+        is swapped in, so the model and they appear together.
+        """
         if not self.is_fitted:
             raise RuntimeError(f"{self.name}: nothing to save, the model is not fitted")
         path = Path(path)
@@ -231,6 +235,8 @@ class Recommender(ABC):
             table.write_parquet(build / f"{name}.parquet", compression="lz4")
         sp.save_npz(build / "seen.npz", self.seen.astype(np.float32), compressed=False)   # zlib: slow, small gain
         self._save_extra(build)
+        if with_files is not None:
+            with_files(build)
         for item in (build, *build.iterdir()):      # mkdtemp makes the folder private; models are shared
             item.chmod(0o755 if item.is_dir() else 0o644)
         replace_dir_atomic(build, path)
@@ -238,18 +244,19 @@ class Recommender(ABC):
 
     @classmethod
     def from_pretrained(cls, path: Path) -> Self:
-        path = Path(path)
-        config = json.loads((path / "config.json").read_text())
-        if config["model"] != cls.name:
-            raise ValueError(f"{path} holds a {config['model']!r} model, not {cls.name!r}")
-        known = {f.name for f in fields(cls.Params)}
-        model = cls(cls.Params(**{k: v for k, v in config["params"].items() if k in known}))
-        users = pl.read_parquet(path / "users.parquet")
-        items = pl.read_parquet(path / "items.parquet")
-        model._set_ids(users["user_id"].to_numpy(), items["product_id"].to_numpy(), sp.load_npz(path / "seen.npz"))
-        model.summary = config.get("summary", {})
-        model.version = config.get("saved_at")
-        model._load_state(path, users, items)
+        with reading_dir(Path(path)) as path:
+            config = json.loads((path / "config.json").read_text())
+            if config["model"] != cls.name:
+                raise ValueError(f"{path} holds a {config['model']!r} model, not {cls.name!r}")
+            known = {f.name for f in fields(cls.Params)}
+            model = cls(cls.Params(**{k: v for k, v in config["params"].items() if k in known}))
+            users = pl.read_parquet(path / "users.parquet")
+            items = pl.read_parquet(path / "items.parquet")
+            model._set_ids(users["user_id"].to_numpy(), items["product_id"].to_numpy(),
+                           sp.load_npz(path / "seen.npz"))
+            model.summary = config.get("summary", {})
+            model.version = config.get("saved_at")
+            model._load_state(path, users, items)
         return model
 
 
