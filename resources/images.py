@@ -43,7 +43,8 @@ class ImageFetcherResource(dg.ConfigurableResource):
     max_pixels: int = Field(40_000_000, description="Larger images are bombs, rejected before decoding.")
     images_per_product: int = Field(1, description="Ok images wanted per product, in image_urls order; later URLs "
                                                    "are only tried when earlier ones fail. Downstream uses the first.")
-    decode_workers: int = Field(0, description="Threads decoding local files (0: one per core).")
+    decode_workers: int = Field(0, description="Local-file decoders (0: one per core): threads, or worker processes "
+                                               "when a run has 2,000 local files or more.")
 
     def http_settings(self) -> HttpSettings:
         return HttpSettings(

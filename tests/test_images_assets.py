@@ -10,7 +10,7 @@ import pytest
 
 from assets.catalog import silver_catalog
 from assets.images import MANIFEST, image_manifest
-from recsys.images import cache as cache_module
+from recsys.images import processing as processing_module
 from recsys.images import primary_images
 from resources import ImageFetcherResource, default_resources
 from tests.conftest import TINY_STYLES_WITH_IMAGES
@@ -70,7 +70,7 @@ def test_second_materialization_does_nothing(tiny_lake, monkeypatch):
     def no_decoding(*args, **kwargs):
         raise AssertionError("an image was decoded on the rerun")
 
-    monkeypatch.setattr(cache_module, "normalize_image", no_decoding)
+    monkeypatch.setattr(processing_module, "normalize_image", no_decoding)
     result = dg.materialize([image_manifest], resources=_resources(tiny_lake))
     assert result.success
     metadata = _metadata(result)

@@ -11,7 +11,7 @@ import pytest
 
 from recsys.images import (CacheSettings, HttpFetcher, HttpSettings, ImageStore, LocalFiles, Status, primary_images,
                            update_image_cache)
-from recsys.images import cache as cache_module
+from recsys.images import processing as processing_module
 from recsys.images.manifest import MANIFEST_SCHEMA
 from recsys.images.outcome import ImageRejected
 from tests.image_samples import jpeg, png_bomb, truncated
@@ -116,7 +116,7 @@ def test_second_run_reads_and_decodes_nothing(lake, monkeypatch):
     def no_decoding(*args, **kwargs):
         raise AssertionError("decoded on a rerun")
 
-    monkeypatch.setattr(cache_module, "normalize_image", no_decoding)
+    monkeypatch.setattr(processing_module, "normalize_image", no_decoding)
     monkeypatch.setattr(LocalFiles, "read", no_decoding)
     second = _run(lake, products)
     assert second.stats.reused == 4 and second.stats.local_processed == 0

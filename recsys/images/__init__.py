@@ -5,18 +5,32 @@ or a lake-relative path). ``update_image_cache`` fetches or reads each one safel
 (RGB JPEG, longest side <= 320, EXIF orientation applied), stores it content-addressed under
 ``<lake>/images/<sha[:2]>/<sha256>.jpg`` and records every (product, url) in
 ``images/manifest.parquet``. Downstream reads ``primary_images(manifest)``.
+
+The names below are imported on first use (PEP 562): a decode worker process imports only the
+modules it runs (Pillow, the checks, the store), not polars and httpx, which took it a second.
 """
 
-from recsys.images.cache import MANIFEST_FILE, CacheResult, CacheSettings, CacheStats, update_image_cache
-from recsys.images.local import LocalFiles
-from recsys.images.manifest import MANIFEST_SCHEMA, primary_images, status_counts
-from recsys.images.normalize import NORMALIZED_MAX_SIDE, normalize_image
-from recsys.images.outcome import RETRYABLE, Outcome, Status
-from recsys.images.remote import HttpFetcher, HttpSettings
-from recsys.images.store import ImageStore
+import importlib
 
-__all__ = [
-    "MANIFEST_FILE", "MANIFEST_SCHEMA", "NORMALIZED_MAX_SIDE", "RETRYABLE",
-    "CacheResult", "CacheSettings", "CacheStats", "HttpFetcher", "HttpSettings", "ImageStore", "LocalFiles",
-    "Outcome", "Status", "normalize_image", "primary_images", "status_counts", "update_image_cache",
-]
+_HOMES = {
+    "MANIFEST_FILE": "cache", "CacheResult": "cache", "CacheSettings": "cache", "CacheStats": "cache",
+    "update_image_cache": "cache",
+    "LocalFiles": "local",
+    "MANIFEST_SCHEMA": "manifest", "primary_images": "manifest", "status_counts": "manifest",
+    "NORMALIZED_MAX_SIDE": "normalize", "normalize_image": "normalize",
+    "RETRYABLE": "outcome", "Outcome": "outcome", "Status": "outcome",
+    "HttpFetcher": "remote", "HttpSettings": "remote",
+    "ImageStore": "store",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_HOMES])

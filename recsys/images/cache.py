@@ -10,8 +10,8 @@ not at all when the previous manifest already answers for it:
 * a retryable failure (unreachable, timeout, server_error, error) younger than ``retry_after``.
 
 So a second run on unchanged inputs decodes nothing, makes no request and leaves the manifest
-file untouched. Local files are decoded on ``workers`` threads (Pillow releases the GIL while
-decoding, resizing and encoding, so threads use every core); remote URLs are fetched on the
+file untouched. Local files are decoded by ``workers`` threads, or worker processes when there
+are at least ``processes_from`` of them (decode_pool.py); remote URLs are fetched on the
 fetcher's own ``concurrency`` threads, at the same time.
 """
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -28,20 +28,17 @@ from pathlib import Path
 import polars as pl
 
 from recsys import storage
+from recsys.images.decode_pool import LOCAL_BATCH, LocalDecoders
 from recsys.images.hosts import HostDown
-from recsys.images.local import FileVersion, LocalFile, LocalFiles, is_local_ref
+from recsys.images.local import FileVersion, LocalFiles, is_local_ref
 from recsys.images.manifest import build_manifest, outcomes_by_url
-from recsys.images.normalize import normalize_image
 from recsys.images.outcome import RETRYABLE, ImageRejected, Outcome, Status
+from recsys.images.processing import Done, ImageProcessor, Job, clip
 from recsys.images.progress import Progress, ProgressReporter
 from recsys.images.remote import HttpFetcher
 from recsys.images.store import ImageStore
 
 MANIFEST_FILE = "manifest.parquet"
-MAX_ERROR_CHARS = 500
-# Local images are handed to the decode threads in batches: per-task overhead stays small next
-# to a ~1 ms decode, and progress still moves often.
-LOCAL_BATCH = 32
 
 
 def default_workers() -> int:
@@ -53,7 +50,8 @@ def default_workers() -> int:
 class CacheSettings:
     images_per_product: int = 1          # ok images wanted per product; later URLs are fallbacks
     max_pixels: int = 40_000_000         # larger images are recorded as bombs, never decoded
-    workers: int = 0                     # decode threads for local files; 0: one per core
+    workers: int = 0                     # local-file decoders (threads or processes); 0: one per core
+    processes_from: int = 2000           # this many local files or more: decoders are processes (start-up ~0.1 s)
     retry_after: timedelta = timedelta(hours=6)  # cool-down before a retryable failure is retried
     refetch: frozenset[Status] = frozenset()     # statuses to process again regardless (limits changed)
     prune_orphans: bool = True           # delete stored files no manifest row points to
@@ -71,6 +69,7 @@ class CacheStats:
     requests: int = 0             # HTTP requests made this run
     bytes_read: int = 0           # original bytes read this run
     new_by_status: Counter = field(default_factory=Counter)  # statuses of URLs processed this run
+    worker_cpu_seconds: float = 0.0  # CPU of decode worker processes (not in this process's own)
 
 
 @dataclass
@@ -82,24 +81,6 @@ class CacheResult:
     pruned: int
     hosts_down: dict[str, HostDown]
     progress: Progress
-
-
-@dataclass(frozen=True)
-class _Job:
-    url: str
-    earlier: Outcome | None              # what the previous manifest said, if anything
-    file: LocalFile | None = None        # local files only
-
-
-@dataclass(frozen=True)
-class _Done:
-    url: str
-    outcome: Outcome
-    local: bool
-    normalized: bool = False         # the bytes went through validation / normalization
-    reencoded: bool = False
-    requests: int = 0
-    bytes_read: int = 0
 
 
 def update_image_cache(products: pl.DataFrame, *, store: ImageStore, local: LocalFiles, remote: HttpFetcher,
@@ -128,6 +109,7 @@ class _CacheRun:
         self.store = store
         self.local = local
         self.remote = remote
+        self.processor = ImageProcessor(store, local, settings.max_pixels, now)
         self.settings = settings
         self.now = now
         self.stats = CacheStats()
@@ -157,15 +139,15 @@ class _CacheRun:
     def _decide(self, urls: list[str], previous: dict[str, Outcome]) -> dict[str, Outcome]:
         """Outcomes for ``urls``: reused from ``previous`` where it still answers, else processed."""
         outcomes: dict[str, Outcome] = {}
-        local_jobs: list[_Job] = []
-        remote_jobs: list[_Job] = []
+        local_jobs: list[Job] = []
+        remote_jobs: list[Job] = []
         for url in urls:
             earlier = previous.get(url)
             if not is_local_ref(url):
                 if self._reusable(earlier, local=False, version=None):
                     outcomes[url] = earlier
                 else:
-                    remote_jobs.append(_Job(url, earlier))
+                    remote_jobs.append(Job(url, earlier))
                 continue
             try:
                 file = self.local.locate(url)
@@ -176,7 +158,7 @@ class _CacheRun:
             if self._reusable(earlier, local=True, version=file.version):
                 outcomes[url] = earlier
             else:
-                local_jobs.append(_Job(url, earlier, file))
+                local_jobs.append(Job(url, earlier, file))
         self.stats.reused += sum(outcome is previous.get(url) for url, outcome in outcomes.items())
         for done in self._process(local_jobs, remote_jobs):
             outcomes[done.url] = done.outcome
@@ -195,25 +177,24 @@ class _CacheRun:
             return self.now - earlier.fetched_at < self.settings.retry_after
         return True
 
-    def _process(self, local_jobs: list[_Job], remote_jobs: list[_Job]) -> Iterator[_Done]:
+    def _process(self, local_jobs: list[Job], remote_jobs: list[Job]) -> Iterator[Done]:
         self.progress.expect(len(local_jobs) + len(remote_jobs))
         workers = self.settings.workers or default_workers()
-        with ThreadPoolExecutor(workers, thread_name_prefix="image-decode") as cpu, \
+        in_processes = workers > 1 and len(local_jobs) >= self.settings.processes_from
+        with LocalDecoders(self.processor, workers, in_processes) as decoders, \
                 ThreadPoolExecutor(self.remote.settings.concurrency, thread_name_prefix="image-fetch") as net:
-            futures: list[Future[list[_Done]]] = [
-                cpu.submit(self._local_batch, local_jobs[i:i + LOCAL_BATCH])
-                for i in range(0, len(local_jobs), LOCAL_BATCH)
-            ]
-            futures += [net.submit(lambda job=job: [self._safely(job, self._remote, local=False)])
+            futures = [decoders.submit(local_jobs[i:i + LOCAL_BATCH]) for i in range(0, len(local_jobs), LOCAL_BATCH)]
+            futures += [net.submit(lambda job=job: [self.processor.safely(job, self._remote, local=False)])
                         for job in remote_jobs]
             for future in as_completed(futures):
-                batch = future.result()
-                for done in batch:
-                    self._count(done)
-                    yield done
-                self.progress.advance(len(batch))
+                done = future.result()
+                for one in done:
+                    self._count(one)
+                    yield one
+                self.progress.advance(len(done))
+        self.stats.worker_cpu_seconds += decoders.worker_cpu_seconds
 
-    def _count(self, done: _Done) -> None:
+    def _count(self, done: Done) -> None:
         stats = self.stats
         stats.local_processed += done.local
         stats.remote_processed += not done.local
@@ -223,59 +204,11 @@ class _CacheRun:
         stats.bytes_read += done.bytes_read
         stats.new_by_status[done.outcome.status.value] += 1
 
-    def _local_batch(self, jobs: list[_Job]) -> list[_Done]:
-        return [self._safely(job, self._local, local=True) for job in jobs]
-
-    def _safely(self, job: _Job, process: Callable[[_Job], _Done], local: bool) -> _Done:
-        try:
-            return process(job)
-        except Exception as exc:  # a bug or the disk, not the image: recorded, the run goes on
-            outcome = Outcome(Status.ERROR, self.now, attempts=_attempts_before(job) + 1,
-                              error=_clip(f"{type(exc).__name__}: {exc}"))
-            return _Done(job.url, outcome, local)
-
-    def _local(self, job: _Job) -> _Done:
-        assert job.file is not None
-        version = job.file.version
-        mtime = version.mtime_ns if version is not None else None
-        try:
-            data = self.local.read(job.file)
-        except ImageRejected as rejected:
-            outcome = Outcome(rejected.status, self.now, attempts=_attempts_before(job) + 1, error=_clip(str(rejected)),
-                              bytes=version.size if version is not None else None, source_mtime_ns=mtime)
-            return _Done(job.url, outcome, local=True)
-        return self._normalize_and_store(job, data, local=True, attempts=1, source_mtime_ns=mtime)
-
-    def _remote(self, job: _Job) -> _Done:
+    def _remote(self, job: Job) -> Done:
         try:
             download = self.remote.fetch(job.url)
         except ImageRejected as rejected:
-            outcome = Outcome(rejected.status, self.now, attempts=_attempts_before(job) + rejected.attempts,
-                              error=_clip(str(rejected)))
-            return _Done(job.url, outcome, local=False, requests=rejected.attempts)
-        return self._normalize_and_store(job, download.data, local=False, attempts=download.attempts)
-
-    def _normalize_and_store(self, job: _Job, data: bytes, local: bool, attempts: int,
-                             source_mtime_ns: int | None = None) -> _Done:
-        requests = 0 if local else attempts
-        attempts += _attempts_before(job)
-        try:
-            normalized = normalize_image(data, self.settings.max_pixels)
-        except ImageRejected as rejected:
-            outcome = Outcome(rejected.status, self.now, attempts, format=rejected.format, width=rejected.width,
-                              height=rejected.height, bytes=len(data), error=_clip(str(rejected)),
-                              source_mtime_ns=source_mtime_ns)
-            return _Done(job.url, outcome, local, normalized=True, requests=requests, bytes_read=len(data))
-        sha256, path = self.store.put(normalized.data)
-        outcome = Outcome(Status.OK, self.now, attempts, sha256, path, normalized.format, normalized.width,
-                          normalized.height, len(data), source_mtime_ns=source_mtime_ns)
-        return _Done(job.url, outcome, local, normalized=True, reencoded=normalized.reencoded,
-                     requests=requests, bytes_read=len(data))
-
-
-def _attempts_before(job: _Job) -> int:
-    return job.earlier.attempts if job.earlier is not None else 0
-
-
-def _clip(text: str) -> str:
-    return text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS - 1] + "…"
+            outcome = Outcome(rejected.status, self.now, attempts=job.attempts_before + rejected.attempts,
+                              error=clip(str(rejected)))
+            return Done(job.url, outcome, local=False, requests=rejected.attempts)
+        return self.processor.normalize_and_store(job, download.data, local=False, attempts=download.attempts)

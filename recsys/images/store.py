@@ -21,8 +21,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from recsys import storage
-
 STORE_FOLDER = "images"
 SUFFIX = ".jpg"
 
@@ -45,7 +43,7 @@ class ImageStore:
         return relative is not None and self.absolute(relative).is_file()
 
     def put(self, data: bytes) -> tuple[str, str]:
-        """Store ``data``; returns (sha256, lake-relative path). Safe from several threads."""
+        """Store ``data``; returns (sha256, lake-relative path). Safe from several threads and processes."""
         sha256 = hashlib.sha256(data).hexdigest()
         relative = self.relative_path(sha256)
         target = os.path.join(self.lake_root, relative)
@@ -69,8 +67,8 @@ class ImageStore:
 
     @staticmethod
     def _replace(target: str, data: bytes) -> None:
-        # Unique per thread: two threads repairing the same file must not share a temp file.
-        tmp = f"{os.path.dirname(target)}/.{os.path.basename(target)}.{threading.get_ident()}.tmp"
+        # Unique per thread and process: two decoders repairing the same file must not share a temp file.
+        tmp = f"{os.path.dirname(target)}/.{os.path.basename(target)}.{os.getpid()}.{threading.get_ident()}.tmp"
         try:
             with open(tmp, "wb") as handle:
                 handle.write(data)
@@ -79,19 +77,22 @@ class ImageStore:
             if os.path.exists(tmp):
                 os.unlink(tmp)
 
-    def stored_files(self) -> Iterator[Path]:
-        """Every image file (and leftover temporary file) in the store."""
-        if self.root.is_dir():
-            for shard in self.root.iterdir():
-                if shard.is_dir() and len(shard.name) == 2:
-                    yield from shard.iterdir()
+    def stored_files(self) -> Iterator[str]:
+        """The lake-relative path of every image file (and leftover temporary file) in the store."""
+        if not self.root.is_dir():
+            return
+        with os.scandir(self.root) as shards:
+            for shard in shards:
+                if len(shard.name) == 2 and shard.is_dir():
+                    with os.scandir(shard.path) as files:
+                        yield from (f"{self.folder}/{shard.name}/{file.name}" for file in files)
 
     def prune(self, keep: set[str]) -> int:
         """Delete stored files whose lake-relative path is not in ``keep``; returns how many."""
         removed = 0
-        for path in self.stored_files():
-            if path.relative_to(self.lake_root).as_posix() not in keep:
-                path.unlink(missing_ok=True)
+        for relative in self.stored_files():
+            if relative not in keep:
+                self.absolute(relative).unlink(missing_ok=True)
                 removed += 1
         return removed
 
@@ -99,5 +100,7 @@ class ImageStore:
     def lock(self) -> Iterator[None]:
         """Exclusive across processes; a second concurrent build waits for the first, then reuses
         what it cached (its manifest and prune must not interleave with another's)."""
+        from recsys import storage  # here, not at the top: decode worker processes need no polars
+
         with storage.exclusive_lock(self.root / ".lock"):
             yield

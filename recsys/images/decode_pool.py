@@ -1,0 +1,117 @@
+"""Where local image files are decoded: on threads, or in worker processes for large runs.
+
+Threads alone kept 1.3 of 2 cores busy: Pillow releases the GIL while decoding, but reading the
+JPEG header, checking it, storing the file and recording the outcome are Python, and two threads
+handing the GIL back and forth around every file's system calls spent more time in the kernel
+than they saved. A worker process runs the very same ``ImageProcessor`` (reading confined and
+size-limited by the same LocalFiles, the same checks, creating the stored file itself) and
+sends back only the outcomes.
+
+The workers are plain ``python -m recsys.images.decode_worker`` processes, not multiprocessing's:
+its 'spawn' and 'forkserver' children re-run the parent's main module first (a second per worker
+under ``dagster job execute`` or this repo's benchmark), and 'fork' is unsafe in a process that
+holds threads (the fetch pool, Dagster's) or torch. Starting one costs about a tenth of a second,
+so small runs (the tests' lakes, an incremental update) stay on threads. Each decoding thread
+drives one worker; a worker that dies (a crash in a decoder, the OOM killer) fails only its
+batch, as ``error`` (retried by a later run), and the next batch gets a new worker.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from recsys.images.processing import Done, ImageProcessor, Job
+
+# Batches handed to a decoder: per-batch overhead (a pickle round trip for processes) stays small
+# next to a ~0.2 ms image, and progress still moves often.
+LOCAL_BATCH = 64
+
+
+class WorkerDied(Exception):
+    pass
+
+
+class WorkerProcess:
+    def __init__(self) -> None:
+        # The parent's import path, as multiprocessing passes it: the worker must find the same
+        # modules (a checkout that is not installed, a test's helper classes).
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        self.process = subprocess.Popen([sys.executable, "-m", "recsys.images.decode_worker"],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        self.cpu_seconds = 0.0
+
+    def start(self, processor: ImageProcessor) -> None:
+        self._send(processor)
+
+    def run(self, jobs: list[Job]) -> list[Done]:
+        self._send(jobs)
+        try:
+            done, self.cpu_seconds = pickle.load(self.process.stdout)
+        except (EOFError, pickle.UnpicklingError) as exc:
+            raise self._died() from exc
+        return done
+
+    def _send(self, message: object) -> None:
+        try:
+            pickle.dump(message, self.process.stdin, pickle.HIGHEST_PROTOCOL)
+            self.process.stdin.flush()
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            raise self._died() from exc
+
+    def _died(self) -> WorkerDied:
+        self.process.kill()
+        return WorkerDied(f"decode worker process {self.process.pid} died (exit code {self.process.wait()})")
+
+    def stop(self, kill: bool) -> None:
+        if kill:
+            self.process.kill()
+        else:
+            self.process.stdin.close()  # end of input: the worker returns
+        self.process.wait()
+        self.process.stdout.close()
+
+
+class LocalDecoders:
+    """``workers`` threads, each decoding in-process or driving its own worker process; a context
+    manager (leaving it stops every worker)."""
+
+    def __init__(self, processor: ImageProcessor, workers: int, in_processes: bool):
+        self.processor = processor
+        self.in_processes = in_processes
+        self._threads = ThreadPoolExecutor(workers, thread_name_prefix="image-decode")
+        self._own = threading.local()         # the worker process of the calling thread
+        self._workers: list[WorkerProcess] = []
+
+    def __enter__(self) -> LocalDecoders:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._threads.shutdown(wait=True, cancel_futures=exc_type is not None)
+        for worker in self._workers:
+            worker.stop(kill=exc_type is not None)
+
+    def submit(self, jobs: list[Job]) -> Future[list[Done]]:
+        return self._threads.submit(self._in_worker if self.in_processes else self.processor.local_batch, jobs)
+
+    def _in_worker(self, jobs: list[Job]) -> list[Done]:
+        worker = getattr(self._own, "worker", None)
+        try:
+            if worker is None:
+                worker = self._own.worker = WorkerProcess()
+                self._workers.append(worker)
+                worker.start(self.processor)
+            return worker.run(jobs)
+        except WorkerDied as died:
+            self._own.worker = None
+            return [self.processor.failed(job, died, local=True) for job in jobs]
+
+    @property
+    def worker_cpu_seconds(self) -> float:
+        """CPU seconds the worker processes used (start-up included); 0 on threads, whose CPU is
+        this process's own."""
+        return sum(worker.cpu_seconds for worker in self._workers)
