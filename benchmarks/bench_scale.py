@@ -19,6 +19,7 @@ Steps whose upstream failed are recorded as skipped. A failing blocking check do
 steps here (each step is its own run): the benchmark measures cost; the check results are recorded.
 
     python benchmarks/bench_scale.py --products 2000 5000 --users 2000 5000
+    python benchmarks/bench_scale.py --products 10000 --users 100000 --append    # add a size to the results
     python benchmarks/bench_scale.py --products 10000 50000 100000 --users 100000 1000000 1000000 \
         --work-dir /data/scale --step-timeout 7200
 
@@ -281,6 +282,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--steps", nargs="*", default=None, help="only these steps (default: every step of build_all)")
     parser.add_argument("--work-dir", type=Path, default=None, help="where lakes and step logs go (default: a temp dir)")
     parser.add_argument("--keep-lakes", action="store_true")
+    parser.add_argument("--append", action="store_true",
+                        help="keep the sizes already in scale.json (a new run of a size replaces its old one)")
     parser.add_argument("--reuse-lakes", action="store_true", help="reuse a generated raw/ of the same size in --work-dir")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="generator image workers")
     parser.add_argument("--step-timeout", type=float, default=3600.0, help="seconds before a step is killed")
@@ -317,9 +320,13 @@ def main(argv: list[str] | None = None) -> None:
                     "memory_gb": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30},
         "events_per_user": args.events_per_user, "seed": args.seed, "sizes": [],
     }
+    if args.append and (args.out / "scale.json").exists():
+        report["sizes"] = [size for size in json.loads((args.out / "scale.json").read_text())["sizes"]
+                           if (size["products"], size["users"]) not in set(zip(args.products, users))]
     for n, m in zip(args.products, users):
         # written after every size, so a long run that is stopped keeps what it measured
         report["sizes"].append(run_size(n, m, args, steps))
+        report["sizes"].sort(key=lambda size: (size["products"], size["users"]))
         (args.out / "scale.json").write_text(json.dumps(report, indent=2) + "\n")
         plot(report["sizes"], args.out / "scale.png")
     if temporary and not args.keep_lakes:
