@@ -12,7 +12,9 @@ import polars as pl
 import pytest
 
 from recsys.images import CacheSettings, HttpFetcher, HttpSettings, ImageStore, LocalFiles, update_image_cache
-from recsys.images import cache as cache_module
+from recsys.images import decode_pool
+from recsys.images.decode_pool import LocalDecoders
+from recsys.images.processing import ImageProcessor, Job
 from tests.image_samples import jpeg, png, png_bomb, truncated
 
 NOW = datetime(2026, 1, 2, tzinfo=timezone.utc)
@@ -91,7 +93,7 @@ def test_a_dying_worker_fails_only_its_batch_and_a_rerun_retries_it(tmp_path, mo
     (images / "die.jpg").write_bytes(jpeg())
     products = pl.DataFrame({"product_id": ["a", "die", "b"],
                              "image_urls": [[(images / n).as_uri()] for n in ("big.jpg", "die.jpg", "small.jpg")]})
-    monkeypatch.setattr(cache_module, "LOCAL_BATCH", 1)
+    monkeypatch.setattr(decode_pool, "LOCAL_BATCH", 1)
     first = _run(lake, products, local=DyingLocalFiles(lake, 100_000), **IN_PROCESSES)
     rows = {r["product_id"]: r for r in first.manifest.iter_rows(named=True)}
     assert (rows["a"]["status"], rows["b"]["status"]) == ("ok", "ok")
@@ -113,3 +115,23 @@ def test_a_worker_imports_neither_polars_nor_httpx():
 def test_small_runs_and_one_worker_stay_on_threads(tmp_path, settings):
     lake = _lake(tmp_path / "lake")
     assert _run(lake, _products(lake), **settings).stats.worker_cpu_seconds == 0
+
+
+@pytest.mark.parametrize("processes_from", [3, 4])
+def test_decoders_switch_to_processes_once_enough_jobs_are_added(tmp_path, monkeypatch, processes_from):
+    lake = _lake(tmp_path / "lake")
+    local = LocalFiles(lake, 100_000)
+    jobs = [Job(url, None, local.locate(url)) for url in
+            [(lake / "raw" / "shop" / "images" / n).as_uri() for n in ("big.jpg", "small.jpg", "broken.jpg")]]
+    processor = ImageProcessor(ImageStore(lake), local, 40_000_000, NOW)
+    monkeypatch.setattr(decode_pool, "LOCAL_BATCH", 1)
+    with LocalDecoders(processor, 2, processes_from) as decoders:
+        decoders.add(jobs[0])
+        decoders.add(jobs[1])
+        assert not decoders.in_processes and decoders.futures == []  # waiting for the decision
+        decoders.add(jobs[2])
+        decoders.close()
+        statuses = [done.outcome.status.value for future in decoders.futures for done in future.result()]
+    assert sorted(statuses) == ["corrupt", "ok", "ok"]
+    assert decoders.in_processes is (processes_from == 3)             # all three, or none, in processes
+    assert (decoders.worker_cpu_seconds > 0) is (processes_from == 3)

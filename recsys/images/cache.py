@@ -12,14 +12,15 @@ not at all when the previous manifest already answers for it:
 So a second run on unchanged inputs decodes nothing, makes no request and leaves the manifest
 file untouched. Local files are decoded by ``workers`` threads, or worker processes when there
 are at least ``processes_from`` of them (decode_pool.py); remote URLs are fetched on the
-fetcher's own ``concurrency`` threads, at the same time.
+fetcher's own ``concurrency`` threads, at the same time, both starting while the rest of the
+URLs are still being planned.
 """
 
 from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -28,7 +29,7 @@ from pathlib import Path
 import polars as pl
 
 from recsys import storage
-from recsys.images.decode_pool import LOCAL_BATCH, LocalDecoders
+from recsys.images.decode_pool import LocalDecoders
 from recsys.images.hosts import HostDown
 from recsys.images.local import FileVersion, LocalFiles, is_local_ref
 from recsys.images.manifest import build_manifest, outcomes_by_url
@@ -137,31 +138,42 @@ class _CacheRun:
         return build_manifest(rows)
 
     def _decide(self, urls: list[str], previous: dict[str, Outcome]) -> dict[str, Outcome]:
-        """Outcomes for ``urls``: reused from ``previous`` where it still answers, else processed."""
+        """Outcomes for ``urls``: reused from ``previous`` where it still answers, else processed
+        (local files are being decoded, and remote ones fetched, while the rest is still planned)."""
         outcomes: dict[str, Outcome] = {}
-        local_jobs: list[Job] = []
-        remote_jobs: list[Job] = []
-        for url in urls:
-            earlier = previous.get(url)
-            if not is_local_ref(url):
-                if self._reusable(earlier, local=False, version=None):
+        workers = self.settings.workers or default_workers()
+        with LocalDecoders(self.processor, workers, self.settings.processes_from) as decoders, \
+                ThreadPoolExecutor(self.remote.settings.concurrency, thread_name_prefix="image-fetch") as net:
+            fetches = []
+            for url in urls:
+                earlier = previous.get(url)
+                if not is_local_ref(url):
+                    if self._reusable(earlier, local=False, version=None):
+                        outcomes[url] = earlier
+                    else:
+                        job = Job(url, earlier)
+                        fetches.append(net.submit(lambda job=job: [self.processor.safely(job, self._remote, False)]))
+                    continue
+                try:
+                    file = self.local.locate(url)
+                except ImageRejected as refused:  # decided by the URL alone: no file is read
+                    same = earlier is not None and earlier.status is Status.REFUSED and earlier.error == str(refused)
+                    outcomes[url] = earlier if same else Outcome(Status.REFUSED, self.now, error=str(refused))
+                    continue
+                if self._reusable(earlier, local=True, version=file.version):
                     outcomes[url] = earlier
                 else:
-                    remote_jobs.append(Job(url, earlier))
-                continue
-            try:
-                file = self.local.locate(url)
-            except ImageRejected as refused:  # decided by the URL alone: no file is read
-                same = earlier is not None and earlier.status is Status.REFUSED and earlier.error == str(refused)
-                outcomes[url] = earlier if same else Outcome(Status.REFUSED, self.now, error=str(refused))
-                continue
-            if self._reusable(earlier, local=True, version=file.version):
-                outcomes[url] = earlier
-            else:
-                local_jobs.append(Job(url, earlier, file))
-        self.stats.reused += sum(outcome is previous.get(url) for url, outcome in outcomes.items())
-        for done in self._process(local_jobs, remote_jobs):
-            outcomes[done.url] = done.outcome
+                    decoders.add(Job(url, earlier, file))
+            self.stats.reused += sum(outcome is previous.get(url) for url, outcome in outcomes.items())
+            decoders.close()
+            self.progress.expect(decoders.added + len(fetches))
+            for future in as_completed([*decoders.futures, *fetches]):
+                done = future.result()
+                for one in done:
+                    self._count(one)
+                    outcomes[one.url] = one.outcome
+                self.progress.advance(len(done))
+        self.stats.worker_cpu_seconds += decoders.worker_cpu_seconds
         return outcomes
 
     def _reusable(self, earlier: Outcome | None, local: bool, version: FileVersion | None) -> bool:
@@ -176,23 +188,6 @@ class _CacheRun:
         if earlier.status in RETRYABLE:
             return self.now - earlier.fetched_at < self.settings.retry_after
         return True
-
-    def _process(self, local_jobs: list[Job], remote_jobs: list[Job]) -> Iterator[Done]:
-        self.progress.expect(len(local_jobs) + len(remote_jobs))
-        workers = self.settings.workers or default_workers()
-        in_processes = workers > 1 and len(local_jobs) >= self.settings.processes_from
-        with LocalDecoders(self.processor, workers, in_processes) as decoders, \
-                ThreadPoolExecutor(self.remote.settings.concurrency, thread_name_prefix="image-fetch") as net:
-            futures = [decoders.submit(local_jobs[i:i + LOCAL_BATCH]) for i in range(0, len(local_jobs), LOCAL_BATCH)]
-            futures += [net.submit(lambda job=job: [self.processor.safely(job, self._remote, local=False)])
-                        for job in remote_jobs]
-            for future in as_completed(futures):
-                done = future.result()
-                for one in done:
-                    self._count(one)
-                    yield one
-                self.progress.advance(len(done))
-        self.stats.worker_cpu_seconds += decoders.worker_cpu_seconds
 
     def _count(self, done: Done) -> None:
         stats = self.stats

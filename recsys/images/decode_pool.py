@@ -77,12 +77,22 @@ class WorkerProcess:
 
 
 class LocalDecoders:
-    """``workers`` threads, each decoding in-process or driving its own worker process; a context
-    manager (leaving it stops every worker)."""
+    """Decodes local jobs in batches as they are added, while the caller goes on planning; a
+    context manager (leaving it stops every worker process).
 
-    def __init__(self, processor: ImageProcessor, workers: int, in_processes: bool):
+    ``workers`` threads decode in-process until ``processes_from`` jobs have been added; from then
+    on (and the jobs still waiting included) each thread drives its own worker process, so a run
+    is decoded on one kind of decoder only, and the workers start while the rest is planned.
+    """
+
+    def __init__(self, processor: ImageProcessor, workers: int, processes_from: int):
         self.processor = processor
-        self.in_processes = in_processes
+        self.in_processes = False
+        self.added = 0
+        self.futures: list[Future[list[Done]]] = []
+        self._may_use_processes = workers > 1
+        self._processes_from = processes_from
+        self._waiting: list[Job] = []       # added, not yet handed to a decoder
         self._threads = ThreadPoolExecutor(workers, thread_name_prefix="image-decode")
         self._own = threading.local()         # the worker process of the calling thread
         self._workers: list[WorkerProcess] = []
@@ -95,8 +105,24 @@ class LocalDecoders:
         for worker in self._workers:
             worker.stop(kill=exc_type is not None)
 
-    def submit(self, jobs: list[Job]) -> Future[list[Done]]:
-        return self._threads.submit(self._in_worker if self.in_processes else self.processor.local_batch, jobs)
+    def add(self, job: Job) -> None:
+        self._waiting.append(job)
+        self.added += 1
+        if not self.in_processes and self._may_use_processes and self.added >= self._processes_from:
+            self.in_processes = True
+        if self.in_processes:
+            while len(self._waiting) >= LOCAL_BATCH:
+                self._submit()
+
+    def close(self) -> None:
+        """No more jobs: hand over the last ones (on threads, if there were too few for processes)."""
+        while self._waiting:
+            self._submit()
+
+    def _submit(self) -> None:
+        batch, self._waiting = self._waiting[:LOCAL_BATCH], self._waiting[LOCAL_BATCH:]
+        decode = self._in_worker if self.in_processes else self.processor.local_batch
+        self.futures.append(self._threads.submit(decode, batch))
 
     def _in_worker(self, jobs: list[Job]) -> list[Done]:
         worker = getattr(self._own, "worker", None)
