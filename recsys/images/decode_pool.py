@@ -1,11 +1,10 @@
 """Where local image files are decoded: on threads, or in worker processes for large runs.
 
-Threads alone kept 1.3 of 2 cores busy: Pillow releases the GIL while decoding, but reading the
-JPEG header, checking it, storing the file and recording the outcome are Python, and two threads
-handing the GIL back and forth around every file's system calls spent more time in the kernel
-than they saved. A worker process runs the very same ``ImageProcessor`` (reading confined and
-size-limited by the same LocalFiles, the same checks, creating the stored file itself) and
-sends back only the outcomes.
+Threads alone kept 1.3 to 1.4 of 2 cores busy: Pillow releases the GIL while decoding, but its
+JPEG header parser is Python, and so are the checks, the store and the outcome records: about
+40% of an image's CPU (perf), which caps two threads at ~1.4 cores. A worker process runs the
+very same ``ImageProcessor`` (reading confined and size-limited by the same LocalFiles, the same
+checks, creating the stored file itself) and sends back only the outcomes.
 
 The workers are plain ``python -m recsys.images.decode_worker`` processes, not multiprocessing's:
 its 'spawn' and 'forkserver' children re-run the parent's main module first (a second per worker
