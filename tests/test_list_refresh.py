@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from recsys.gold.list_refresh import (ListState, Space, known_rows, next_state, plan_refresh, row_hashes,
-                                      settings_hash, source_thresholds)
+from recsys.gold.list_refresh import ListState, Space, known_rows, next_state, plan_refresh, row_hashes, settings_hash
 
 SIZE, K = 8, 5
 
@@ -37,6 +36,20 @@ def _lists(catalog, queries):
         order = np.lexsort((c, -score))[:K]
         lists[catalog["ids"][q]] = [catalog["ids"][c[i]] for i in order]
     return candidates, lists
+
+
+def source_thresholds(candidates, spaces, queries=None):
+    """The thresholds by their definition: per source, the ``size``-th best score among each query's
+    candidates (-inf if fewer). The builders read them off their searches instead."""
+    queries = np.arange(len(candidates)) if queries is None else queries
+    out = {}
+    for name, space in spaces.items():
+        valid = (candidates >= 0) & space.known_items()[candidates.clip(0)]
+        sims = np.einsum("qd,qcd->qc", space.queries[queries], space.items[candidates.clip(0)])
+        sims = np.where(valid, sims, -np.inf)
+        kth = (-np.sort(-sims, axis=1))[:, space.size - 1] if candidates.shape[1] >= space.size else -np.inf
+        out[name] = np.where(space.known_queries()[queries], kth, -np.inf).astype(np.float32)
+    return out
 
 
 def _spaces(catalog):
@@ -93,7 +106,7 @@ def test_refreshing_the_planned_lists_equals_a_full_rebuild():
     new_candidates, _ = _lists(after, recompute)
     hashes = _hashes(after)
     state_after = next_state(state, plan, settings_hash({"k": K}), after["ids"], hashes, after["ids"], hashes,
-                             _spaces(after), new_candidates)
+                             _spaces(after), new_candidates, source_thresholds(new_candidates, _spaces(after), recompute))
     full_candidates, _ = _lists(after, np.arange(m))
     assert [set(r[r >= 0]) for r in state_after.candidates] == [set(r[r >= 0]) for r in full_candidates]
     full_thresholds = source_thresholds(full_candidates, _spaces(after))

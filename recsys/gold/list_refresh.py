@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 STATE_FORMAT = "1"
 SIMILARITY_SLACK = 1e-5     # float noise between the search's and this module's dot products
 MOVERS_PER_BLOCK = 1024
-QUERIES_PER_BLOCK = 256     # (256 x candidates x dim) gathered vectors at a time
 
 
 @dataclass(frozen=True)
@@ -178,33 +177,6 @@ def known_rows(vectors: np.ndarray, known: np.ndarray | None) -> np.ndarray:
     return np.where(_mask(known, len(vectors))[:, None], vectors, np.float32(np.nan))
 
 
-def source_thresholds(candidates: np.ndarray, spaces: Mapping[str, Space],
-                      queries: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Per source, the ``size``-th best score among each query's candidates (-inf if fewer).
-
-    The candidates hold every source's top ``size``, so this is the score an item must reach to
-    enter the query's top ``size`` in that source. ``queries``: the candidate rows' query positions.
-    """
-    n = len(candidates)
-    queries = np.arange(n) if queries is None else queries
-    out = {name: np.full(n, -np.inf, dtype=np.float32) for name in spaces}
-    known = {name: (space.known_queries(), space.known_items()) for name, space in spaces.items()}
-    for lo in range(0, n, QUERIES_PER_BLOCK):
-        rows = candidates[lo:lo + QUERIES_PER_BLOCK]
-        valid = rows >= 0
-        safe = np.where(valid, rows, 0)
-        block_queries = queries[lo:lo + QUERIES_PER_BLOCK]
-        for name, space in spaces.items():
-            if rows.shape[1] < space.size:
-                continue
-            sims = np.einsum("qd,qcd->qc", space.queries[block_queries], space.items[safe])
-            known_queries, known_items = known[name]
-            sims = np.where(valid & known_items[safe], sims, -np.inf).astype(np.float32)
-            kth = -np.partition(-sims, space.size - 1, axis=1)[:, space.size - 1]
-            out[name][lo:lo + QUERIES_PER_BLOCK] = np.where(known_queries[block_queries], kth, -np.inf)
-    return out
-
-
 def _moves(before_ids: list[str], before_hashes: list[str], ids: list[str], hashes: list[str]):
     """Positions of new, changed and removed rows, and the (before, now) positions of unchanged ones."""
     before = pl.DataFrame({"id": before_ids, "hash_before": before_hashes,
@@ -299,12 +271,12 @@ def carried_state(previous: ListState, query_ids: list[str], item_ids: list[str]
 
 def next_state(previous: ListState | None, plan: RefreshPlan, settings: str, query_ids: list[str],
                query_hashes: list[str], item_ids: list[str], item_hashes: list[str], spaces: Mapping[str, Space],
-               recomputed_candidates: np.ndarray) -> ListState:
+               recomputed_candidates: np.ndarray, recomputed_entry_scores: Mapping[str, np.ndarray]) -> ListState:
     """The state this build leaves: fresh candidates and thresholds for the recomputed queries
-    (``recomputed_candidates``, rows in query order), the previous ones remapped for the carried."""
+    (``recomputed_candidates``, rows in query order; each source's threshold is its entry score from
+    the search, ``recomputed_entry_scores``), the previous ones remapped for the carried."""
     recomputed = np.flatnonzero(plan.recompute)
     carried = np.flatnonzero(~plan.recompute)
-    fresh_thresholds = source_thresholds(recomputed_candidates, spaces, recomputed)
     if len(carried) and previous is not None:
         old_candidates, old_thresholds = carried_state(previous, query_ids, item_ids, carried)
     else:
@@ -316,7 +288,7 @@ def next_state(previous: ListState | None, plan: RefreshPlan, settings: str, que
     thresholds = {}
     for name in spaces:
         values = np.full(len(query_ids), -np.inf, dtype=np.float32)
-        values[recomputed] = fresh_thresholds[name]
+        values[recomputed] = recomputed_entry_scores[name]
         if len(carried):
             values[carried] = old_thresholds[name]
         thresholds[name] = values

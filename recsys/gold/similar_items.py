@@ -25,7 +25,7 @@ from recsys.gold.list_refresh import (ListsBuild, PreviousLists, Space, merge_li
 from recsys.gold.refresh_inputs import item_hashes
 from recsys.gold.schemas import GOLD_TABLES, conform
 from recsys.vectors import AlignedVectors
-from recsys.recommend import CandidateSource, History, VectorSignal, generate_candidates, rerank
+from recsys.recommend import CandidateSource, History, VectorSignal, candidates_with_entry_scores, rerank
 from recsys.recommend.reasons import similar_item_reasons
 from recsys.topk import DEFAULT_K, Exclusions, SearchFn
 
@@ -50,6 +50,7 @@ class SimilarCandidates:
     queries: np.ndarray        # (q,) product positions the candidate rows are for
     candidates: np.ndarray     # (q, c) item positions, -1 padded; a query's own item never appears
     signals: list              # recsys.recommend signals, content first; their query index is a product position
+    entry_scores: dict[str, np.ndarray]   # per candidate source, (q,) the score of its last proposal
 
 
 def similar_candidates(content: AlignedVectors, content_search: SearchFn, *, tower: AlignedVectors | None = None,
@@ -73,8 +74,8 @@ def similar_candidates(content: AlignedVectors, content_search: SearchFn, *, tow
     if history is not None:
         signals.append(history.popularity_signal())
     own = Exclusions.from_pairs(np.arange(len(queries)), queries, len(queries))
-    candidates = generate_candidates(sources, len(queries), own, block_rows=config.block_rows)
-    return SimilarCandidates(queries, candidates, signals)
+    found = candidates_with_entry_scores(sources, len(queries), own, block_rows=config.block_rows)
+    return SimilarCandidates(queries, found.positions, signals, found.entry_scores)
 
 
 def candidate_spaces(content: AlignedVectors, tower: AlignedVectors | None, als: AlignedVectors | None,
@@ -138,7 +139,7 @@ def build_similar_items(products: pl.DataFrame, content: AlignedVectors, content
     table = conform(merge_lists(previous.table if previous else None, conform(table, GOLD_TABLES["similar_items"]),
                                 "product_id", carried), GOLD_TABLES["similar_items"])
     state = next_state(previous.state if previous else None, plan, settings, id_list, hashes, id_list, hashes, spaces,
-                       prepared.candidates)
+                       prepared.candidates, prepared.entry_scores)
     timings["table"] = time.perf_counter() - started - sum(timings.values())
     log.info("similar_items: %d rows for %d products (%d recomputed, %d carried over) in %.1fs", table.height, n,
              len(queries), len(carried), time.perf_counter() - started)

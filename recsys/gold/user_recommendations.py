@@ -29,7 +29,7 @@ from recsys.gold.list_refresh import (ListsBuild, PreviousLists, Space, merge_li
 from recsys.gold.refresh_inputs import item_hashes, user_hashes
 from recsys.gold.schemas import GOLD_TABLES, conform
 from recsys.vectors import AlignedVectors
-from recsys.recommend import CandidateSource, History, VectorSignal, generate_candidates, rerank
+from recsys.recommend import CandidateSource, Candidates, History, VectorSignal, candidates_with_entry_scores, rerank
 from recsys.recommend.reasons import user_reasons
 from recsys.topk import DEFAULT_K, SearchFn
 
@@ -159,12 +159,12 @@ def user_signals(history: History, content: AlignedVectors, content_search: Sear
 
 
 def candidates_for(history: History, prepared: UserSignals, queries: np.ndarray,
-                   block_rows: int = UserRecommendationsConfig.block_rows) -> np.ndarray:
-    """(len(queries), c) candidates of the users at ``queries`` from every source, owned items left out."""
+                   block_rows: int = UserRecommendationsConfig.block_rows) -> Candidates:
+    """Candidates of the users at ``queries`` (rows in that order) from every source, owned items left out."""
     sources = [CandidateSource(name, search, vectors[queries], prepared.sources[name].size,
                                prepared.sources[name].known_queries()[queries])
                for name, (search, vectors) in prepared.searches.items()]
-    return generate_candidates(sources, len(queries), history.owned.take(queries), block_rows=block_rows)
+    return candidates_with_entry_scores(sources, len(queries), history.owned.take(queries), block_rows=block_rows)
 
 
 def user_candidates(history: History, content: AlignedVectors, content_search: SearchFn, *,
@@ -174,7 +174,7 @@ def user_candidates(history: History, content: AlignedVectors, content_search: S
     """Every user's candidates from all sources, with the signals that score them."""
     prepared = user_signals(history, content, content_search, tower=tower, als=als, config=config,
                             all_signals=all_signals)
-    candidates = candidates_for(history, prepared, np.arange(history.n_users), config.block_rows)
+    candidates = candidates_for(history, prepared, np.arange(history.n_users), config.block_rows).positions
     return UserCandidates(candidates, prepared.signals, prepared.spaces)
 
 
@@ -202,8 +202,8 @@ def build_user_recommendations(products: pl.DataFrame, history: History, content
                         exact_search)
     queries = np.flatnonzero(plan.recompute)
     timings["plan"] = time.perf_counter() - started
-    candidates = candidates_for(history, prepared, queries, config.block_rows)
-    signals, spaces = prepared.signals, prepared.spaces
+    found = candidates_for(history, prepared, queries, config.block_rows)
+    candidates, signals, spaces = found.positions, prepared.signals, prepared.spaces
     timings["candidates"] = time.perf_counter() - started - timings["plan"]
     ranked = rerank(candidates, signals, config.weights, config.k, query_rows=queries)
     timings["rerank"] = time.perf_counter() - started - timings["plan"] - timings["candidates"]
@@ -234,7 +234,7 @@ def build_user_recommendations(products: pl.DataFrame, history: History, content
     table = conform(merge_lists(previous.table if previous else None, conform(table, GOLD_TABLES["user_recommendations"]),
                                 "user_id", carried), GOLD_TABLES["user_recommendations"])
     state = next_state(previous.state if previous else None, plan, settings, history.user_ids.tolist(), user_hash,
-                       product_ids.to_list(), item_hash, prepared.sources, candidates)
+                       product_ids.to_list(), item_hash, prepared.sources, candidates, found.entry_scores)
     timings["table"] = time.perf_counter() - started - sum(timings.values())
     log.info("user_recommendations: %d rows for %d users (%d recomputed, %d carried over) in %.1fs", table.height,
              history.n_users, len(queries), len(carried), time.perf_counter() - started)
