@@ -69,8 +69,10 @@ class WorkerProcess:
     def stop(self, kill: bool) -> None:
         if kill:
             self.process.kill()
-        else:
-            self.process.stdin.close()  # end of input: the worker returns
+        try:
+            self.process.stdin.close()  # end of input: a live worker returns
+        except BrokenPipeError:  # it died with a request still buffered
+            pass
         self.process.wait()
         self.process.stdout.close()
 
