@@ -107,6 +107,21 @@ def test_files_over_the_byte_limit_are_not_read(lake):
     assert result.stats.bytes_read == 0
 
 
+@pytest.mark.parametrize("grown_to, status", [(150, None), (5_001, Status.TOO_LARGE)])
+def test_a_file_grown_since_it_was_planned_is_read_to_the_limit(lake, grown_to, status):
+    local = LocalFiles(lake, max_bytes=5_000)
+    path = lake / "raw" / "shop" / "images" / "growing.jpg"
+    path.write_bytes(b"x" * 100)
+    planned = local.locate(path.as_uri())
+    path.write_bytes(b"y" * grown_to)
+    if status is None:
+        assert local.read(planned) == b"y" * grown_to
+    else:
+        with pytest.raises(ImageRejected) as caught:
+            local.read(planned)
+        assert caught.value.status is status
+
+
 def test_second_run_reads_and_decodes_nothing(lake, monkeypatch):
     products = _products(lake, ["big.jpg", "small.jpg", "broken.jpg", "gone.jpg"])
     first = _run(lake, products)
