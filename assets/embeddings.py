@@ -3,16 +3,19 @@
 import json
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import dagster as dg
+import polars as pl
 
 from assets import metadata
 from assets.catalog import PRODUCTS
 from assets.images import MANIFEST
 from assets.retrain_config import RetrainConfig, decision_metadata
 from recsys import retraining, storage
-from recsys.embeddings import FusionWeights, TowerConfig, TowerFitSettings, TrainingConfig, build_item_embeddings
+from recsys.embeddings import (Encoder, EmbeddingBuild, FusionWeights, TowerConfig, TowerFitSettings, TrainingConfig,
+                               build_item_embeddings)
 from recsys.embeddings.item_table import validate_item_embeddings
 from recsys.embeddings.image_tower import CONFIG_FILE
 from recsys.embeddings.tower_fit import fit_image_tower, training_data, training_pairs
@@ -22,6 +25,8 @@ from resources.encoders import EncoderResource
 
 IMAGE_TOWER = dg.AssetKey(["models", "image_tower"])
 ITEM_EMBEDDINGS = dg.AssetKey(["features", "item_embeddings"])
+ITEM_EMBEDDING_SHARDS = dg.AssetKey(["features", "item_embedding_shards"])
+SHARDS_DIR = "features/item_embedding_shards"      # one <shard>.parquet per catalog shard
 TOWER_DIR = "models/image_tower"
 TOWER_TEXT_VECTORS = "text_vectors.parquet"
 GROUP = "embeddings"
@@ -188,14 +193,32 @@ class ItemEmbeddingsConfig(dg.Config):
     """Weight of the text vector in the fused vector (products with both)."""
 
 
+def embed_products(lake: LakeResource, model: Encoder, products: pl.DataFrame, config: ItemEmbeddingsConfig,
+                   previous: pl.DataFrame | None, shards: Sequence[pl.DataFrame] = ()) -> EmbeddingBuild:
+    """``build_item_embeddings`` for ``products`` with the lake's images and the text vectors the tower's
+    training encoded, reusing the given earlier outputs."""
+    primary = primary_images(lake.read_table("images/manifest"))
+    tower_vectors = lake.path(f"{TOWER_DIR}/{TOWER_TEXT_VECTORS}")
+    return build_item_embeddings(
+        products, primary, lake.root_path, model, previous=previous, shards=shards,
+        reusable_text_vectors=storage.read_parquet(tower_vectors) if tower_vectors.exists() else None,
+        weights=FusionWeights(image=config.image_weight, text=config.text_weight))
+
+
+def shard_tables(lake: LakeResource) -> list[pl.DataFrame]:
+    """What the catalog shards have built so far (none until the embed_shards job ran)."""
+    return [storage.read_parquet(path) for path in sorted(lake.path(SHARDS_DIR).glob("*.parquet"))]
+
+
 @dg.asset(
     key=ITEM_EMBEDDINGS,
     group_name=GROUP,
-    deps=[PRODUCTS, MANIFEST, IMAGE_TOWER],
+    deps=[PRODUCTS, MANIFEST, IMAGE_TOWER, ITEM_EMBEDDING_SHARDS],
     kinds={"pytorch", "parquet"},
     description="features/item_embeddings.parquet: per silver product an image, a text and a fused vector in one "
                 "L2-normalized space (384-d local, 512-d CLIP ViT-B/32), flags, encoder name/version and the content "
-                "keys the vectors were computed from. Incremental: only new or changed content is encoded.",
+                "keys the vectors were computed from. Incremental: only new or changed content is encoded; vectors "
+                "the catalog shards (features/item_embedding_shards) already encoded are reused too.",
     check_specs=[
         dg.AssetCheckSpec("vectors_complete_and_normalized", asset=ITEM_EMBEDDINGS, blocking=True,
                           description="One row per silver product; fused vector never null; every vector unit "
@@ -205,14 +228,9 @@ class ItemEmbeddingsConfig(dg.Config):
 def item_embeddings(context: dg.AssetExecutionContext, config: ItemEmbeddingsConfig, lake: LakeResource,
                     encoder: EncoderResource) -> dg.MaterializeResult:
     products = lake.read_table("silver/products")
-    primary = primary_images(lake.read_table("images/manifest"))
     model = encoder.load(lake.path(TOWER_DIR))
-    tower_vectors = lake.path(f"{TOWER_DIR}/{TOWER_TEXT_VECTORS}")
-    build = build_item_embeddings(
-        products, primary, lake.root_path, model,
-        previous=lake.read_table_if_exists("features/item_embeddings"),
-        reusable_text_vectors=storage.read_parquet(tower_vectors) if tower_vectors.exists() else None,
-        weights=FusionWeights(image=config.image_weight, text=config.text_weight))
+    build = embed_products(lake, model, products, config,
+                           lake.read_table_if_exists("features/item_embeddings"), shard_tables(lake))
     table = build.table
     lake.write_table(table, "features/item_embeddings")
     context.log.info("item embeddings: %d products, encoded %d texts + %d images, reused %d + %d, %.1fs",

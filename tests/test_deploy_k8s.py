@@ -12,7 +12,7 @@ import dagster as dg
 import pytest
 import yaml
 
-from pipelines.jobs import build_all_job
+from pipelines.jobs import build_all, build_all_job
 
 REPO = Path(__file__).resolve().parents[1]
 K8S = REPO / "deploy" / "k8s"
@@ -63,11 +63,15 @@ def test_every_pod_sees_the_same_lake():
     assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
 
 
-def test_one_run_at_a_time_as_locally():
-    local = yaml.safe_load((REPO / "dagster_home" / "dagster.yaml").read_text())
+def test_one_build_at_a_time_as_locally():
+    local = yaml.safe_load((REPO / "dagster_home" / "dagster.yaml").read_text())["run_queue"]
     daemon = _yaml("values.yaml")["dagsterDaemon"]["runCoordinator"]
     assert daemon["type"] == "QueuedRunCoordinator"
-    assert daemon["config"]["queuedRunCoordinator"]["maxConcurrentRuns"] == local["run_queue"]["max_concurrent_runs"]
+    queue = daemon["config"]["queuedRunCoordinator"]
+    assert queue["maxConcurrentRuns"] == local["max_concurrent_runs"]
+    assert queue["tagConcurrencyLimits"] == local["tag_concurrency_limits"] == [
+        {"key": "recsys/run", "value": "build", "limit": 1}]
+    assert build_all.tags["recsys/run"] == "build"
 
 
 def test_executor_config_validates_against_dagster_k8s(local_build_all):

@@ -20,6 +20,7 @@ import hashlib
 import logging
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,12 +84,14 @@ def _known(frames: list[pl.DataFrame], key: str, vector: str, model_column: str,
     return pl.concat(usable).unique(key, keep="first", maintain_order=True)
 
 
-def _known_failures(previous: pl.DataFrame | None, encoder_version: str) -> pl.DataFrame:
+def _known_failures(frames: list[pl.DataFrame | None], encoder_version: str) -> pl.DataFrame:
     schema = {"image_sha256": pl.String(), "image_error": pl.String()}
-    if previous is None or "image_error" not in previous.columns:
+    failed = [f.filter(pl.col("image_error").is_not_null() & (pl.col("encoder_version") == encoder_version))
+              .select(list(schema)).cast(schema)
+              for f in frames if f is not None and {"image_error", "encoder_version"} <= set(f.columns)]
+    if not failed:
         return pl.DataFrame(schema=schema)
-    return (previous.filter(pl.col("image_error").is_not_null() & (pl.col("encoder_version") == encoder_version))
-            .select(list(schema)).cast(schema).unique("image_sha256", keep="first", maintain_order=True))
+    return pl.concat(failed).unique("image_sha256", keep="first", maintain_order=True)
 
 
 def _vectors_frame(keys: list[str], vectors: np.ndarray, key: str, vector: str, dimension: int) -> pl.DataFrame:
@@ -102,12 +105,14 @@ def _content_key(text_key: str | None, image_sha: str | None) -> str:
 
 def build_item_embeddings(products: pl.DataFrame, primary_images: pl.DataFrame, lake_root: Path, encoder: Encoder,
                           previous: pl.DataFrame | None = None, reusable_text_vectors: pl.DataFrame | None = None,
-                          weights: FusionWeights = FusionWeights()) -> EmbeddingBuild:
+                          weights: FusionWeights = FusionWeights(),
+                          shards: Sequence[pl.DataFrame] = ()) -> EmbeddingBuild:
     """The item embedding table for ``products``.
 
     ``primary_images``: ``product_id, image_path`` (lake-relative), ``sha256`` (``recsys.images.primary_images``).
     ``previous``: the last table, whose vectors are reused where key and model match.
     ``reusable_text_vectors``: more ``text_key, text_encoder, text_vector`` rows (e.g. from the tower training).
+    ``shards``: tables the catalog shards built (``recsys.embeddings.shards``), reused like ``previous``.
     """
     started = time.perf_counter()
     dim = encoder.dimension
@@ -118,7 +123,7 @@ def build_item_embeddings(products: pl.DataFrame, primary_images: pl.DataFrame, 
     build = EmbeddingBuild(table=pl.DataFrame())
 
     # Texts: reuse by (text_key, text encoder); encode each missing distinct text once.
-    known_text = _known([previous, reusable_text_vectors], "text_key", "text_vector", "text_encoder",
+    known_text = _known([previous, *shards, reusable_text_vectors], "text_key", "text_vector", "text_encoder",
                         encoder.text_encoder_id, dim)
     frame = frame.join(known_text, on="text_key", how="left")
     todo = frame.filter(pl.col("text_key").is_not_null() & pl.col("text_vector").is_null()).unique(
@@ -133,10 +138,10 @@ def build_item_embeddings(products: pl.DataFrame, primary_images: pl.DataFrame, 
         frame = frame.drop("text_vector").join(pl.concat([known_text, fresh]), on="text_key", how="left")
 
     # Images: reuse by (image sha256, image encoder); encode each missing distinct image once.
-    known_image = _known([previous], "image_sha256", "image_vector", "image_encoder", encoder.image_encoder_id, dim)
+    known_image = _known([previous, *shards], "image_sha256", "image_vector", "image_encoder", encoder.image_encoder_id, dim)
     frame = frame.join(known_image, on="image_sha256", how="left")
     # An image this encoder version already failed to decode is not tried again (same bytes, same code).
-    errors = _known_failures(previous, encoder.version)
+    errors = _known_failures([previous, *shards], encoder.version)
     todo = frame.filter(pl.col("image_sha256").is_not_null() & pl.col("image_vector").is_null()
                         & ~pl.col("image_sha256").is_in(errors["image_sha256"].implode())).unique(
         "image_sha256", keep="first", maintain_order=True)
