@@ -31,6 +31,8 @@ class EvaluationConfig(dg.Config):
     candidates_per_source: int = 100
     similar_queries: int = 1_000
     """Products sampled as queries for each similar-items relevance definition (test)."""
+    max_users: int = 20_000
+    """Users scored at most (a fixed sample beyond it): evaluation cost stops growing with the user base."""
     seed: int = 0
     retrain: RetrainConfig = RetrainConfig()
     """When to score again; the evaluation is also redone whenever a model or the tuned weights change."""
@@ -43,15 +45,18 @@ class TuningConfig(dg.Config):
     similar_queries: int = 2_000
     """Products sampled as similar-items queries for each validation relevance definition (co-interaction in
     the validation split; attributes on the validation half of the catalog)."""
+    max_users: int = 10_000
+    """Users the weights are tuned on at most (a fixed sample beyond it): every trial ranks them all."""
     seed: int = 0
     retrain: RetrainConfig = RetrainConfig()
     """When to tune again; the weights are also re-tuned whenever a model they weigh is retrained."""
 
 
-def _inputs(lake: LakeResource, history_splits: list[str]) -> EvaluationInputs:
+def _inputs(lake: LakeResource, history_splits: list[str], max_users: int, seed: int) -> EvaluationInputs:
     return load_inputs(lake.read_table("gold/products"), lake.read_table("features/item_embeddings"),
                        lake.read_table("features/interaction_split"), history_splits, lake.path("models/als"),
-                       lake.path("models/two_tower"), lake.read_table_if_exists("features/item_tower_vectors"))
+                       lake.path("models/two_tower"), lake.read_table_if_exists("features/item_tower_vectors"),
+                       max_users=max_users, seed=seed)
 
 
 def _best_trials(result: tuning.TuningResult) -> dg.MarkdownMetadataValue:
@@ -79,7 +84,7 @@ def hybrid_weights(context: dg.AssetExecutionContext, config: TuningConfig, lake
             "path": dg.MetadataValue.path(str(lake.path(HYBRID_WEIGHTS_FILE)))})
     context.log.info("tuning the hybrid weights: %s", decision.reason)
     retraining.forget(lake.path(TUNING_STATE))
-    inputs = _inputs(lake, ["train"])
+    inputs = _inputs(lake, ["train"], config.max_users, config.seed)
     tuned = tune_on_validation(inputs, k=config.k, candidates_per_source=config.candidates_per_source,
                                similar_queries=config.similar_queries, seed=config.seed)
     tuning.save_tuned_weights(lake.path(HYBRID_WEIGHTS_FILE), tuned.user, DEFAULT_USER_WEIGHTS, tuned.similar,
@@ -100,6 +105,7 @@ def hybrid_weights(context: dg.AssetExecutionContext, config: TuningConfig, lake
         "user_trials": _best_trials(tuned.user),
         "similar_trials": _best_trials(tuned.similar),
         "validation_queries": tuned.queries,
+        "users_scored": inputs.history.n_users,
         "seconds": {**tuned.seconds, "total": round(time.perf_counter() - started, 1)},
         "path": dg.MetadataValue.path(str(lake.path(HYBRID_WEIGHTS_FILE))),
     })
@@ -132,7 +138,8 @@ def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, lake
                                 "models/hybrid_weights first")
     settings = HeldoutSettings(k=config.k, candidates_per_source=config.candidates_per_source,
                                similar_queries=config.similar_queries, seed=config.seed)
-    result = evaluate_on_test(_inputs(lake, ["train", "validation"]), tuned, settings, build_id=context.run.run_id)
+    inputs = _inputs(lake, ["train", "validation"], config.max_users, config.seed)
+    result = evaluate_on_test(inputs, tuned, settings, build_id=context.run.run_id)
     truth = result.ground_truth
     gold = lake.path(EVAL_DIR)
     gold.mkdir(parents=True, exist_ok=True)
@@ -160,6 +167,7 @@ def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, lake
         "content_vectors_ndcg10": metadata.preview(tables["content_ndcg10"], rows=10),
         "beyond_accuracy_k10": metadata.preview(tables["beyond"], rows=20),
         "queries": counts,
+        "users_scored": inputs.history.n_users,
         "fusion": tuned["fusion"],
         "user_weights": tuned["user_recommendations"],
         "similar_weights": tuned["similar_items"],

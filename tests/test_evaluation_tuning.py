@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from recsys.evaluation import ground_truth, rankings, tuning
-from recsys.evaluation.inputs import EvaluationInputs, exact_search
+from recsys.evaluation.inputs import EvaluationInputs, exact_search, load_inputs, sample_users
 from recsys.evaluation.validation_tuning import tune_on_validation
 from recsys.gold import SimilarItemsConfig, build_similar_items, model_inputs
 from recsys.gold.similar_items import similar_candidates
@@ -218,3 +218,21 @@ def test_index_and_tables_use_the_tuned_weights(tmp_path):
     used = {m.asset_key.to_user_string(): m.metadata["weights"].data for m in materializations if "weights" in m.metadata}
     assert used["gold/similar_items"] == saved["similar_items"]
     assert used["gold/user_recommendations"] == saved["user_recommendations"]
+
+
+def test_a_large_user_base_is_scored_on_a_fixed_sample_with_the_whole_popularity(planted_split, tmp_path):
+    data, split = planted_split
+    products = pl.DataFrame({"product_id": data.embeddings["product_id"]})
+    everyone = load_inputs(products, data.embeddings, split, ["train"], tmp_path / "no_als", tmp_path / "no_tower", None)
+    sampled = load_inputs(products, data.embeddings, split, ["train"], tmp_path / "no_als", tmp_path / "no_tower",
+                          None, max_users=30, seed=0)
+    assert everyone.history.n_users == 90 and sampled.history.n_users == 30
+    assert set(sampled.split["user_id"]) == set(sampled.history.user_ids)          # truth and history agree
+    np.testing.assert_array_equal(sampled.history.popularity, everyone.history.popularity)
+    again = load_inputs(products, data.embeddings, split.reverse(), ["train"], tmp_path / "no_als",
+                        tmp_path / "no_tower", None, max_users=30, seed=0)
+    assert again.history.user_ids.tolist() == sampled.history.user_ids.tolist()    # the ids decide, not the order
+    users = split["user_id"].unique()
+    assert set(sample_users(users, 30, seed=0)) <= set(sample_users(users, 45, seed=0))
+    assert set(sample_users(users, 30, seed=1)) != set(sampled.history.user_ids)
+    assert sample_users(users, None).equals(users)
