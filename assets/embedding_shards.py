@@ -2,15 +2,17 @@
 
 For catalogs too large for one process: the products split into a fixed set of shards by a stable
 hash of their id (``recsys.embeddings.shards``), and each shard's vectors are one partition of this
-asset. A backfill of every shard becomes runs of ``SHARDS_PER_RUN`` shards each (one process
-startup per run, not per shard), which the run queue runs side by side (two on the local instance,
-one pod each on Kubernetes). ``features/item_embeddings`` then reuses every vector the shards
-encoded and encodes only what they did not cover. The nightly build does not need it: it already
-encodes only new or changed content.
+asset. An asset backfill of every shard (the UI: Materialize, all partitions) becomes runs of
+``SHARDS_PER_RUN`` shards each (one process start per run, not per shard), which the run queue runs
+side by side (two on the local instance, one pod each on Kubernetes). ``features/item_embeddings``
+then reuses every vector the shards encoded and encodes only what they did not cover. The nightly
+build does not need it: it already encodes only new or changed content.
 
-    dagster job backfill -m pipelines.definitions -j embed_shards --all           # through the daemon's queue
+    # one run over shards 0..3, in this process (start a second one for 4..7 beside it)
     dagster job execute -m pipelines.definitions -j embed_shards \
         --tags '{"dagster/asset_partition_range_start": "0", "dagster/asset_partition_range_end": "3"}'
+    # a job backfill: one queued run per shard (job backfills do not read the asset's backfill policy)
+    dagster job backfill -m pipelines.definitions -j embed_shards --all all --noprompt
 """
 
 import time
