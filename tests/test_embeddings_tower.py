@@ -107,6 +107,18 @@ def test_zero_shot_and_report():
     assert set(report) == {"text_to_image@1", "image_to_text@1", "zero_shot_accuracy"}
 
 
+def test_colour_features_are_histogram_shares_and_block_means_chunk_by_chunk():
+    images = np.random.default_rng(0).integers(0, 256, size=(7, 48, 36, 3), dtype=np.uint8)
+    images[0] = (255, 0, 0)                                       # one pure red picture
+    features = colour_pixel_features(images, chunk=3)
+    np.testing.assert_array_equal(features, colour_pixel_features(images, chunk=100))
+    assert features[0, :64].sum() == pytest.approx(1.0) and features[0, 3 * 16] == 1.0   # red: bin (3, 0, 0)
+    np.testing.assert_allclose(features[:, :64].sum(axis=1), 1.0, rtol=1e-6)
+    blocks = images[1, :3, :3].astype(np.float32).mean(axis=(0, 1)) / 255.0            # the first 3x3 block
+    np.testing.assert_allclose(features[1, 64:67], blocks, rtol=1e-5)
+    assert colour_pixel_features(images[:0]).shape == (0, 64 + 16 * 12 * 3)
+
+
 def test_ridge_baseline_learns_colour(trained):
     _, (images, texts, _) = trained
     assert colour_pixel_features(images[:2]).shape == (2, 64 + 16 * 12 * 3)
