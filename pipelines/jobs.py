@@ -29,8 +29,8 @@ def build_all_job(executor_def: dg.ExecutorDefinition = LOCAL_EXECUTOR):
 
 build_all = build_all_job()
 
-# One shard per run, in process (a run has one step); runs go side by side up to the run queue's
-# embed_shards limit (dagster_home/dagster.yaml), or one pod each with the k8s run launcher.
+# A range of shards per run (the asset's backfill policy: 4), in process (a run has one step); runs go
+# side by side up to the run queue's limit (dagster_home/dagster.yaml), or one pod each on Kubernetes.
 embed_shards = dg.define_asset_job(
     "embed_shards",
     selection=dg.AssetSelection.assets(ITEM_EMBEDDING_SHARDS),
