@@ -21,7 +21,7 @@ import dagster as dg
 
 from assets.catalog import PRODUCTS
 from assets.embeddings import (GROUP, IMAGE_TOWER, ITEM_EMBEDDING_SHARDS, SHARDS_DIR, TOWER_DIR, ItemEmbeddingsConfig,
-                               embed_products)
+                               product_embedder)
 from assets.images import MANIFEST
 from recsys.embeddings.shards import products_in_shard, shard_names
 from resources import LakeResource
@@ -47,12 +47,11 @@ def item_embedding_shards(context: dg.AssetExecutionContext, config: ItemEmbeddi
                           encoder: EncoderResource) -> dg.MaterializeResult:
     started = time.perf_counter()
     catalog = lake.read_table("silver/products")
-    model = encoder.load(lake.path(TOWER_DIR))
+    embed = product_embedder(lake, encoder.load(lake.path(TOWER_DIR)), config)
     rows = texts = images = 0
     for shard in context.partition_keys:
         path = f"{SHARDS_DIR}/{shard}"
-        build = embed_products(lake, model, products_in_shard(catalog, shard, SHARD_COUNT), config,
-                               lake.read_table_if_exists(path))
+        build = embed(products_in_shard(catalog, shard, SHARD_COUNT), lake.read_table_if_exists(path))
         lake.write_table(build.table, path)
         rows, texts, images = rows + build.table.height, texts + build.texts_encoded, images + build.images_encoded
         context.log.info("shard %s: %d products, encoded %d texts + %d images, reused %d + %d (%.1fs so far)", shard,

@@ -3,7 +3,7 @@
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import dagster as dg
@@ -193,16 +193,21 @@ class ItemEmbeddingsConfig(dg.Config):
     """Weight of the text vector in the fused vector (products with both)."""
 
 
-def embed_products(lake: LakeResource, model: Encoder, products: pl.DataFrame, config: ItemEmbeddingsConfig,
-                   previous: pl.DataFrame | None, shards: Sequence[pl.DataFrame] = ()) -> EmbeddingBuild:
-    """``build_item_embeddings`` for ``products`` with the lake's images and the text vectors the tower's
-    training encoded, reusing the given earlier outputs."""
+def product_embedder(lake: LakeResource, model: Encoder,
+                     config: ItemEmbeddingsConfig) -> Callable[..., EmbeddingBuild]:
+    """``build_item_embeddings`` bound to the lake's images, the text vectors the tower's training
+    encoded (both read once, here) and the fusion weights: ``embed(products, previous, shards=())``."""
     primary = primary_images(lake.read_table("images/manifest"))
     tower_vectors = lake.path(f"{TOWER_DIR}/{TOWER_TEXT_VECTORS}")
-    return build_item_embeddings(
-        products, primary, lake.root_path, model, previous=previous, shards=shards,
-        reusable_text_vectors=storage.read_parquet(tower_vectors) if tower_vectors.exists() else None,
-        weights=FusionWeights(image=config.image_weight, text=config.text_weight))
+    reusable = storage.read_parquet(tower_vectors) if tower_vectors.exists() else None
+    weights = FusionWeights(image=config.image_weight, text=config.text_weight)
+
+    def embed(products: pl.DataFrame, previous: pl.DataFrame | None,
+              shards: Sequence[pl.DataFrame] = ()) -> EmbeddingBuild:
+        return build_item_embeddings(products, primary, lake.root_path, model, previous=previous, shards=shards,
+                                     reusable_text_vectors=reusable, weights=weights)
+
+    return embed
 
 
 def shard_tables(lake: LakeResource) -> list[pl.DataFrame]:
@@ -229,8 +234,8 @@ def item_embeddings(context: dg.AssetExecutionContext, config: ItemEmbeddingsCon
                     encoder: EncoderResource) -> dg.MaterializeResult:
     products = lake.read_table("silver/products")
     model = encoder.load(lake.path(TOWER_DIR))
-    build = embed_products(lake, model, products, config,
-                           lake.read_table_if_exists("features/item_embeddings"), shard_tables(lake))
+    embed = product_embedder(lake, model, config)
+    build = embed(products, lake.read_table_if_exists("features/item_embeddings"), shard_tables(lake))
     table = build.table
     lake.write_table(table, "features/item_embeddings")
     context.log.info("item embeddings: %d products, encoded %d texts + %d images, reused %d + %d, %.1fs",
