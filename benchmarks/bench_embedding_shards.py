@@ -74,7 +74,6 @@ def forget_embeddings(lake: Path) -> None:
 
 def agreement(a, b) -> float:
     """The smallest per-row cosine between two item_embeddings tables' fused vectors."""
-
     from recsys.vectors import vector_matrix
 
     assert a["product_id"].to_list() == b["product_id"].to_list()
