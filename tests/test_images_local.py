@@ -75,6 +75,26 @@ def test_paths_outside_raw_are_refused_without_reading(lake, url):
     assert row["status"] == "refused" and row["bytes"] is None
 
 
+@pytest.mark.parametrize("tail", ["small.jpg", "sm%61ll.jpg", "small.jpg?v=2", "small.jpg#front", "sm\tall.jpg",
+                                  "../../../../secret.jpg", "..%2F..%2F..%2F..%2Fsecret.jpg"])
+def test_plain_file_uris_locate_as_the_url_parser_reads_them(lake, tail):
+    """``locate`` skips urlsplit for plain ``file:///`` URIs; the ``file://localhost/`` spelling of the
+    same URI still goes through it, so both must name the same file, or refuse both."""
+    (lake / "secret.jpg").write_bytes(jpeg())
+    local = LocalFiles(lake, 1_000_000)
+    folder = (lake / "raw" / "shop" / "images").as_posix()
+
+    def located(url: str):
+        try:
+            return local.locate(url)
+        except ImageRejected as rejected:
+            return rejected.status
+
+    fast = located(f"file://{folder}/{tail}")
+    assert fast == located(f"file://localhost{folder}/{tail}")
+    assert fast == (Status.REFUSED if "secret" in tail else local.locate(_uri(lake, "small.jpg")))
+
+
 def test_a_symlink_out_of_raw_is_refused(lake, tmp_path):
     outside = tmp_path / "outside.jpg"
     outside.write_bytes(jpeg())

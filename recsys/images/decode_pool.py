@@ -66,13 +66,15 @@ class WorkerProcess:
         self.process.kill()
         return WorkerDied(f"decode worker process {self.process.pid} died (exit code {self.process.wait()})")
 
-    def stop(self, kill: bool) -> None:
+    def end_input(self, kill: bool) -> None:
         if kill:
             self.process.kill()
         try:
             self.process.stdin.close()  # end of input: a live worker returns
         except BrokenPipeError:  # it died with a request still buffered
             pass
+
+    def wait(self) -> None:
         self.process.wait()
         self.process.stdout.close()
 
@@ -103,8 +105,11 @@ class LocalDecoders:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         self._threads.shutdown(wait=True, cancel_futures=exc_type is not None)
+        # Every worker is told first, then waited for: they exit (interpreter teardown) side by side.
         for worker in self._workers:
-            worker.stop(kill=exc_type is not None)
+            worker.end_input(kill=exc_type is not None)
+        for worker in self._workers:
+            worker.wait()
 
     def add(self, job: Job) -> None:
         self._waiting.append(job)

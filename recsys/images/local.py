@@ -18,6 +18,9 @@ from urllib.parse import unquote, urlsplit
 from recsys.images.outcome import ImageRejected, Status
 
 _REMOTE_PREFIXES = ("http://", "https://", "HTTP://", "HTTPS://")
+# Characters that make urlsplit do more than strip "file://": a query or fragment, and the tab,
+# CR and LF it deletes (WHATWG).
+_NEEDS_URL_PARSER = frozenset("?#\t\r\n")
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,9 @@ class LocalFiles:
 
     def locate(self, url: str) -> LocalFile:
         """The resolved file behind a local reference; ImageRejected(refused) if it is not allowed."""
+        if url.startswith("file:///") and not _NEEDS_URL_PARSER.intersection(url):
+            # The common case, a plain absolute file URI: what urlsplit would give, at a tenth of its cost.
+            return self._located(unquote(url[7:]) if "%" in url else url[7:])
         parts = urlsplit(url)
         if parts.scheme.lower() == "file":
             if parts.netloc not in ("", "localhost"):
@@ -67,6 +73,9 @@ class LocalFiles:
             candidate = os.path.join(self.lake_root, unquote(url))
         else:
             raise ImageRejected(Status.REFUSED, f"scheme {parts.scheme!r} is not a local file")
+        return self._located(candidate)
+
+    def _located(self, candidate: str) -> LocalFile:
         folder, name = os.path.split(candidate)
         if name in ("", ".", ".."):
             path = os.path.realpath(candidate)

@@ -28,6 +28,11 @@ _ORIENTATION_TAG = 0x0112
 # Transparent pixels become white (a product photo's usual background), not black.
 _BACKGROUND = (255, 255, 255)
 
+# Pillow warns above its own pixel limit; max_pixels (below) decides, so keep logs clean. Set once
+# for the process: warnings.catch_warnings() around each image is not thread-safe (the cache
+# decodes on several threads) and rewrote the global filter list twice per image.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
 
 @dataclass(frozen=True)
 class NormalizedImage:
@@ -47,19 +52,16 @@ def normalize_image(data: bytes, max_pixels: int) -> NormalizedImage:
         raise ImageRejected(Status.NOT_IMAGE, f"magic bytes {data[:8]!r} are no accepted image format")
     if ImageFile.LOAD_TRUNCATED_IMAGES:  # a process-wide Pillow switch that would hide truncation
         raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES is on: truncated images would pass as ok")
-    with warnings.catch_warnings():
-        # Pillow warns above its own pixel limit; our limit (below) decides, so keep logs clean.
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        try:
-            return _decode_and_normalize(data, fmt, max_pixels)
-        except ImageRejected:
-            raise
-        except Image.DecompressionBombError as exc:
-            raise ImageRejected(Status.BOMB, str(exc), fmt=fmt) from exc
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
-            # Pillow reports bad data as OSError ("image file is truncated"), SyntaxError
-            # (broken headers in several plugins), ValueError or EOFError.
-            raise ImageRejected(Status.CORRUPT, f"{type(exc).__name__}: {exc}", fmt=fmt) from exc
+    try:
+        return _decode_and_normalize(data, fmt, max_pixels)
+    except ImageRejected:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise ImageRejected(Status.BOMB, str(exc), fmt=fmt) from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+        # Pillow reports bad data as OSError ("image file is truncated"), SyntaxError
+        # (broken headers in several plugins), ValueError or EOFError.
+        raise ImageRejected(Status.CORRUPT, f"{type(exc).__name__}: {exc}", fmt=fmt) from exc
 
 
 def _decode_and_normalize(data: bytes, fmt: str, max_pixels: int) -> NormalizedImage:
