@@ -35,6 +35,18 @@ def test_matches_brute_force_with_ties_and_self_exclusion(k, block_rows):
     np.testing.assert_array_equal(found.positions, positions)
 
 
+@pytest.mark.parametrize("k", [1, 5, 50])
+def test_plain_search_on_distinct_vectors_matches_brute_force(k):
+    """FAISS's own answer order among tied scores is arbitrary: blocked_topk must sort it."""
+    from recsys.topk import ExactSearch
+
+    items = np.unique(integer_vectors(300, 4, seed=11), axis=0)    # distinct rows, scores tie often
+    found = blocked_topk(items, k, ExactSearch(items), Exclusions.own_position(len(items)), block_rows=64)
+    positions, scores = brute_force(items, items, k, [{i} for i in range(len(items))])
+    np.testing.assert_array_equal(found.scores, scores.astype(np.float32))
+    np.testing.assert_array_equal(found.positions, positions)
+
+
 def test_ties_are_broken_by_lower_position():
     items = np.ones((40, 4), dtype=np.float32)        # every pair scores exactly 4
     found = blocked_topk(items[:3], 5, exact_search(items), block_rows=2)

@@ -27,6 +27,7 @@ SearchFn = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]]
 
 DEFAULT_K = 50
 DEFAULT_BLOCK_ROWS = 16_384
+_NO_ITEM = np.iinfo(np.int64).max   # sorts after every real position
 
 
 @dataclass(frozen=True)
@@ -149,16 +150,29 @@ def prior_search(prior: np.ndarray) -> PriorSearch:
 def _select(scores: np.ndarray, positions: np.ndarray, excluded_keys: np.ndarray | None,
             k: int) -> tuple[np.ndarray, np.ndarray]:
     """Drop invalid/excluded entries, order by (score desc, position asc), keep ``k`` columns."""
-    invalid = positions < 0
+    missing = positions < 0
+    invalid = missing.copy()
     if excluded_keys is not None and len(excluded_keys):
         rows = np.arange(len(positions), dtype=np.int64)[:, None]
         invalid |= np.isin((rows << 32) | positions.clip(0), excluded_keys)
+    # Prefix-exact searches answer in rank order already, and dropping entries keeps that order:
+    # a stable partition (a radix sort of a bool) then replaces the sort.
+    ordered = _in_rank_order(np.where(missing, -np.inf, scores), np.where(missing, _NO_ITEM, positions))
     scores = np.where(invalid, -np.inf, scores)
-    positions = np.where(invalid, np.iinfo(np.int64).max, positions)
-    order = np.lexsort((positions, -scores), axis=-1)[:, :k]
+    positions = np.where(invalid, _NO_ITEM, positions)
+    if ordered:
+        order = np.argsort(invalid, axis=1, kind="stable")[:, :k]
+    else:
+        order = np.lexsort((positions, -scores), axis=-1)[:, :k]
     top_scores = np.take_along_axis(scores, order, axis=1)
     top_positions = np.take_along_axis(positions, order, axis=1)
     return top_scores, np.where(np.isneginf(top_scores), -1, top_positions)
+
+
+def _in_rank_order(scores: np.ndarray, positions: np.ndarray) -> bool:
+    """Every row in (score desc, position asc) order (padding: -inf scores, ``_NO_ITEM`` positions)."""
+    higher = scores[:, 1:] < scores[:, :-1]
+    return bool(np.all(higher | ((scores[:, 1:] == scores[:, :-1]) & (positions[:, 1:] >= positions[:, :-1]))))
 
 
 def _tied_at_k(fetched_scores: np.ndarray, fetched_positions: np.ndarray, top_scores: np.ndarray) -> np.ndarray:

@@ -39,6 +39,16 @@ class DeduplicatedSearch:
         return len(self.indptr) - 1
 
     def __call__(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        # Repeated queries (the catalog searching itself) get one answer, copied to every copy.
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        distinct, inverse = np.unique(queries, axis=0, return_inverse=True)
+        if len(distinct) == len(queries):
+            return self._search(queries, k)
+        scores, positions = self._search(distinct, k)
+        inverse = inverse.ravel()
+        return scores[inverse], positions[inverse]
+
+    def _search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         n = len(queries)
         # The first k distinct vectors (ties settled by first position) hold the first k items.
         top = blocked_topk(queries, min(k, max(self.n_distinct, 1)), self.distinct, block_rows=max(n, 1),
@@ -49,9 +59,15 @@ class DeduplicatedSearch:
         item_rows, item_scores = np.repeat(rows, sizes), np.repeat(scores, sizes)
         offsets = np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)
         items = self.members[np.repeat(self.indptr[groups], sizes) + offsets]
-        order = np.lexsort((items, -item_scores, item_rows))
-        item_rows, items, item_scores = item_rows[order], items[order], item_scores[order]
-        rank = np.arange(len(items)) - np.searchsorted(item_rows, item_rows)
+        # Already in (row, score desc) order, each group's items by position; only two groups tied
+        # on score can interleave their items, and ties between distinct vectors are rare.
+        misplaced = ((item_rows[1:] == item_rows[:-1]) & (item_scores[1:] == item_scores[:-1])
+                     & (items[1:] < items[:-1]))
+        if misplaced.any():
+            order = np.lexsort((items, -item_scores, item_rows))
+            item_rows, items, item_scores = item_rows[order], items[order], item_scores[order]
+        per_row = np.bincount(item_rows, minlength=n)
+        rank = np.arange(len(items)) - np.repeat(np.cumsum(per_row) - per_row, per_row)
         keep = rank < k
         out_scores = np.full((n, k), -np.inf, dtype=np.float32)
         out_positions = np.full((n, k), -1, dtype=np.int64)
