@@ -22,7 +22,7 @@ def test_build_all_runs_on_the_limited_multiprocess_executor():
     assert build_all.executor_def is LOCAL_EXECUTOR
     job = local_build_all()
     execution = dg.validate_run_config(job, {})["execution"]
-    assert execution == {"local_multiprocess": {"max_concurrent": 2, "start_method": {"forkserver": {"preload_modules": ["pipelines.definitions"]}},
+    assert execution == {"local_multiprocess": {"max_concurrent": 2, "start_method": {"forkserver": {"preload_modules": ["pipelines.step_preload"]}},
                                                 "retries": {"enabled": {}}}}
     # a configured executor fixes its config: a run cannot raise the limit past what the machine holds
     asked_for_more = dg.validate_run_config(job, {"execution": {"config": {"max_concurrent": 8}}})["execution"]

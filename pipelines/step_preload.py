@@ -1,0 +1,20 @@
+"""What every build step's process needs before it starts, imported once by the executor's forkserver.
+
+Each step of ``build_all`` runs in a process forked from the forkserver, so whatever the forkserver
+imported is already there. Two things are:
+
+- the code location, ``pipelines.definitions`` (torch, FAISS, polars ...: ~5 s to import);
+- the Dagster instance's storage: a step opens the instance (SQLite run, event and schedule storage,
+  the compute-log manager), and Dagster imports those modules (SQLAlchemy, alembic, fsspec, ~440
+  modules) only when an instance is first opened. That cost 1.4 s at the start of every step, about
+  a third of a nightly build's critical path. Opening a throwaway local instance here imports them
+  through Dagster's public API, whichever storage modules this Dagster version uses.
+"""
+
+import dagster as dg
+
+import pipelines.definitions  # noqa: F401  (imported for its side effect: the forkserver keeps it)
+
+with dg.DagsterInstance.local_temp() as _instance:
+    _instance.get_runs(limit=1)
+    _instance.compute_log_manager  # noqa: B018  (opening it imports its modules)
