@@ -195,16 +195,16 @@ class ItemEmbeddingsConfig(dg.Config):
 
 def product_embedder(lake: LakeResource, model: Encoder,
                      config: ItemEmbeddingsConfig) -> Callable[..., EmbeddingBuild]:
-    """``build_item_embeddings`` bound to the lake's images, the text vectors the tower's training
-    encoded (both read once, here) and the fusion weights: ``embed(products, previous, shards=())``."""
-    primary = primary_images(lake.read_table("images/manifest"))
+    """``build_item_embeddings`` bound to the lake, the text vectors the tower's training encoded
+    (read once, here) and the fusion weights: ``embed(products, images, previous, shards=())``,
+    ``images`` being the products' ``primary_images`` (of the full manifest, or of a shard's)."""
     tower_vectors = lake.path(f"{TOWER_DIR}/{TOWER_TEXT_VECTORS}")
     reusable = storage.read_parquet(tower_vectors) if tower_vectors.exists() else None
     weights = FusionWeights(image=config.image_weight, text=config.text_weight)
 
-    def embed(products: pl.DataFrame, previous: pl.DataFrame | None,
+    def embed(products: pl.DataFrame, images: pl.DataFrame, previous: pl.DataFrame | None,
               shards: Sequence[pl.DataFrame] = ()) -> EmbeddingBuild:
-        return build_item_embeddings(products, primary, lake.root_path, model, previous=previous, shards=shards,
+        return build_item_embeddings(products, images, lake.root_path, model, previous=previous, shards=shards,
                                      reusable_text_vectors=reusable, weights=weights)
 
     return embed
@@ -235,7 +235,8 @@ def item_embeddings(context: dg.AssetExecutionContext, config: ItemEmbeddingsCon
     products = lake.read_table("silver/products")
     model = encoder.load(lake.path(TOWER_DIR))
     embed = product_embedder(lake, model, config)
-    build = embed(products, lake.read_table_if_exists("features/item_embeddings"), shard_tables(lake))
+    build = embed(products, primary_images(lake.read_table("images/manifest")),
+                  lake.read_table_if_exists("features/item_embeddings"), shard_tables(lake))
     table = build.table
     lake.write_table(table, "features/item_embeddings")
     context.log.info("item embeddings: %d products, encoded %d texts + %d images, reused %d + %d, %.1fs",

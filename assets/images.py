@@ -15,19 +15,27 @@ from resources import LakeResource
 from resources.images import ImageFetcherResource
 
 MANIFEST = dg.AssetKey(["images", "manifest"])
+MANIFEST_SHARDS = dg.AssetKey(["images", "manifest_shards"])     # assets/image_shards.py
 CONTACT_SHEET_IMAGES = 12
 
 
-class ImageCacheConfig(dg.Config):
+class ImageShardConfig(dg.Config):
+    """What a run of the cache over catalog shards takes (images/manifest_shards)."""
+
     retry_after_hours: float = 6.0
     """Retryable failures (unreachable, timeout, server_error, error) are retried by runs at least this much later."""
     refetch: list[str] = []
     """Statuses to process again regardless, e.g. ["too_large"] after raising max_bytes, ["refused"] after
     changing allowed_hosts."""
-    prune_orphans: bool = True
-    """Delete stored files that no manifest row points to any more."""
     max_local_failure_rate: float = 0.01
     """Blocking check: share of local image rows that may fail."""
+
+
+class ImageCacheConfig(ImageShardConfig):
+    """The full run (images/manifest): also prunes, and checks the remote images."""
+
+    prune_orphans: bool = True
+    """Delete stored files that no manifest row (the full one or a shard's) points to any more."""
     max_remote_failure_rate: float = 0.2
     """Warning check: share of answered remote URLs whose answer is not a usable image."""
     max_remote_unreached_rate: float = 0.5
@@ -37,10 +45,12 @@ class ImageCacheConfig(dg.Config):
 @dg.asset(
     key=MANIFEST,
     group_name="images",
-    deps=[PRODUCTS],
+    deps=[PRODUCTS, MANIFEST_SHARDS],
     kinds={"python", "pillow", "parquet"},
     description="images/manifest.parquet: one row per (product, image URL) considered, with its status; "
-                "normalized JPEGs (longest side 256) under images/<sha[:2]>/<sha256>.jpg. Incremental.",
+                "normalized JPEGs (longest side 256) under images/<sha[:2]>/<sha256>.jpg. Incremental: reuses "
+                "every outcome of its previous manifest and of the catalog shards' (images/manifest_shards), "
+                "then prunes stored files no manifest names.",
     check_specs=[
         dg.AssetCheckSpec("local_image_failures", asset=MANIFEST, blocking=True,
                           description="Local images (the lake's raw/ files) that failed, at most "
@@ -80,7 +90,7 @@ def image_manifest(context: dg.AssetExecutionContext, config: ImageCacheConfig, 
             "by_status": metadata.counts(status_counts(manifest), "status", "rows"),
             "by_origin": metadata.preview(counts_by_origin(manifest), rows=20),
             "this_run": metadata.counts({
-                "reused from the manifest": stats.reused, "local files read": stats.local_processed,
+                "reused from the manifests": stats.reused, "local files read": stats.local_processed,
                 "remote URLs handled": stats.remote_processed, "HTTP requests": stats.requests,
                 "images decoded": stats.normalized, "re-encoded": stats.reencoded,
                 **{f"new {status}": n for status, n in stats.new_by_status.most_common()},
@@ -102,12 +112,12 @@ def image_manifest(context: dg.AssetExecutionContext, config: ImageCacheConfig, 
             "contact_sheet": _contact_sheet(lake, primary),
             "path": dg.MetadataValue.path(str(result.manifest_path)),
         },
-        check_results=[_local_check(health, config), _remote_check(health, config, image_fetcher.offline,
-                                                                   sorted(result.hosts_down))],
+        check_results=[local_failures_check(health, config),
+                       _remote_check(health, config, image_fetcher.offline, sorted(result.hosts_down))],
     )
 
 
-def _local_check(health, config: ImageCacheConfig) -> dg.AssetCheckResult:
+def local_failures_check(health, config: ImageShardConfig) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         check_name="local_image_failures",
         passed=health.local_failure_rate <= config.max_local_failure_rate,

@@ -100,9 +100,23 @@ def staging_dir(target: Path) -> Path:
 @contextmanager
 def exclusive_lock(lock_path: Path) -> Iterator[None]:
     """A cross-process exclusive lock on ``lock_path`` (blocking)."""
+    with _flock(lock_path, fcntl.LOCK_EX):
+        yield
+
+
+@contextmanager
+def shared_lock(lock_path: Path) -> Iterator[None]:
+    """A cross-process shared lock on ``lock_path`` (blocking): held by any number of processes at
+    once, never while ``exclusive_lock`` holds the same path (each waits for the other)."""
+    with _flock(lock_path, fcntl.LOCK_SH):
+        yield
+
+
+@contextmanager
+def _flock(lock_path: Path, operation: int) -> Iterator[None]:
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "a+") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        fcntl.flock(handle.fileno(), operation)
         yield            # closing the handle releases the lock
 
 

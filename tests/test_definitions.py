@@ -37,5 +37,5 @@ def test_every_built_asset_is_grouped_described_and_kinded():
 def test_build_all_covers_every_built_asset_but_the_shards():
     build_keys = set(defs.resolve_job_def("build_all").asset_layer.executable_asset_keys)
     shard_keys = set(defs.resolve_job_def("embed_shards").asset_layer.executable_asset_keys)
-    assert shard_keys == {dg.AssetKey(["features", "item_embedding_shards"])}
+    assert shard_keys == {dg.AssetKey(["images", "manifest_shards"]), dg.AssetKey(["features", "item_embedding_shards"])}
     assert set(_graph().materializable_asset_keys) - build_keys == shard_keys

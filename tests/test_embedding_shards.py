@@ -1,6 +1,6 @@
-"""Catalog shards: a stable split of the products, one partition of features/item_embedding_shards
-each; shard runs go side by side in their own processes, and features/item_embeddings reuses
-every vector they encoded."""
+"""Catalog shards: a stable split of the products, one partition of images/manifest_shards and
+features/item_embedding_shards each; shard runs go side by side in their own processes, and
+features/item_embeddings reuses every vector they encoded."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ import polars as pl
 import pytest
 import yaml
 
-from assets.embedding_shards import SHARD_COUNT, SHARDS_PER_RUN, item_embedding_shards
+from assets.catalog_shards import SHARD_COUNT, SHARDS_PER_RUN
+from assets.embedding_shards import item_embedding_shards
 from recsys.embeddings.shards import products_in_shard, shard_names, shard_of
 from recsys.vectors import vector_matrix
 from tests.conftest import REPO
@@ -88,6 +89,8 @@ def test_shard_runs_side_by_side_cover_the_catalog_and_item_embeddings_reuses_th
     products = pl.read_parquet(tiny_lake / "silver" / "products.parquet")
     for shard, table in zip(names, shards):
         assert set(table["product_id"]) == set(products_in_shard(products, shard, SHARD_COUNT)["product_id"])
+        # Each run cached its shards' images first (images/manifest_shards), and the embedding shards read them.
+        assert (tiny_lake / "images" / "manifests" / f"{shard}.parquet").is_file()
 
     result = dg.materialize(ALL_ASSETS, resources=resources, selection=[ITEM_EMBEDDINGS])
     (materialization,) = result.asset_materializations_for_node("features__item_embeddings")

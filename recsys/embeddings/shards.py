@@ -1,9 +1,10 @@
 """Catalog shards: a fixed split of the products by a stable hash of their id.
 
 A product's shard depends on its id alone, so it never moves between builds, runs or machines,
-and a shard's earlier output stays valid for the products it still holds. Shards let the
-embedding work spread over processes or machines (one Dagster partition each); the
-unpartitioned ``features/item_embeddings`` then reuses whatever the shards already encoded.
+and a shard's earlier output stays valid for the products it still holds. Shards let the image
+caching and the embedding work spread over processes or machines (one Dagster partition each);
+the unpartitioned ``images/manifest`` and ``features/item_embeddings`` then reuse whatever the
+shards already cached and encoded.
 """
 
 from __future__ import annotations

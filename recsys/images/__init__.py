@@ -4,7 +4,8 @@ Products reference images by http(s) URL or by local file (``file://`` inside th
 or a lake-relative path). ``update_image_cache`` fetches or reads each one safely, normalizes it
 (RGB JPEG, longest side <= 320, EXIF orientation applied), stores it content-addressed under
 ``<lake>/images/<sha[:2]>/<sha256>.jpg`` and records every (product, url) in
-``images/manifest.parquet``. Downstream reads ``primary_images(manifest)``.
+``images/manifest.parquet`` (a catalog shard's run: ``images/manifests/<shard>.parquet``).
+Downstream reads ``primary_images(manifest)``.
 
 The names below are imported on first use (PEP 562): a decode worker process imports only the
 modules it runs (Pillow, the checks, the store), not polars and httpx, which took it a second.
@@ -14,7 +15,7 @@ import importlib
 
 _HOMES = {
     "MANIFEST_FILE": "cache", "CacheResult": "cache", "CacheSettings": "cache", "CacheStats": "cache",
-    "update_image_cache": "cache",
+    "manifest_file": "cache", "update_image_cache": "cache",
     "LocalFiles": "local",
     "MANIFEST_SCHEMA": "manifest", "primary_images": "manifest", "status_counts": "manifest",
     "NORMALIZED_MAX_SIDE": "normalize", "normalize_image": "normalize",

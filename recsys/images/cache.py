@@ -10,18 +10,23 @@ not at all when the previous manifest already answers for it:
 * a retryable failure (unreachable, timeout, server_error, error) younger than ``retry_after``.
 
 So a second run on unchanged inputs decodes nothing, makes no request and leaves the manifest
-file untouched. Local files are decoded by ``workers`` threads, or worker processes when there
-are at least ``processes_from`` of them (decode_pool.py); remote URLs are fetched on the
-fetcher's own ``concurrency`` threads, at the same time, both starting while the rest of the
-URLs are still being planned.
+file untouched. The previous outcomes are those of every manifest in the store, the full one and
+each catalog shard's (``manifests/<shard>.parquet``), per URL the latest: the full build after
+shard runs decodes nothing they decoded, and a shard run after a full build nothing it decoded.
+
+Local files are decoded by ``workers`` threads, or worker processes when there are at least
+``processes_from`` of them (decode_pool.py); remote URLs are fetched on the fetcher's own
+``concurrency`` threads, at the same time, both starting while the rest of the URLs are still
+being planned.
 """
 
 from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -32,7 +37,7 @@ from recsys import storage
 from recsys.images.decode_pool import LocalDecoders
 from recsys.images.hosts import HostDown
 from recsys.images.local import FileVersion, LocalFiles, is_local_ref
-from recsys.images.manifest import build_manifest, outcomes_by_url
+from recsys.images.manifest import build_manifest, ok_paths, outcomes_by_url
 from recsys.images.outcome import RETRYABLE, ImageRejected, Outcome, Status
 from recsys.images.processing import Done, ImageProcessor, Job, clip
 from recsys.images.progress import Progress, ProgressReporter
@@ -40,6 +45,7 @@ from recsys.images.remote import HttpFetcher
 from recsys.images.store import ImageStore
 
 MANIFEST_FILE = "manifest.parquet"
+SHARD_MANIFESTS = "manifests"   # <store>/manifests/<shard>.parquet: one catalog shard's manifest each
 
 
 def default_workers() -> int:
@@ -85,23 +91,58 @@ class CacheResult:
 
 
 def update_image_cache(products: pl.DataFrame, *, store: ImageStore, local: LocalFiles, remote: HttpFetcher,
-                       settings: CacheSettings, now: datetime | None = None,
+                       settings: CacheSettings, shard: str | None = None, now: datetime | None = None,
                        on_progress: Callable[[Progress], None] | None = None) -> CacheResult:
     """Bring ``<store>/manifest.parquet`` and the stored files up to date with ``products``
-    (columns ``product_id``, ``image_urls``). Never raises for a bad image or URL."""
-    with store.lock():
-        manifest_path = store.root / MANIFEST_FILE
+    (columns ``product_id``, ``image_urls``). Never raises for a bad image or URL.
+
+    With ``shard``, ``products`` is one catalog shard and the manifest written is
+    ``<store>/manifests/<shard>.parquet``: under that file's own lock, with the store's lock
+    shared, so runs of different shards go side by side; a shard run never prunes. Without it the
+    run holds the store alone and prunes (``settings.prune_orphans``) every file that neither its
+    manifest nor any shard manifest names."""
+    manifest_path = manifest_file(store, shard)
+    with _holding(store, shard, manifest_path):
         previous = storage.read_parquet(manifest_path) if manifest_path.exists() else None
+        others = [storage.read_parquet(path) for path in manifest_files(store) if path != manifest_path]
         run = _CacheRun(store, local, remote, settings, now or datetime.now(timezone.utc), on_progress)
-        manifest = run.build(products, outcomes_by_url(previous))
+        wanted = products["image_urls"].explode().drop_nulls()
+        manifest = run.build(products, outcomes_by_url(*others, previous, urls=wanted))
         written = previous is None or not manifest.equals(previous)
         if written:
             storage.write_parquet_atomic(manifest, manifest_path)
         pruned = 0
-        if settings.prune_orphans:
-            pruned = store.prune(set(manifest.filter(pl.col("status") == Status.OK.value)["path"].to_list()))
+        if shard is None and settings.prune_orphans:
+            pruned = store.prune(ok_paths(manifest, *others))
         return CacheResult(manifest, manifest_path, written, run.stats, pruned, remote.breaker.hosts_down(),
                            run.progress.finish())
+
+
+def manifest_file(store: ImageStore, shard: str | None = None) -> Path:
+    """The full manifest, or catalog shard ``shard``'s (``shard`` is a plain name such as ``3``)."""
+    if shard is None:
+        return store.root / MANIFEST_FILE
+    if not shard or "/" in shard or shard.startswith("."):
+        raise ValueError(f"a shard is named by a plain file name, got {shard!r}")
+    return store.root / SHARD_MANIFESTS / f"{shard}.parquet"
+
+
+def manifest_files(store: ImageStore) -> list[Path]:
+    """Every manifest in the store: the full one (when built) and each shard's."""
+    full = store.root / MANIFEST_FILE
+    return [*([full] if full.exists() else []), *sorted((store.root / SHARD_MANIFESTS).glob("*.parquet"))]
+
+
+@contextmanager
+def _holding(store: ImageStore, shard: str | None, manifest_path: Path) -> Iterator[None]:
+    """The full build holds the store alone (it prunes); a shard run holds its own manifest and
+    shares the store with the other shards' runs."""
+    if shard is None:
+        with store.lock():
+            yield
+    else:
+        with storage.exclusive_lock(manifest_path.with_name(f".{shard}.lock")), store.lock(shared=True):
+            yield
 
 
 class _CacheRun:

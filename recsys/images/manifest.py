@@ -48,11 +48,17 @@ def build_manifest(rows: Iterable[tuple[str, int, str, Outcome]]) -> pl.DataFram
     return pl.DataFrame(columns, schema=MANIFEST_SCHEMA).sort("product_id", "position")
 
 
-def outcomes_by_url(manifest: pl.DataFrame | None) -> dict[str, Outcome]:
-    """The last recorded outcome of every URL in a previous manifest (for incremental reruns)."""
-    if manifest is None or manifest.is_empty():
+def outcomes_by_url(*manifests: pl.DataFrame | None, urls: pl.Series | None = None) -> dict[str, Outcome]:
+    """The last recorded outcome of every URL in previous manifests (for incremental reruns): per
+    URL the latest ``fetched_at``; on a tie, the manifest given last wins. ``urls``: only these
+    (a shard's run reads every manifest, but needs outcomes for its own URLs alone)."""
+    frames = [m.select("url", *_OUTCOME_COLUMNS) for m in manifests if m is not None and not m.is_empty()]
+    if urls is not None:
+        frames = [frame.filter(pl.col("url").is_in(urls.implode())) for frame in frames]
+    if not frames:
         return {}
-    latest = manifest.sort("fetched_at").unique("url", keep="last")
+    latest = pl.concat(frames, how="vertical_relaxed").sort("fetched_at", maintain_order=True).unique(
+        "url", keep="last", maintain_order=True)
     known = {s.value for s in Status}
     outcomes = {}
     for row in latest.select("url", *_OUTCOME_COLUMNS).iter_rows(named=True):
@@ -60,6 +66,11 @@ def outcomes_by_url(manifest: pl.DataFrame | None) -> dict[str, Outcome]:
         if status in known:  # a status this version does not know is simply fetched again
             outcomes[url] = Outcome(status=Status(status), **row)
     return outcomes
+
+
+def ok_paths(*manifests: pl.DataFrame) -> set[str]:
+    """The stored files the manifests name (the ok rows' lake-relative paths)."""
+    return {path for m in manifests for path in m.filter(pl.col("status") == Status.OK.value)["path"].to_list()}
 
 
 def primary_images(manifest: pl.DataFrame) -> pl.DataFrame:

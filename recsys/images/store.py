@@ -6,10 +6,14 @@ many URLs) is stored once, a stored file never changes, and storing it twice is 
 Files are created in place (``O_EXCL``) rather than written aside and renamed: creating a file
 is most of the cache's cost after decoding, and the rename bought nothing here. No reader can
 see a file being written, because readers only open files the manifest names, and the manifest
-is replaced after every file it names is complete; one build at a time holds the store's lock.
-A file left short by a crashed build is found by its size when the same content is stored again,
-and replaced atomically. The lock also covers the manifest's read-merge-replace and the pruning
-of files no manifest row points to.
+is replaced after every file it names is complete. A file left short by a crashed build is found
+by its size when the same content is stored again, and replaced atomically.
+
+The store's lock has two modes. The full build (``images/manifest``) holds it alone: its manifest's
+read-merge-replace and the pruning of files no manifest names must not interleave with any other
+run. Catalog-shard runs share it (each writes only its own manifest, under that manifest's own
+lock), so they run side by side, and a prune never deletes a file a shard run has stored but not
+yet recorded.
 """
 
 from __future__ import annotations
@@ -97,10 +101,12 @@ class ImageStore:
         return removed
 
     @contextmanager
-    def lock(self) -> Iterator[None]:
-        """Exclusive across processes; a second concurrent build waits for the first, then reuses
-        what it cached (its manifest and prune must not interleave with another's)."""
+    def lock(self, shared: bool = False) -> Iterator[None]:
+        """Across processes. Exclusive: a second concurrent build waits for the first, then reuses
+        what it cached (its manifest and prune must not interleave with another's). ``shared``: for
+        runs that store files and never prune (catalog shards): any number at once, none beside an
+        exclusive holder."""
         from recsys import storage  # here, not at the top: decode worker processes need no polars
 
-        with storage.exclusive_lock(self.root / ".lock"):
+        with (storage.shared_lock if shared else storage.exclusive_lock)(self.root / ".lock"):
             yield

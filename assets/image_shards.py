@@ -1,0 +1,85 @@
+"""images/manifest_shards: the image cache run catalog shard by catalog shard, one partition each.
+
+The same shards as features/item_embedding_shards (assets/catalog_shards.py). Each shard's run
+caches the images of its products into the one shared content-addressed store and writes its own
+manifest, ``images/manifests/<shard>.parquet``; runs of different shards go side by side (each
+holds its own manifest's lock and shares the store's), and never prune. ``images/manifest`` then
+reuses every outcome they recorded, and the embedding shard of the same partition reads its
+shard's manifest. The embed_shards job runs both, image shard first:
+
+    dagster job execute -m pipelines.definitions -j embed_shards \
+        --tags '{"dagster/asset_partition_range_start": "0", "dagster/asset_partition_range_end": "3"}'
+"""
+
+import time
+from collections import Counter
+
+import dagster as dg
+import polars as pl
+
+from assets import metadata
+from assets.catalog import PRODUCTS
+from assets.catalog_shards import CATALOG_SHARDS, SHARD_BACKFILL, SHARD_COUNT
+from assets.images import MANIFEST_SHARDS, ImageShardConfig, local_failures_check
+from recsys.embeddings.shards import products_in_shard
+from recsys.images import ImageStore, manifest_file, status_counts, update_image_cache
+from recsys.images.health import manifest_health
+from resources import LakeResource
+from resources.images import ImageFetcherResource
+
+
+@dg.asset(
+    key=MANIFEST_SHARDS,
+    group_name="images",
+    deps=[PRODUCTS],
+    partitions_def=CATALOG_SHARDS,
+    backfill_policy=SHARD_BACKFILL,
+    kinds={"python", "pillow", "parquet"},
+    description=f"images/manifests/<shard>.parquet: the images/manifest rows of one of {SHARD_COUNT} catalog shards "
+                "(a stable hash of product_id), their files in the shared store images/<sha[:2]>/<sha256>.jpg. "
+                "Shard runs go side by side and never prune; images/manifest reuses what they cached, and "
+                "features/item_embedding_shards reads the same shard's manifest. Run by the embed_shards job.",
+    check_specs=[
+        dg.AssetCheckSpec("local_image_failures", asset=MANIFEST_SHARDS, blocking=True,
+                          description="Local images of the run's shards that failed, at most max_local_failure_rate "
+                                      "of them (blocks the embedding shards)."),
+    ],
+)
+def image_manifest_shards(context: dg.AssetExecutionContext, config: ImageShardConfig, lake: LakeResource,
+                          image_fetcher: ImageFetcherResource) -> dg.MaterializeResult:
+    started = time.perf_counter()
+    catalog = lake.read_table("silver/products").select("product_id", "image_urls")
+    store = ImageStore(lake.root_path)
+    settings = image_fetcher.cache_settings(config.retry_after_hours, config.refetch, prune_orphans=False)
+    local = image_fetcher.local_files(lake.root_path)
+    manifests, this_run, written = [], Counter(), 0
+    with image_fetcher.http() as http:
+        for shard in context.partition_keys:
+            result = update_image_cache(
+                products_in_shard(catalog, shard, SHARD_COUNT), store=store, local=local, remote=http,
+                settings=settings, shard=shard,
+                on_progress=lambda progress, shard=shard: context.log.info("images, shard %s: %s", shard, progress))
+            stats = result.stats
+            manifests.append(result.manifest)
+            written += result.manifest_written
+            this_run.update({"reused from the manifests": stats.reused, "local files read": stats.local_processed,
+                             "remote URLs handled": stats.remote_processed, "HTTP requests": stats.requests,
+                             "images decoded": stats.normalized})
+            context.log.info("shard %s: %d rows, %d reused, %d local and %d remote processed (%.1fs so far)", shard,
+                             stats.rows, stats.reused, stats.local_processed, stats.remote_processed,
+                             time.perf_counter() - started)
+    manifest = pl.concat(manifests)
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": manifest.height, "shards": ", ".join(context.partition_keys),
+            "outcome": f"{this_run['reused from the manifests']} reused, {this_run['local files read']} local and "
+                       f"{this_run['remote URLs handled']} remote processed in {len(manifests)} shards",
+            "images_decoded": this_run["images decoded"], "local_files_read": this_run["local files read"],
+            "manifests_written": written,
+            "by_status": metadata.counts(status_counts(manifest), "status", "rows"),
+            "this_run": metadata.counts(dict(this_run), "what", "count"),
+            "seconds": round(time.perf_counter() - started, 2),
+            "path": dg.MetadataValue.path(str(manifest_file(store, context.partition_keys[0]).parent)),
+        },
+        check_results=[local_failures_check(manifest_health(manifest), config)],
+    )
