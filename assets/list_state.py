@@ -30,7 +30,10 @@ def refresh_metadata(plan: RefreshPlan, what: str) -> dict:
     """What the UI and gold/builds show about a refresh: recomputed vs carried, and why."""
     counts = plan.counts
     outcome = (f"recomputed all {counts['recomputed']} {what} ({plan.reason})" if plan.full else
-               f"recomputed {counts['recomputed']} {what}, carried over {counts['carried_over']}")
+               f"recomputed {counts['recomputed']} {what} ({counts['searched']} searched again), carried over "
+               f"{counts['carried_over']}")
     return {"outcome": outcome, "refresh": metadata.counts(counts, "count", "value"),
-            "lists_recomputed": counts["recomputed"], "lists_carried_over": counts["carried_over"]}
+            "lists_recomputed": counts["recomputed"], "lists_carried_over": counts["carried_over"],
+            # of the recomputed: searched again, or re-ranked from their kept proposals
+            "lists_searched": counts["searched"], "lists_reranked": counts["reranked"]}
 

@@ -91,6 +91,8 @@ def test_the_change_rebuilds_only_what_it_must(lakes):
     for key in ("gold/similar_items", "gold/user_recommendations"):
         meta = _meta(result, key)
         assert meta["lists_carried_over"] > 0 and meta["lists_recomputed"] > 0, (meta["outcome"], meta["refresh"])
+        # lists that lost or gained a candidate are re-ranked from their kept proposals, not searched again
+        assert meta["lists_reranked"] > 0 and meta["lists_searched"] < meta["lists_recomputed"], meta["refresh"]
     builds = pl.read_parquet(lake / "gold" / "builds.parquet").sort("started_at")
     last = builds.row(-1, named=True)
     assert (last["new_products"], last["changed_products"], last["removed_products"]) == (2, 2, 2)

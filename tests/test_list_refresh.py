@@ -1,4 +1,5 @@
-"""Incremental top-K lists: recomputing only the planned queries gives exactly the full rebuild."""
+"""Incremental top-K lists: refreshing only the planned queries gives exactly the full rebuild, and
+most of them are re-ranked from the buffered proposals without a new search."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import numpy as np
 import polars as pl
 
 from recsys.gold.list_refresh import ListState, Space, known_rows, next_state, plan_refresh, row_hashes, settings_hash
+from recsys.recommend import RankedProposals, unique_per_row
 
-SIZE, K = 8, 5
+SIZE, K, BUFFER = 8, 5, 3
 
 
 def _unit(x):
@@ -18,38 +20,36 @@ def _catalog(ids, a, b):
     return {"ids": list(ids), "a": _unit(a), "b": _unit(b)}
 
 
-def _lists(catalog, queries):
-    """A small two-source candidate + re-rank builder: the thing being refreshed."""
-    a, b = catalog["a"], catalog["b"]
-    sims_a, sims_b = a[queries] @ a.T, b[queries] @ b.T
-    for row, q in enumerate(queries):
-        sims_a[row, q] = sims_b[row, q] = -np.inf
-    cand = [np.union1d(np.argsort(-sims_a[r], kind="stable")[:SIZE], np.argsort(-sims_b[r], kind="stable")[:SIZE])
-            for r in range(len(queries))]
-    width = max(len(c) for c in cand)
-    candidates = np.full((len(queries), width), -1, dtype=np.int64)
-    lists = {}
-    for r, (q, c) in enumerate(zip(queries, cand)):
-        candidates[r, :len(c)] = c
-        score = a[q] @ a[c].T + 0.5 * (b[q] @ b[c].T)
-        score = (score - score.min()) / (score.max() - score.min())       # depends on the whole candidate set
-        order = np.lexsort((c, -score))[:K]
-        lists[catalog["ids"][q]] = [catalog["ids"][c[i]] for i in order]
-    return candidates, lists
+def _ranked(sims: np.ndarray, size: int) -> RankedProposals:
+    """Each row's ``size + BUFFER`` best columns by (score desc, position asc); -inf scores never listed."""
+    order = np.lexsort((np.broadcast_to(np.arange(sims.shape[1]), sims.shape), -sims), axis=1)[:, :size + BUFFER]
+    scores = np.take_along_axis(sims, order, axis=1).astype(np.float32)
+    positions = np.where(np.isneginf(scores), -1, order)
+    return RankedProposals(positions, scores, scores[:, -1].copy())
 
 
-def source_thresholds(candidates, spaces, queries=None):
-    """The thresholds by their definition: per source, the ``size``-th best score among each query's
-    candidates (-inf if fewer). The builders read them off their searches instead."""
-    queries = np.arange(len(candidates)) if queries is None else queries
-    out = {}
-    for name, space in spaces.items():
-        valid = (candidates >= 0) & space.known_items()[candidates.clip(0)]
-        sims = np.einsum("qd,qcd->qc", space.queries[queries], space.items[candidates.clip(0)])
-        sims = np.where(valid, sims, -np.inf)
-        kth = (-np.sort(-sims, axis=1))[:, space.size - 1] if candidates.shape[1] >= space.size else -np.inf
-        out[name] = np.where(space.known_queries()[queries], kth, -np.inf).astype(np.float32)
-    return out
+def _search(catalog, queries):
+    """The toy builder's candidate search: two item-to-item sources, SIZE proposals each, self excluded."""
+    ranked = {}
+    for name in ("a", "b"):
+        sims = catalog[name][queries] @ catalog[name].T
+        sims[np.arange(len(queries)), queries] = -np.inf
+        ranked[name] = _ranked(sims, SIZE)
+    return ranked, unique_per_row(np.concatenate([r.positions[:, :SIZE] for r in ranked.values()], axis=1))
+
+
+def _rank(catalog, q, candidates):
+    """The toy re-ranker: its scores depend on the whole candidate set (min-max scaling)."""
+    c = candidates[candidates >= 0]
+    score = catalog["a"][q] @ catalog["a"][c].T + 0.5 * (catalog["b"][q] @ catalog["b"][c].T)
+    score = (score - score.min()) / (score.max() - score.min())
+    return [catalog["ids"][c[i]] for i in np.lexsort((c, -score))[:K]]
+
+
+def _full(catalog):
+    n = len(catalog["ids"])
+    ranked, candidates = _search(catalog, np.arange(n))
+    return ranked, {catalog["ids"][q]: _rank(catalog, q, candidates[q]) for q in range(n)}
 
 
 def _spaces(catalog):
@@ -67,10 +67,45 @@ def _plan(state, catalog, settings=None, digest="t1"):
                         _spaces(catalog), digest)
 
 
-def _state(catalog, candidates, digest="t1"):
+def _state(catalog, ranked, digest="t1"):
     hashes = _hashes(catalog)
-    return ListState(settings_hash({"k": K}), catalog["ids"], hashes, catalog["ids"], hashes,
-                     candidates.astype(np.int32), source_thresholds(candidates, _spaces(catalog)), digest)
+    return ListState(settings_hash({"k": K}), catalog["ids"], hashes, catalog["ids"], hashes, ranked, digest)
+
+
+def _refresh(plan, catalog, before_lists):
+    """What a builder does with a plan: search the planned queries, re-rank the recomputed ones from
+    their candidates, carry the others over."""
+    searched, candidates = _search(catalog, np.flatnonzero(plan.search))
+    recomputed = np.flatnonzero(plan.recompute)
+    rows = plan.recomputed_candidates(candidates)
+    fresh = {catalog["ids"][q]: _rank(catalog, q, rows[i]) for i, q in enumerate(recomputed)}
+    carried = {pid: before_lists[pid] for i, pid in enumerate(catalog["ids"]) if not plan.recompute[i]}
+    return {**carried, **fresh}, searched
+
+
+def _assert_same_proposals(state: ListState, full: dict[str, RankedProposals], catalog):
+    """The refreshed state holds every query's exact candidates per source, and a frontier that no
+    item left out of its proposals exceeds."""
+    for name, truth in full.items():
+        kept = state.ranked[name]
+        assert [set(r[r >= 0]) for r in kept.positions[:, :SIZE]] == [set(r[r >= 0]) for r in truth.positions[:, :SIZE]]
+        sims = catalog[name] @ catalog[name].T
+        np.fill_diagonal(sims, -np.inf)
+        listed = np.zeros_like(sims, dtype=bool)
+        rows = np.repeat(np.arange(len(sims)), kept.positions.shape[1])
+        valid = kept.positions.ravel() >= 0
+        listed[rows[valid], kept.positions.ravel()[valid]] = True
+        left_out = np.where(listed, -np.inf, sims).max(axis=1)
+        assert (left_out <= kept.frontier + 1e-6).all()
+
+
+def _edited(before, raw_a, raw_b, rng, removed, changed, new):
+    keep = [i for i in range(len(before["ids"])) if i not in removed]
+    a, b = raw_a[keep].copy(), raw_b[keep].copy()
+    for i in changed:
+        a[keep.index(i)] = rng.normal(size=a.shape[1])
+    ids = [before["ids"][i] for i in keep] + [f"new{j}" for j in range(new)]
+    return _catalog(ids, np.vstack([a, rng.normal(size=(new, a.shape[1]))]), np.vstack([b, rng.normal(size=(new, b.shape[1]))]))
 
 
 def test_refreshing_the_planned_lists_equals_a_full_rebuild():
@@ -78,53 +113,62 @@ def test_refreshing_the_planned_lists_equals_a_full_rebuild():
     n = 400
     raw_a, raw_b = rng.normal(size=(n, 6)), rng.normal(size=(n, 4))
     before = _catalog([f"p{i:03d}" for i in range(n)], raw_a, raw_b)
-    candidates, lists_before = _lists(before, np.arange(n))
-    state = _state(before, candidates)
+    ranked, lists_before = _full(before)
+    state = _state(before, ranked)
 
-    # 1% change: 2 removed, 1 changed, 2 new.
-    keep = [i for i in range(n) if i not in (10, 200)]
-    a, b = raw_a[keep].copy(), raw_b[keep].copy()
-    ids = [before["ids"][i] for i in keep]
-    a[50] = rng.normal(size=6)
-    after = _catalog(ids + ["new1", "new2"], np.vstack([a, rng.normal(size=(2, 6))]),
-                     np.vstack([b, rng.normal(size=(2, 4))]))
-    m = len(after["ids"])
-
+    after = _edited(before, raw_a, raw_b, rng, removed=(10, 200), changed=(50,), new=2)    # 1% change
     plan = _plan(state, after)
     assert not plan.full and plan.counts["new_items"] == 2 and plan.counts["changed_items"] == 1
     assert plan.counts["removed_items"] == 2 and plan.counts["removed_queries"] == 2
-    assert 5 <= plan.counts["recomputed"] < m // 4, plan.counts
+    assert 5 <= plan.counts["recomputed"] < len(after["ids"]) // 4, plan.counts
+    # Most recomputed lists are re-ranked from their buffered proposals: only the changed and new
+    # products themselves (and lists whose buffer could not decide) are searched again.
+    assert plan.counts["reranked"] > plan.counts["searched"] >= 3, plan.counts
 
-    recompute = np.flatnonzero(plan.recompute)
-    _, fresh = _lists(after, recompute)
-    carried = {pid: lists_before[pid] for i, pid in enumerate(after["ids"]) if not plan.recompute[i]}
-    _, full = _lists(after, np.arange(m))
-    assert {**carried, **fresh} == full
+    refreshed, searched = _refresh(plan, after, lists_before)
+    full_ranked, full_lists = _full(after)
+    assert refreshed == full_lists
 
-    # The next state carries the untouched candidates over, remapped: it is the full rebuild's state,
-    # and a second refresh on the same data recomputes nothing.
-    new_candidates, _ = _lists(after, recompute)
+    # The next state holds the full rebuild's candidates, and a second refresh on the same data recomputes nothing.
     hashes = _hashes(after)
     state_after = next_state(state, plan, settings_hash({"k": K}), after["ids"], hashes, after["ids"], hashes,
-                             _spaces(after), new_candidates, source_thresholds(new_candidates, _spaces(after), recompute))
-    full_candidates, _ = _lists(after, np.arange(m))
-    assert [set(r[r >= 0]) for r in state_after.candidates] == [set(r[r >= 0]) for r in full_candidates]
-    full_thresholds = source_thresholds(full_candidates, _spaces(after))
-    for name in ("a", "b"):
-        np.testing.assert_allclose(state_after.thresholds[name], full_thresholds[name], rtol=1e-6)
+                             _spaces(after), searched)
+    _assert_same_proposals(state_after, full_ranked, after)
     state_after.table_digest = "t2"
     assert _plan(state_after, after, digest="t2").counts["recomputed"] == 0
+
+
+def test_a_list_whose_buffer_runs_out_is_searched_again_and_still_exact():
+    rng = np.random.default_rng(2)
+    n = 200
+    raw_a, raw_b = rng.normal(size=(n, 5)), rng.normal(size=(n, 3))
+    before = _catalog([f"p{i:03d}" for i in range(n)], raw_a, raw_b)
+    ranked, lists_before = _full(before)
+    state = _state(before, ranked)
+    gone = tuple(int(i) for i in ranked["a"].positions[0, :BUFFER + 1])      # more than p000's buffer holds
+    after = _edited(before, raw_a, raw_b, rng, removed=gone, changed=(), new=0)
+    plan = _plan(state, after)
+    assert plan.search[0] and plan.recompute[0]
+    refreshed, searched = _refresh(plan, after, lists_before)
+    full_ranked, full_lists = _full(after)
+    assert refreshed == full_lists
+    hashes = _hashes(after)
+    _assert_same_proposals(next_state(state, plan, settings_hash({"k": K}), after["ids"], hashes, after["ids"],
+                                      hashes, _spaces(after), searched), full_ranked, after)
 
 
 def test_new_settings_or_a_foreign_table_rebuild_everything(tmp_path):
     rng = np.random.default_rng(1)
     catalog = _catalog([f"p{i}" for i in range(30)], rng.normal(size=(30, 3)), rng.normal(size=(30, 3)))
-    candidates, _ = _lists(catalog, np.arange(30))
-    state = _state(catalog, candidates)
+    ranked, _ = _full(catalog)
+    state = _state(catalog, ranked)
     state.save(tmp_path / "state")
     loaded = ListState.load(tmp_path / "state")
-    assert loaded.item_ids == catalog["ids"] and np.array_equal(loaded.candidates, state.candidates)
-    assert loaded.query_ids == catalog["ids"]
+    assert loaded.item_ids == catalog["ids"] and loaded.query_ids == catalog["ids"]
+    for name in ranked:
+        np.testing.assert_array_equal(loaded.ranked[name].positions, ranked[name].positions)
+        np.testing.assert_array_equal(loaded.ranked[name].scores, ranked[name].scores)
+        np.testing.assert_array_equal(loaded.ranked[name].frontier, ranked[name].frontier)
     assert _plan(loaded, catalog).counts["recomputed"] == 0
     assert _plan(loaded, catalog, settings=settings_hash({"k": K + 1})).full
     assert _plan(loaded, catalog, digest="other").full
@@ -133,22 +177,22 @@ def test_new_settings_or_a_foreign_table_rebuild_everything(tmp_path):
     assert ListState.load(tmp_path / "state") is None
 
 
-def _user_lists(users, items, queries):
-    """Users x items: a taste source and a popularity source (owned items excluded), re-ranked."""
-    taste, pop = users["taste"][queries] @ items["vec"].T, np.tile(items["pop"], (len(queries), 1))
-    out, rows = {}, []
+def _user_search(users, items, queries):
+    """Users x items: a taste source (SIZE) and a popularity source (3), owned items excluded."""
+    taste = users["taste"][queries] @ items["vec"].T
+    pop = np.tile(items["pop"], (len(queries), 1)).astype(np.float64)
     for r, u in enumerate(queries):
         owned = [items["ids"].index(i) for i in users["owned"][u] if i in items["ids"]]
         taste[r, owned] = pop[r, owned] = -np.inf
-        c = np.union1d(np.argsort(-taste[r], kind="stable")[:SIZE], np.argsort(-pop[r], kind="stable")[:3])
-        rows.append(c)
-        score = taste[r, c] + 0.1 * pop[r, c]
-        out[users["ids"][u]] = [items["ids"][c[i]] for i in np.lexsort((c, -score))[:K]]
-    width = max(len(c) for c in rows)
-    candidates = np.full((len(queries), width), -1, dtype=np.int64)
-    for r, c in enumerate(rows):
-        candidates[r, :len(c)] = c
-    return candidates, out
+    ranked = {"taste": _ranked(taste, SIZE), "popularity": _ranked(pop, 3)}
+    return ranked, unique_per_row(np.concatenate([ranked["taste"].positions[:, :SIZE],
+                                                  ranked["popularity"].positions[:, :3]], axis=1))
+
+
+def _user_rank(users, items, u, candidates):
+    c = candidates[candidates >= 0]
+    score = users["taste"][u] @ items["vec"][c].T + 0.1 * items["pop"][c]
+    return [items["ids"][c[i]] for i in np.lexsort((c, -score))[:K]]
 
 
 def _user_inputs(users, items):
@@ -166,22 +210,28 @@ def test_user_lists_refresh_exactly_with_owned_items_and_a_popularity_source():
              "owned": [set(f"i{j}" for j in rng.choice(n_items, 3, replace=False)) for _ in range(n_users)]}
     items = {"ids": [f"i{j}" for j in range(n_items)], "vec": _unit(rng.normal(size=(n_items, 5))),
              "pop": rng.random(n_items).astype(np.float32)}
-    candidates, before_lists = _user_lists(users, items, np.arange(n_users))
+    everyone = np.arange(n_users)
+    ranked, candidates = _user_search(users, items, everyone)
+    before_lists = {users["ids"][u]: _user_rank(users, items, u, candidates[u]) for u in everyone}
     spaces, q_hash, i_hash = _user_inputs(users, items)
-    state = ListState("s", users["ids"], q_hash, items["ids"], i_hash, candidates.astype(np.int32),
-                      source_thresholds(candidates, spaces), "t")
+    state = ListState("s", users["ids"], q_hash, items["ids"], i_hash, ranked, "t")
 
-    keep = [j for j in range(n_items) if j not in (5, 6)]                       # two items removed
+    top_popular = int(np.argmax(items["pop"]))
+    keep = [j for j in range(n_items) if j not in (5, 6, top_popular)]       # three items removed, one the most popular
     items = {"ids": [items["ids"][j] for j in keep] + ["new"], "vec": np.vstack([items["vec"][keep], _unit(
-        rng.normal(size=(1, 5)))]), "pop": np.append(items["pop"][keep], 0.99).astype(np.float32)}
+        rng.normal(size=(1, 5)))]), "pop": np.append(items["pop"][keep], 0.5).astype(np.float32)}
     items["pop"][10] = 0.01                                                     # one item's popularity moves
     users["owned"][7] = users["owned"][7] | {"i42"}                              # one user buys something
     spaces, q_hash, i_hash = _user_inputs(users, items)
     plan = plan_refresh(state, "s", users["ids"], q_hash, items["ids"], i_hash, spaces, "t")
-    assert plan.counts["changed_queries"] == 1 and plan.counts["removed_items"] == 2
-    assert plan.recompute[7] and 0 < plan.counts["recomputed"] < n_users
-    recompute = np.flatnonzero(plan.recompute)
-    _, fresh = _user_lists(users, items, recompute)
-    _, full = _user_lists(users, items, np.arange(n_users))
+    assert plan.counts["changed_queries"] == 1 and plan.counts["removed_items"] == 3
+    assert plan.search[7] and plan.counts["reranked"] > 0
+    # Every user lost the most popular item: all re-ranked, only the changed user searched again.
+    assert plan.recompute.all() and plan.counts["searched"] < n_users // 4, plan.counts
+    searched_ranked, searched_candidates = _user_search(users, items, np.flatnonzero(plan.search))
+    rows = plan.recomputed_candidates(searched_candidates)
+    fresh = {users["ids"][u]: _user_rank(users, items, u, rows[i]) for i, u in enumerate(np.flatnonzero(plan.recompute))}
+    _, full_candidates = _user_search(users, items, everyone)
+    full = {users["ids"][u]: _user_rank(users, items, u, full_candidates[u]) for u in everyone}
     carried = {u: before_lists[u] for i, u in enumerate(users["ids"]) if not plan.recompute[i]}
     assert {**carried, **fresh} == full

@@ -4,18 +4,27 @@ A list (the K items shown for query p: a product for similar items, a user for u
 recommendations) is a re-ranking of p's candidates C(p): the union over candidate sources s
 (exact inner-product searches: a query vector against item vectors) of p's ``size_s`` best items
 in s. The score of (p, i) reads only p's and the candidates' own inputs (vectors, popularity,
-attributes, what p owns), min-max scaled over C(p). So p's list can only differ from the previous
-build's when
+attributes, what p owns), min-max scaled over C(p).
 
-1. p itself is new or changed (any input of p moved: its hash);
-2. a member of the previous C(p) was removed or changed (an item's hash moved);
-3. a new or changed item q now enters C(p): for some source s, s(p, q) reaches the score of p's
-   ``size_s``-th candidate in s (its *threshold*; -inf when s gave p fewer than ``size_s``).
+The state keeps, per source and query, the ranked proposals of the search: the ``size_s``
+candidates, then a buffer of the next best items, and the *frontier*, a score no item left out
+of them exceeds. For a query p whose own inputs did not change (its hash), today's build
 
-Every other list is carried over unchanged, and it is then exactly what a full rebuild computes.
-Exactness needs exact candidate search (a flat index): approximate search (HNSW) answers depend
-on the graph, so with it the caller rebuilds every list. Any change of the settings (weights, K,
-sources, code) or a state that does not belong to the table on disk also means a full rebuild.
+1. drops the removed and changed items (an item's hash moved) from p's proposals;
+2. adds the new and changed items (*movers*) that reach the frontier, scored here;
+3. keeps the first ``size_s`` of the result as p's candidates in s if the ``size_s``-th still scores
+   above the frontier: every item left out scores at most the frontier, so they are exactly the
+   ``size_s`` best items today. If not (the buffer ran out), p is searched again.
+
+p's list is then carried over when its candidates and their inputs are unchanged (it is exactly
+what a full rebuild computes), re-ranked from its new candidates when they changed (no search),
+and searched again when step 3 cannot decide or p itself is new or changed. The proposals' scores
+come from the search and the movers' from a matrix product here; where float noise between the
+two could decide (a mover within ``SIMILARITY_SLACK`` of the boundary, a boundary that close to
+the frontier), p is searched again. Exactness needs exact candidate search (a flat index):
+approximate search (HNSW) answers depend on the graph, so with it the caller rebuilds every list.
+Any change of the settings (weights, K, sources, buffer, code) or a state that does not belong to
+the table on disk also means a full rebuild.
 """
 
 from __future__ import annotations
@@ -32,12 +41,23 @@ import polars as pl
 
 from recsys import storage
 from recsys.gold.schemas import TableBuild
+from recsys.recommend.candidates import RankedProposals, unique_per_row
+from recsys.topk import top_of_rows
 
 log = logging.getLogger(__name__)
 
-STATE_FORMAT = "1"
+STATE_FORMAT = "2"
 SIMILARITY_SLACK = 1e-5     # float noise between the search's and this module's dot products
 MOVERS_PER_BLOCK = 1024
+# Items kept per query and source beyond its proposals. A nightly change takes a few of a list's
+# candidates away (1% of the catalog changed: about 1 in 100); a quarter of the proposals more lets
+# almost every list re-rank without a new search, for 25% more state.
+REFRESH_BUFFER_SHARE = 0.25
+
+
+def refresh_buffer(size: int) -> int:
+    """How many items a source searched with ``size`` proposals keeps beyond them."""
+    return max(4, int(size * REFRESH_BUFFER_SHARE))
 
 
 @dataclass(frozen=True)
@@ -68,28 +88,32 @@ def _mask(known: np.ndarray | None, n: int) -> np.ndarray:
 
 @dataclass
 class ListState:
-    """What a build leaves for the next: per item its input hash, per query its candidates and thresholds."""
+    """What a build leaves for the next: per item its input hash, per query its hash and, per
+    candidate source, its ranked proposals with their buffer and frontier (positions into item_ids)."""
 
     settings_hash: str
     query_ids: list[str]
     query_hashes: list[str]
     item_ids: list[str]
     item_hashes: list[str]
-    candidates: np.ndarray                     # (queries, c) int32 positions into item_ids, -1 padded
-    thresholds: dict[str, np.ndarray]          # source -> (queries,) float32
+    ranked: dict[str, RankedProposals]
     table_digest: str = ""
 
     def save(self, directory: Path) -> None:
         staging = storage.staging_dir(Path(directory))
-        np.savez(staging / "lists.npz", candidates=self.candidates,
-                 **{f"threshold_{name}": values for name, values in self.thresholds.items()})
+        arrays = {}
+        for name, proposals in self.ranked.items():
+            arrays[f"positions__{name}"] = proposals.positions.astype(np.int32)
+            arrays[f"scores__{name}"] = proposals.scores.astype(np.float32)
+            arrays[f"frontier__{name}"] = proposals.frontier.astype(np.float32)
+        np.savez(staging / "lists.npz", **arrays)
         storage.write_parquet_atomic(pl.DataFrame({"id": self.query_ids, "hash": self.query_hashes}),
                                      staging / "queries.parquet")
         storage.write_parquet_atomic(pl.DataFrame({"id": self.item_ids, "hash": self.item_hashes}),
                                      staging / "items.parquet")
         (staging / "state.json").write_text(json.dumps({
             "format": STATE_FORMAT, "settings_hash": self.settings_hash, "table_digest": self.table_digest,
-            "sources": sorted(self.thresholds)}, indent=2))
+            "sources": sorted(self.ranked)}, indent=2))
         storage.replace_dir_atomic(staging, Path(directory))
 
     @classmethod
@@ -109,10 +133,11 @@ class ListState:
             queries = pl.read_parquet(directory / "queries.parquet")
             items = pl.read_parquet(directory / "items.parquet")
             with np.load(directory / "lists.npz") as saved:
-                arrays = dict(saved)
+                ranked = {name: RankedProposals(saved[f"positions__{name}"].astype(np.int64),
+                                                saved[f"scores__{name}"], saved[f"frontier__{name}"])
+                          for name in meta["sources"]}
             return cls(meta["settings_hash"], queries["id"].to_list(), queries["hash"].to_list(),
-                       items["id"].to_list(), items["hash"].to_list(), arrays["candidates"],
-                       {name: arrays[f"threshold_{name}"] for name in meta["sources"]}, meta["table_digest"])
+                       items["id"].to_list(), items["hash"].to_list(), ranked, meta["table_digest"])
         except (OSError, ValueError, KeyError) as error:
             log.warning("list state in %s unusable (%s): every list is rebuilt", directory, error)
             return None
@@ -120,16 +145,40 @@ class ListState:
 
 @dataclass(frozen=True)
 class RefreshPlan:
-    """Which queries (positions in the current catalog) to recompute, and why."""
+    """Which queries (positions in the current catalog) to recompute, which of them to search again,
+    and why; ``ranked``: today's proposals of every query not searched again (see the module docstring)."""
 
-    recompute: np.ndarray          # bool (n,)
+    recompute: np.ndarray          # bool (n,): lists built anew, re-ranked from their candidates
+    search: np.ndarray             # bool (n,): of those, the ones whose candidates need a new search
     full: bool
     reason: str
     counts: dict[str, int] = field(default_factory=dict)
+    ranked: dict[str, RankedProposals] | None = None
+    sizes: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def everything(cls, n: int, reason: str) -> RefreshPlan:
-        return cls(np.ones(n, dtype=bool), True, reason, {"recomputed": n, "carried_over": 0})
+        return cls(np.ones(n, dtype=bool), np.ones(n, dtype=bool), True, reason,
+                   {"searched": n, "reranked": 0, "recomputed": n, "carried_over": 0})
+
+    def candidates(self, rows: np.ndarray) -> np.ndarray:
+        """The candidates (union of every source's first ``size`` proposals) of queries not searched again."""
+        if self.ranked is None or not self.ranked:
+            return np.full((len(rows), 1), -1, dtype=np.int64)
+        return unique_per_row(np.concatenate([self.ranked[name].positions[rows, :self.sizes[name]]
+                                              for name in self.ranked], axis=1))
+
+    def recomputed_candidates(self, searched_candidates: np.ndarray) -> np.ndarray:
+        """Candidates of every recomputed query, in query order: the new search's for the searched
+        ones (``searched_candidates``, rows in query order) and the refreshed proposals' for the others."""
+        recomputed = np.flatnonzero(self.recompute)
+        searched = self.search[recomputed]
+        kept = self.candidates(recomputed[~searched])
+        width = max(searched_candidates.shape[1], kept.shape[1], 1)
+        out = np.full((len(recomputed), width), -1, dtype=np.int64)
+        out[searched, :searched_candidates.shape[1]] = searched_candidates
+        out[~searched, :kept.shape[1]] = kept
+        return out
 
 
 @dataclass(frozen=True)
@@ -195,10 +244,9 @@ def _moves(before_ids: list[str], before_hashes: list[str], ids: list[str], hash
 def plan_refresh(previous: ListState | None, settings: str, query_ids: list[str], query_hashes: list[str],
                  item_ids: list[str], item_hashes: list[str], spaces: Mapping[str, Space],
                  table_digest: str | None, exact_search: bool = True) -> RefreshPlan:
-    """The queries a build must recompute given the previous state (see the module docstring).
-
-    ``exact_search``: whether the candidate searches are exact; with an approximate index nothing
-    is carried over."""
+    """The queries a build must recompute or search again given the previous state (see the module
+    docstring). ``exact_search``: whether the candidate searches are exact; with an approximate
+    index nothing is carried over."""
     n = len(query_ids)
     if not exact_search:
         return RefreshPlan.everything(n, "approximate index: lists are not carried over")
@@ -208,92 +256,137 @@ def plan_refresh(previous: ListState | None, settings: str, query_ids: list[str]
         return RefreshPlan.everything(n, "settings, weights or models changed")
     if table_digest is None or previous.table_digest != table_digest:
         return RefreshPlan.everything(n, "the table on disk is not the one the state describes")
-    if set(previous.thresholds) != set(spaces):
+    if set(previous.ranked) != set(spaces):
         return RefreshPlan.everything(n, "candidate sources changed")
     new_q, changed_q, _, removed_q, same_q_before, same_q_now = _moves(
         previous.query_ids, previous.query_hashes, query_ids, query_hashes)
-    new_i, changed_i, changed_i_before, removed_i, _, _ = _moves(
+    new_i, changed_i, _, removed_i, same_i_before, same_i_now = _moves(
         previous.item_ids, previous.item_hashes, item_ids, item_hashes)
-    recompute = np.zeros(n, dtype=bool)
-    recompute[new_q] = True
-    recompute[changed_q] = True
-
-    # 2. lists whose candidates lost or changed a member
-    stale = np.zeros(len(previous.item_ids) + 1, dtype=bool)      # last slot: the -1 padding
-    stale[removed_i] = True
-    stale[changed_i_before] = True
-    lost = stale[previous.candidates].any(axis=1)[same_q_before]
-    recompute[same_q_now[lost]] = True
-
-    # 3. lists a new or changed item now enters
+    search = np.zeros(n, dtype=bool)
+    search[new_q] = True
+    search[changed_q] = True
+    recompute = search.copy()
+    # Yesterday's item positions to today's; removed and changed items (and the -1 padding) to -1.
+    today = np.full(len(previous.item_ids) + 1, -1, dtype=np.int64)
+    today[same_i_before] = same_i_now
     movers = np.concatenate([new_i, changed_i]).astype(np.int64)
-    entering = np.zeros(n, dtype=bool)
-    if len(movers):
-        # A query that is itself an item never gets itself back (similar items).
-        item_position = {pid: i for i, pid in enumerate(item_ids)}
-        own = np.array([item_position.get(query_ids[q], -1) for q in same_q_now], dtype=np.int64)
-        for name, space in spaces.items():
-            source_movers = movers[space.known_items()[movers]]
-            if not len(source_movers):
-                continue
-            threshold = np.full(n, np.inf, dtype=np.float32)
-            threshold[same_q_now] = previous.thresholds[name][same_q_before]
-            threshold[~space.known_queries()] = np.inf
-            for lo in range(0, len(source_movers), MOVERS_PER_BLOCK):
-                block = source_movers[lo:lo + MOVERS_PER_BLOCK]
-                sims = space.queries @ space.items[block].T                          # (queries, block)
-                hits = sims >= (threshold - SIMILARITY_SLACK)[:, None]
-                selfish = own[:, None] == block[None, :]
-                hits[same_q_now] &= ~selfish
-                entering |= hits.any(axis=1)
-    recompute |= entering
+    # A query that is itself an item never gets itself back (similar items).
+    item_position = {pid: i for i, pid in enumerate(item_ids)}
+    own = np.array([item_position.get(query_ids[q], -1) for q in same_q_now], dtype=np.int64)
+    ranked, lost, gained = {}, np.zeros(len(same_q_now), bool), np.zeros(len(same_q_now), bool)
+    for name, space in spaces.items():
+        refreshed = _refresh_source(previous.ranked[name].take(same_q_before), today, space, same_q_now, movers, own)
+        width = refreshed.proposals.positions.shape[1]
+        everyone = RankedProposals(np.full((n, width), -1, dtype=np.int64), np.full((n, width), -np.inf, np.float32),
+                                   np.full(n, -np.inf, dtype=np.float32))
+        everyone.positions[same_q_now] = refreshed.proposals.positions
+        everyone.scores[same_q_now] = refreshed.proposals.scores
+        everyone.frontier[same_q_now] = refreshed.proposals.frontier
+        ranked[name] = everyone
+        recompute[same_q_now[refreshed.lost | refreshed.gained]] = True
+        search[same_q_now[refreshed.undecided]] = True
+        lost |= refreshed.lost
+        gained |= refreshed.gained
+    recompute |= search
     counts = {"new_queries": len(new_q), "changed_queries": len(changed_q), "removed_queries": len(removed_q),
               "new_items": len(new_i), "changed_items": len(changed_i), "removed_items": len(removed_i),
-              "lost_a_candidate": int(lost.sum()), "gained_a_candidate": int(entering.sum()),
+              "lost_a_candidate": int(lost.sum()), "gained_a_candidate": int(gained.sum()),
+              "searched": int(search.sum()), "reranked": int((recompute & ~search).sum()),
               "recomputed": int(recompute.sum()), "carried_over": int(n - recompute.sum())}
-    return RefreshPlan(recompute, False, "incremental", counts)
+    return RefreshPlan(recompute, search, False, "incremental", counts, ranked,
+                       {name: space.size for name, space in spaces.items()})
 
 
-def carried_state(previous: ListState, query_ids: list[str], item_ids: list[str],
-                  carried: np.ndarray) -> tuple[np.ndarray, dict]:
-    """The previous candidates and thresholds of the ``carried`` queries, remapped to today's item positions.
+@dataclass(frozen=True)
+class _RefreshedSource:
+    proposals: RankedProposals     # today's, for the queries refreshed (rows of undecided ones: provisional)
+    lost: np.ndarray               # bool: a candidate was removed or changed
+    gained: np.ndarray             # bool: a mover is now among the candidates
+    undecided: np.ndarray          # bool: the proposals cannot tell today's candidates: search again
 
-    A carried list lost no candidate (else it would be recomputed), so every item still exists.
-    """
-    previous_row = {qid: i for i, qid in enumerate(previous.query_ids)}
-    item_position = {pid: i for i, pid in enumerate(item_ids)}
-    old_rows = np.array([previous_row[query_ids[q]] for q in carried], dtype=np.int64)
-    remap = np.array([item_position.get(pid, -1) for pid in previous.item_ids] + [-1], dtype=np.int64)
-    candidates = remap[previous.candidates[old_rows]]
-    thresholds = {name: values[old_rows] for name, values in previous.thresholds.items()}
-    return candidates, thresholds
+
+def _refresh_source(before: RankedProposals, today: np.ndarray, space: Space, queries: np.ndarray,
+                    movers: np.ndarray, own: np.ndarray) -> _RefreshedSource:
+    """Steps 1-3 of the module docstring for one source, for ``queries`` (today's positions) whose
+    proposals were ``before`` (yesterday's item positions)."""
+    size, width = space.size, before.positions.shape[1]
+    positions = today[before.positions]
+    stale = (before.positions >= 0) & (positions < 0)
+    scores = np.where(positions >= 0, before.scores, -np.inf).astype(np.float32)
+    frontier = before.frontier.astype(np.float32)
+    hit_rows, hit_items, hit_scores = _movers_reaching(space, queries, movers, own, frontier)
+    touched = stale.any(axis=1)
+    touched[hit_rows] = True
+    rows = np.flatnonzero(touched)
+    lost = stale[:, :size].any(axis=1)
+    gained = np.zeros(len(queries), dtype=bool)
+    undecided = np.zeros(len(queries), dtype=bool)
+    if len(rows):
+        # The touched rows' remaining proposals and their movers, ranked again; one column more than
+        # kept, so that an item pushed out raises the frontier.
+        local = np.searchsorted(rows, hit_rows)
+        per_row = np.bincount(local, minlength=len(rows))
+        order = np.argsort(local, kind="stable")
+        column = np.arange(len(order)) - np.repeat(np.cumsum(per_row) - per_row, per_row)
+        wide = max(int(per_row.max(initial=0)), 1)
+        extra_positions = np.full((len(rows), wide), -1, dtype=np.int64)
+        extra_scores = np.full((len(rows), wide), -np.inf, dtype=np.float32)
+        extra_positions[local[order], column] = hit_items[order]
+        extra_scores[local[order], column] = hit_scores[order]
+        top_scores, top_positions = top_of_rows(np.concatenate([scores[rows], extra_scores], axis=1),
+                                                np.concatenate([positions[rows], extra_positions], axis=1), width + 1)
+        boundary = np.where(top_positions[:, size - 1] >= 0, top_scores[:, size - 1], -np.inf)
+        old = frontier[rows]
+        # Every item outside the proposals scores at most ``old``: the first ``size`` are today's
+        # candidates when the size-th beats it (or when nothing was left out at all).
+        decided = np.isneginf(old) | (boundary > old + SIMILARITY_SLACK)
+        near = np.zeros(len(rows), dtype=bool)
+        close = np.abs(hit_scores - boundary[local]) <= SIMILARITY_SLACK
+        near[local[close]] = True
+        undecided[rows] = ~decided | near
+        before_top = np.sort(positions[rows, :size], axis=1)
+        after_top = np.sort(top_positions[:, :size], axis=1)
+        gained[rows] = (before_top != after_top).any(axis=1) & ~lost[rows]
+        positions[rows], scores[rows] = top_positions[:, :width], top_scores[:, :width]
+        frontier[rows] = np.maximum(old, top_scores[:, width])
+    return _RefreshedSource(RankedProposals(positions, scores, frontier), lost, gained, undecided)
+
+
+def _movers_reaching(space: Space, queries: np.ndarray, movers: np.ndarray, own: np.ndarray,
+                     frontier: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(query row, mover, score) for every mover scoring at least a query's frontier in ``space``."""
+    source_movers = movers[space.known_items()[movers]]
+    known = space.known_queries()[queries]
+    rows, items, scores = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0, np.float32)]
+    bar = np.where(known, frontier - SIMILARITY_SLACK, np.inf)
+    for lo in range(0, len(source_movers), MOVERS_PER_BLOCK):
+        block = source_movers[lo:lo + MOVERS_PER_BLOCK]
+        sims = space.queries[queries] @ space.items[block].T                          # (queries, block)
+        hits = (sims >= bar[:, None]) & (own[:, None] != block[None, :])
+        row, column = np.nonzero(hits)
+        rows.append(row)
+        items.append(block[column])
+        scores.append(sims[row, column].astype(np.float32))
+    return np.concatenate(rows), np.concatenate(items), np.concatenate(scores)
 
 
 def next_state(previous: ListState | None, plan: RefreshPlan, settings: str, query_ids: list[str],
                query_hashes: list[str], item_ids: list[str], item_hashes: list[str], spaces: Mapping[str, Space],
-               recomputed_candidates: np.ndarray, recomputed_entry_scores: Mapping[str, np.ndarray]) -> ListState:
-    """The state this build leaves: fresh candidates and thresholds for the recomputed queries
-    (``recomputed_candidates``, rows in query order; each source's threshold is its entry score from
-    the search, ``recomputed_entry_scores``), the previous ones remapped for the carried."""
-    recomputed = np.flatnonzero(plan.recompute)
-    carried = np.flatnonzero(~plan.recompute)
-    if len(carried) and previous is not None:
-        old_candidates, old_thresholds = carried_state(previous, query_ids, item_ids, carried)
-    else:
-        old_candidates, old_thresholds = np.full((0, 1), -1, dtype=np.int64), {}
-    width = max(recomputed_candidates.shape[1] if len(recomputed) else 1, old_candidates.shape[1], 1)
-    candidates = np.full((len(query_ids), width), -1, dtype=np.int32)
-    candidates[recomputed, :recomputed_candidates.shape[1]] = recomputed_candidates
-    candidates[carried, :old_candidates.shape[1]] = old_candidates
-    thresholds = {}
+               searched: Mapping[str, RankedProposals]) -> ListState:
+    """The state this build leaves: the new searches' proposals for the queries searched again
+    (``searched``, rows in query order) and the refreshed ones (``plan.ranked``) for the others."""
+    rows = np.flatnonzero(plan.search)
+    ranked = {}
     for name in spaces:
-        values = np.full(len(query_ids), -np.inf, dtype=np.float32)
-        values[recomputed] = recomputed_entry_scores[name]
-        if len(carried):
-            values[carried] = old_thresholds[name]
-        thresholds[name] = values
-    return ListState(settings, list(query_ids), list(query_hashes), list(item_ids), list(item_hashes),
-                     candidates, thresholds)
+        if plan.ranked is None:
+            ranked[name] = searched[name]
+            continue
+        kept = plan.ranked[name]
+        ranked[name] = RankedProposals(kept.positions.copy(), kept.scores.copy(), kept.frontier.copy())
+        ranked[name].positions[rows] = searched[name].positions
+        ranked[name].scores[rows] = searched[name].scores
+        ranked[name].frontier[rows] = searched[name].frontier
+    return ListState(settings, list(query_ids), list(query_hashes), list(item_ids), list(item_hashes), ranked)
 
 
 def merge_lists(previous: pl.DataFrame | None, fresh: pl.DataFrame, key: str, carried_ids: list[str]) -> pl.DataFrame:

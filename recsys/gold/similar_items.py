@@ -21,11 +21,12 @@ import numpy as np
 import polars as pl
 
 from recsys.gold.list_refresh import (ListsBuild, PreviousLists, Space, merge_lists, next_state,
-                                      plan_refresh, settings_hash)
+                                      plan_refresh, refresh_buffer, settings_hash)
 from recsys.gold.refresh_inputs import item_hashes
 from recsys.gold.schemas import GOLD_TABLES, conform
 from recsys.vectors import AlignedVectors
-from recsys.recommend import CandidateSource, History, VectorSignal, candidates_with_entry_scores, rerank
+from recsys.recommend import (CandidateSource, History, RankedProposals, VectorSignal, candidates_with_entry_scores,
+                              rerank)
 from recsys.recommend.reasons import similar_item_reasons
 from recsys.topk import DEFAULT_K, Exclusions, SearchFn
 
@@ -51,16 +52,18 @@ class SimilarCandidates:
     candidates: np.ndarray     # (q, c) item positions, -1 padded; a query's own item never appears
     signals: list              # recsys.recommend signals, content first; their query index is a product position
     entry_scores: dict[str, np.ndarray]   # per candidate source, (q,) the score of its last proposal
+    ranked: dict[str, RankedProposals]    # per candidate source, its proposals and ``buffer`` more, ranked
 
 
 def similar_candidates(content: AlignedVectors, content_search: SearchFn, *, tower: AlignedVectors | None = None,
                        als: AlignedVectors | None = None, history: History | None = None,
                        config: SimilarItemsConfig = SimilarItemsConfig(), queries: np.ndarray | None = None,
-                       all_signals: bool = False) -> SimilarCandidates:
+                       all_signals: bool = False, buffer: int = 0) -> SimilarCandidates:
     """Candidates from the content search and the two-tower and ALS item spaces, for ``queries``
     (product positions; default every product), with the content, two-tower, ALS and popularity signals.
 
-    ``all_signals`` keeps a signal even when its weight is 0 (weight tuning re-ranks one candidate set).
+    ``all_signals`` keeps a signal even when its weight is 0 (weight tuning re-ranks one candidate set);
+    ``buffer``: items each source ranks beyond its proposals (kept by the incremental refresh).
     """
     queries = np.arange(len(content.vectors)) if queries is None else np.asarray(queries, dtype=np.int64)
     signals: list = []
@@ -74,8 +77,8 @@ def similar_candidates(content: AlignedVectors, content_search: SearchFn, *, tow
     if history is not None:
         signals.append(history.popularity_signal())
     own = Exclusions.from_pairs(np.arange(len(queries)), queries, len(queries))
-    found = candidates_with_entry_scores(sources, len(queries), own, block_rows=config.block_rows)
-    return SimilarCandidates(queries, found.positions, signals, found.entry_scores)
+    found = candidates_with_entry_scores(sources, len(queries), own, block_rows=config.block_rows, buffer=buffer)
+    return SimilarCandidates(queries, found.positions, signals, found.entry_scores, found.ranked)
 
 
 def candidate_spaces(content: AlignedVectors, tower: AlignedVectors | None, als: AlignedVectors | None,
@@ -105,8 +108,9 @@ def build_similar_items(products: pl.DataFrame, content: AlignedVectors, content
     started = time.perf_counter()
     n = products.height
     spaces = candidate_spaces(content, tower, als, config)
+    buffer = refresh_buffer(config.candidates_per_source)
     settings = settings_hash({"code": LISTS_CODE_VERSION, "k": config.k, "size": config.candidates_per_source,
-                              "weights": dict(config.weights), "sources": sorted(spaces),
+                              "buffer": buffer, "weights": dict(config.weights), "sources": sorted(spaces),
                               "popularity": history is not None})
     ids = products["product_id"]
     id_list = ids.to_list()
@@ -115,10 +119,12 @@ def build_similar_items(products: pl.DataFrame, content: AlignedVectors, content
                         previous.digest if previous else None, exact_search)
     queries = np.flatnonzero(plan.recompute)
     timings["plan"] = time.perf_counter() - started
+    # Only the queries whose proposals cannot tell their candidates any more are searched again.
     prepared = similar_candidates(content, content_search, tower=tower, als=als, history=history, config=config,
-                                  queries=queries)
+                                  queries=np.flatnonzero(plan.search), buffer=buffer)
     timings["candidates"] = time.perf_counter() - started - timings["plan"]
-    ranked = rerank(prepared.candidates, prepared.signals, config.weights, config.k, query_rows=queries)
+    ranked = rerank(plan.recomputed_candidates(prepared.candidates), prepared.signals, config.weights, config.k,
+                    query_rows=queries)
     timings["rerank"] = time.perf_counter() - started - timings["plan"] - timings["candidates"]
     rows = ranked.rows()
     rows = rows.with_columns(query=pl.Series("query", queries[rows["query"].to_numpy()], dtype=pl.Int64))
@@ -139,7 +145,7 @@ def build_similar_items(products: pl.DataFrame, content: AlignedVectors, content
     table = conform(merge_lists(previous.table if previous else None, conform(table, GOLD_TABLES["similar_items"]),
                                 "product_id", carried), GOLD_TABLES["similar_items"])
     state = next_state(previous.state if previous else None, plan, settings, id_list, hashes, id_list, hashes, spaces,
-                       prepared.candidates, prepared.entry_scores)
+                       prepared.ranked)
     timings["table"] = time.perf_counter() - started - sum(timings.values())
     log.info("similar_items: %d rows for %d products (%d recomputed, %d carried over) in %.1fs", table.height, n,
              len(queries), len(carried), time.perf_counter() - started)

@@ -25,7 +25,7 @@ import polars as pl
 import scipy.sparse as sp
 
 from recsys.gold.list_refresh import (ListsBuild, PreviousLists, Space, merge_lists, next_state,
-                                      plan_refresh, settings_hash)
+                                      plan_refresh, refresh_buffer, settings_hash)
 from recsys.gold.refresh_inputs import item_hashes, user_hashes
 from recsys.gold.schemas import GOLD_TABLES, conform
 from recsys.vectors import AlignedVectors
@@ -159,12 +159,14 @@ def user_signals(history: History, content: AlignedVectors, content_search: Sear
 
 
 def candidates_for(history: History, prepared: UserSignals, queries: np.ndarray,
-                   block_rows: int = UserRecommendationsConfig.block_rows) -> Candidates:
-    """Candidates of the users at ``queries`` (rows in that order) from every source, owned items left out."""
+                   block_rows: int = UserRecommendationsConfig.block_rows, buffer: int = 0) -> Candidates:
+    """Candidates of the users at ``queries`` (rows in that order) from every source, owned items left
+    out; each source also ranks ``buffer`` items beyond its proposals (kept by the incremental refresh)."""
     sources = [CandidateSource(name, search, vectors[queries], prepared.sources[name].size,
                                prepared.sources[name].known_queries()[queries])
                for name, (search, vectors) in prepared.searches.items()]
-    return candidates_with_entry_scores(sources, len(queries), history.owned.take(queries), block_rows=block_rows)
+    return candidates_with_entry_scores(sources, len(queries), history.owned.take(queries), block_rows=block_rows,
+                                        buffer=buffer)
 
 
 def user_candidates(history: History, content: AlignedVectors, content_search: SearchFn, *,
@@ -192,8 +194,9 @@ def build_user_recommendations(products: pl.DataFrame, history: History, content
     timings: dict[str, float] = {}
     started = time.perf_counter()
     prepared = user_signals(history, content, content_search, tower=tower, als=als, config=config)
+    buffer = refresh_buffer(config.candidates_per_source)
     settings = settings_hash({"code": LISTS_CODE_VERSION, "k": config.k, "size": config.candidates_per_source,
-                              "weights": dict(config.weights), "sources": sorted(prepared.sources)})
+                              "buffer": buffer, "weights": dict(config.weights), "sources": sorted(prepared.sources)})
     product_ids = products["product_id"]
     item_hash = item_hashes(products, prepared.sources, history)
     user_hash = user_hashes(history, product_ids, item_hash, prepared.sources)
@@ -202,8 +205,9 @@ def build_user_recommendations(products: pl.DataFrame, history: History, content
                         exact_search)
     queries = np.flatnonzero(plan.recompute)
     timings["plan"] = time.perf_counter() - started
-    found = candidates_for(history, prepared, queries, config.block_rows)
-    candidates, signals, spaces = found.positions, prepared.signals, prepared.spaces
+    # Only the users whose proposals cannot tell their candidates any more are searched again.
+    found = candidates_for(history, prepared, np.flatnonzero(plan.search), config.block_rows, buffer)
+    candidates, signals, spaces = plan.recomputed_candidates(found.positions), prepared.signals, prepared.spaces
     timings["candidates"] = time.perf_counter() - started - timings["plan"]
     ranked = rerank(candidates, signals, config.weights, config.k, query_rows=queries)
     timings["rerank"] = time.perf_counter() - started - timings["plan"] - timings["candidates"]
@@ -234,7 +238,7 @@ def build_user_recommendations(products: pl.DataFrame, history: History, content
     table = conform(merge_lists(previous.table if previous else None, conform(table, GOLD_TABLES["user_recommendations"]),
                                 "user_id", carried), GOLD_TABLES["user_recommendations"])
     state = next_state(previous.state if previous else None, plan, settings, history.user_ids.tolist(), user_hash,
-                       product_ids.to_list(), item_hash, prepared.sources, candidates, found.entry_scores)
+                       product_ids.to_list(), item_hash, prepared.sources, found.ranked)
     timings["table"] = time.perf_counter() - started - sum(timings.values())
     log.info("user_recommendations: %d rows for %d users (%d recomputed, %d carried over) in %.1fs", table.height,
              history.n_users, len(queries), len(carried), time.perf_counter() - started)

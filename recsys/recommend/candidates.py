@@ -36,11 +36,25 @@ def unique_per_row(positions: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class RankedProposals:
+    """One source's proposals per query in rank order: its ``size`` candidates, then a buffer of the
+    next best (``recsys.gold.list_refresh`` re-ranks from it when a candidate disappears)."""
+
+    positions: np.ndarray   # (n_queries, width) item positions, -1 padded
+    scores: np.ndarray      # (n_queries, width) float32, -inf where the position is -1
+    frontier: np.ndarray    # (n_queries,) float32: no item left out scores above it (-inf: none was left out)
+
+    def take(self, rows: np.ndarray) -> RankedProposals:
+        return RankedProposals(self.positions[rows], self.scores[rows], self.frontier[rows])
+
+
+@dataclass(frozen=True)
 class Candidates:
     """Every query's candidates, and per source the score an item needs to be among its proposals."""
 
     positions: np.ndarray                 # (n_queries, c) union of the proposals, -1 padded
     entry_scores: dict[str, np.ndarray]   # source -> (n_queries,) score of its ``size``-th proposal (-inf: fewer)
+    ranked: dict[str, RankedProposals]    # source -> its proposals and buffer, in rank order
 
 
 def generate_candidates(sources: list[CandidateSource], n_queries: int, exclusions: Exclusions | None = None,
@@ -50,22 +64,27 @@ def generate_candidates(sources: list[CandidateSource], n_queries: int, exclusio
 
 
 def candidates_with_entry_scores(sources: list[CandidateSource], n_queries: int,
-                                 exclusions: Exclusions | None = None, block_rows: int = 16_384) -> Candidates:
-    """``generate_candidates`` plus each source's entry score, read off its search (the incremental
-    list refresh keeps them: an item scoring below it cannot have entered that source's proposals)."""
+                                 exclusions: Exclusions | None = None, block_rows: int = 16_384,
+                                 buffer: int = 0) -> Candidates:
+    """``generate_candidates`` plus each source's entry score, read off its search, and its proposals
+    with the next ``buffer`` items in rank order (the incremental list refresh keeps them: an item
+    scoring below the entry score cannot have entered that source's proposals)."""
     exclusions = exclusions if exclusions is not None else Exclusions.nothing(n_queries)
-    columns, entry_scores = [], {}
+    columns, entry_scores, ranked = [], {}, {}
     for source in sources:
-        proposed = np.full((n_queries, source.size), -1, dtype=np.int64)
-        entry = np.full(n_queries, -np.inf, dtype=np.float32)
+        width = source.size + buffer if source.size > 0 else 0
+        proposed = np.full((n_queries, width), -1, dtype=np.int64)
+        scores = np.full((n_queries, width), -np.inf, dtype=np.float32)
         rows = np.flatnonzero(source.query_known) if source.query_known is not None else np.arange(n_queries)
-        if len(rows) and source.size > 0:
-            found = blocked_topk(source.queries[rows], source.size, source.search, exclusions.take(rows),
+        if len(rows) and width:
+            found = blocked_topk(source.queries[rows], width, source.search, exclusions.take(rows),
                                  block_rows=block_rows, label=f"candidates[{source.name}]")
-            proposed[rows] = found.positions
-            entry[rows] = found.scores[:, source.size - 1]
-        columns.append(proposed)
-        entry_scores[source.name] = entry
+            proposed[rows], scores[rows] = found.positions, found.scores
+        entry_scores[source.name] = scores[:, source.size - 1] if source.size > 0 else np.full(n_queries, -np.inf,
+                                                                                               np.float32)
+        frontier = scores[:, -1] if width else np.full(n_queries, -np.inf, np.float32)
+        ranked[source.name] = RankedProposals(proposed, scores, frontier.copy())
+        columns.append(proposed[:, :source.size])
     if not columns:
-        return Candidates(np.full((n_queries, 1), -1, dtype=np.int64), entry_scores)
-    return Candidates(unique_per_row(np.concatenate(columns, axis=1)), entry_scores)
+        return Candidates(np.full((n_queries, 1), -1, dtype=np.int64), entry_scores, ranked)
+    return Candidates(unique_per_row(np.concatenate(columns, axis=1)), entry_scores, ranked)

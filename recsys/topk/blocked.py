@@ -169,6 +169,12 @@ def _select(scores: np.ndarray, positions: np.ndarray, excluded_keys: np.ndarray
     return top_scores, np.where(np.isneginf(top_scores), -1, top_positions)
 
 
+def top_of_rows(scores: np.ndarray, positions: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's best ``k`` entries, ordered by (score desc, position asc); position -1 is an empty
+    slot. Returns (scores, positions), padded with -inf / -1."""
+    return _select(scores, positions, None, k)
+
+
 def _in_rank_order(scores: np.ndarray, positions: np.ndarray) -> bool:
     """Every row in (score desc, position asc) order (padding: -inf scores, ``_NO_ITEM`` positions)."""
     higher = scores[:, 1:] < scores[:, :-1]
