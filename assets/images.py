@@ -48,7 +48,7 @@ class ImageCacheConfig(ImageShardConfig):
     deps=[PRODUCTS, MANIFEST_SHARDS],
     kinds={"python", "pillow", "parquet"},
     description="images/manifest.parquet: one row per (product, image URL) considered, with its status; "
-                "normalized JPEGs (longest side 256) under images/<sha[:2]>/<sha256>.jpg. Incremental: reuses "
+                "normalized JPEGs (longest side 320) under images/<sha[:2]>/<sha256>.jpg. Incremental: reuses "
                 "every outcome of its previous manifest and of the catalog shards' (images/manifest_shards), "
                 "then prunes stored files no manifest names.",
     check_specs=[

@@ -99,7 +99,23 @@ def _assert_same_proposals(state: ListState, full: dict[str, RankedProposals], c
         assert (left_out <= kept.frontier + 1e-6).all()
 
 
-def _edited(before, raw_a, raw_b, rng, removed, changed, new):
+def _built(seed: int, n: int, dims: tuple[int, int]):
+    """A random catalog of ``n`` products, the lists of its full build and the state that build leaves."""
+    rng = np.random.default_rng(seed)
+    raw_a, raw_b = rng.normal(size=(n, dims[0])), rng.normal(size=(n, dims[1]))
+    before = _catalog([f"p{i:03d}" for i in range(n)], raw_a, raw_b)
+    ranked, lists = _full(before)
+    return rng, (raw_a, raw_b), before, lists, _state(before, ranked)
+
+
+def _next(state, plan, after, searched) -> ListState:
+    hashes = _hashes(after)
+    return next_state(state, plan, settings_hash({"k": K}), after["ids"], hashes, after["ids"], hashes,
+                      _spaces(after), searched)
+
+
+def _edited(before, raws, rng, removed, changed, new):
+    raw_a, raw_b = raws
     keep = [i for i in range(len(before["ids"])) if i not in removed]
     a, b = raw_a[keep].copy(), raw_b[keep].copy()
     for i in changed:
@@ -109,14 +125,8 @@ def _edited(before, raw_a, raw_b, rng, removed, changed, new):
 
 
 def test_refreshing_the_planned_lists_equals_a_full_rebuild():
-    rng = np.random.default_rng(0)
-    n = 400
-    raw_a, raw_b = rng.normal(size=(n, 6)), rng.normal(size=(n, 4))
-    before = _catalog([f"p{i:03d}" for i in range(n)], raw_a, raw_b)
-    ranked, lists_before = _full(before)
-    state = _state(before, ranked)
-
-    after = _edited(before, raw_a, raw_b, rng, removed=(10, 200), changed=(50,), new=2)    # 1% change
+    rng, raws, before, lists_before, state = _built(seed=0, n=400, dims=(6, 4))
+    after = _edited(before, raws, rng, removed=(10, 200), changed=(50,), new=2)    # 1% change
     plan = _plan(state, after)
     assert not plan.full and plan.counts["new_items"] == 2 and plan.counts["changed_items"] == 1
     assert plan.counts["removed_items"] == 2 and plan.counts["removed_queries"] == 2
@@ -130,31 +140,22 @@ def test_refreshing_the_planned_lists_equals_a_full_rebuild():
     assert refreshed == full_lists
 
     # The next state holds the full rebuild's candidates, and a second refresh on the same data recomputes nothing.
-    hashes = _hashes(after)
-    state_after = next_state(state, plan, settings_hash({"k": K}), after["ids"], hashes, after["ids"], hashes,
-                             _spaces(after), searched)
+    state_after = _next(state, plan, after, searched)
     _assert_same_proposals(state_after, full_ranked, after)
     state_after.table_digest = "t2"
     assert _plan(state_after, after, digest="t2").counts["recomputed"] == 0
 
 
 def test_a_list_whose_buffer_runs_out_is_searched_again_and_still_exact():
-    rng = np.random.default_rng(2)
-    n = 200
-    raw_a, raw_b = rng.normal(size=(n, 5)), rng.normal(size=(n, 3))
-    before = _catalog([f"p{i:03d}" for i in range(n)], raw_a, raw_b)
-    ranked, lists_before = _full(before)
-    state = _state(before, ranked)
-    gone = tuple(int(i) for i in ranked["a"].positions[0, :BUFFER + 1])      # more than p000's buffer holds
-    after = _edited(before, raw_a, raw_b, rng, removed=gone, changed=(), new=0)
+    rng, raws, before, lists_before, state = _built(seed=2, n=200, dims=(5, 3))
+    gone = tuple(int(i) for i in state.ranked["a"].positions[0, :BUFFER + 1])      # more than p000's buffer holds
+    after = _edited(before, raws, rng, removed=gone, changed=(), new=0)
     plan = _plan(state, after)
     assert plan.search[0] and plan.recompute[0]
     refreshed, searched = _refresh(plan, after, lists_before)
     full_ranked, full_lists = _full(after)
     assert refreshed == full_lists
-    hashes = _hashes(after)
-    _assert_same_proposals(next_state(state, plan, settings_hash({"k": K}), after["ids"], hashes, after["ids"],
-                                      hashes, _spaces(after), searched), full_ranked, after)
+    _assert_same_proposals(_next(state, plan, after, searched), full_ranked, after)
 
 
 def test_new_settings_or_a_foreign_table_rebuild_everything(tmp_path):
