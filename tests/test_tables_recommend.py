@@ -12,7 +12,7 @@ from recsys.recommend import (
     ItemPriorSignal,
     VectorSignal,
     build_history,
-    candidates_with_entry_scores,
+    candidates_with_proposals,
     generate_candidates,
     rerank,
     unique_per_row,
@@ -44,7 +44,7 @@ def test_candidates_skip_queries_a_source_does_not_know():
     np.testing.assert_array_equal(got[:, 0], [0, -1, 2])
 
 
-def test_entry_scores_are_each_sources_last_admissible_proposal():
+def test_proposals_end_at_each_sources_last_admissible_item():
     rng = np.random.default_rng(0)
     items = rng.normal(size=(40, 4)).astype(np.float32)
     queries = rng.normal(size=(3, 4)).astype(np.float32)
@@ -52,13 +52,13 @@ def test_entry_scores_are_each_sources_last_admissible_proposal():
     excluded = [[int(np.argmax(items @ queries[0]))], [], [1, 2, 3]]
     sources = [CandidateSource("vec", exact_search(items), queries, 5, query_known=np.array([True, True, False])),
                CandidateSource("pop", prior_search(popularity), np.zeros((3, 0), np.float32), 50)]
-    found = candidates_with_entry_scores(sources, 3, Exclusions.from_lists(excluded))
+    found = candidates_with_proposals(sources, 3, Exclusions.from_lists(excluded))
     np.testing.assert_array_equal(found.positions, generate_candidates(sources, 3, Exclusions.from_lists(excluded)))
     for q in (0, 1):         # the 5th best score among the items the query may get
         allowed = np.setdiff1d(np.arange(40), excluded[q])
-        assert found.entry_scores["vec"][q] == pytest.approx(np.sort(items[allowed] @ queries[q])[-5], abs=1e-6)
-    assert found.entry_scores["vec"][2] == -np.inf                       # a query the source does not know
-    assert np.all(found.entry_scores["pop"] == -np.inf)                  # fewer than 50 items: no bar to clear
+        assert found.ranked["vec"].scores[q, 4] == pytest.approx(np.sort(items[allowed] @ queries[q])[-5], abs=1e-6)
+    assert found.ranked["vec"].scores[2, 4] == -np.inf                   # a query the source does not know
+    assert np.all(found.ranked["pop"].scores[:, 49] == -np.inf)          # fewer than 50 items: no bar to clear
 
 
 def test_rerank_mixes_min_max_normalised_signals_with_weights():

@@ -25,7 +25,7 @@ from recsys.gold.list_refresh import (ListsBuild, PreviousLists, Space, merge_li
 from recsys.gold.refresh_inputs import item_hashes
 from recsys.gold.schemas import GOLD_TABLES, conform
 from recsys.vectors import AlignedVectors
-from recsys.recommend import (CandidateSource, History, RankedProposals, VectorSignal, candidates_with_entry_scores,
+from recsys.recommend import (CandidateSource, History, RankedProposals, VectorSignal, candidates_with_proposals,
                               rerank)
 from recsys.recommend.reasons import similar_item_reasons
 from recsys.topk import DEFAULT_K, Exclusions, SearchFn
@@ -51,7 +51,6 @@ class SimilarCandidates:
     queries: np.ndarray        # (q,) product positions the candidate rows are for
     candidates: np.ndarray     # (q, c) item positions, -1 padded; a query's own item never appears
     signals: list              # recsys.recommend signals, content first; their query index is a product position
-    entry_scores: dict[str, np.ndarray]   # per candidate source, (q,) the score of its last proposal
     ranked: dict[str, RankedProposals]    # per candidate source, its proposals and ``buffer`` more, ranked
 
 
@@ -77,8 +76,8 @@ def similar_candidates(content: AlignedVectors, content_search: SearchFn, *, tow
     if history is not None:
         signals.append(history.popularity_signal())
     own = Exclusions.from_pairs(np.arange(len(queries)), queries, len(queries))
-    found = candidates_with_entry_scores(sources, len(queries), own, block_rows=config.block_rows, buffer=buffer)
-    return SimilarCandidates(queries, found.positions, signals, found.entry_scores, found.ranked)
+    found = candidates_with_proposals(sources, len(queries), own, block_rows=config.block_rows, buffer=buffer)
+    return SimilarCandidates(queries, found.positions, signals, found.ranked)
 
 
 def candidate_spaces(content: AlignedVectors, tower: AlignedVectors | None, als: AlignedVectors | None,

@@ -29,7 +29,7 @@ from recsys.gold.list_refresh import (ListsBuild, PreviousLists, Space, merge_li
 from recsys.gold.refresh_inputs import item_hashes, user_hashes
 from recsys.gold.schemas import GOLD_TABLES, conform
 from recsys.vectors import AlignedVectors
-from recsys.recommend import CandidateSource, Candidates, History, VectorSignal, candidates_with_entry_scores, rerank
+from recsys.recommend import CandidateSource, Candidates, History, VectorSignal, candidates_with_proposals, rerank
 from recsys.recommend.reasons import user_reasons
 from recsys.topk import DEFAULT_K, SearchFn
 
@@ -165,7 +165,7 @@ def candidates_for(history: History, prepared: UserSignals, queries: np.ndarray,
     sources = [CandidateSource(name, search, vectors[queries], prepared.sources[name].size,
                                prepared.sources[name].known_queries()[queries])
                for name, (search, vectors) in prepared.searches.items()]
-    return candidates_with_entry_scores(sources, len(queries), history.owned.take(queries), block_rows=block_rows,
+    return candidates_with_proposals(sources, len(queries), history.owned.take(queries), block_rows=block_rows,
                                         buffer=buffer)
 
 

@@ -1,11 +1,11 @@
 """Candidate generation, hybrid re-ranking and reasons: generic over signals (vectors, priors)."""
 
-from recsys.recommend.candidates import (CandidateSource, Candidates, RankedProposals, candidates_with_entry_scores,
+from recsys.recommend.candidates import (CandidateSource, Candidates, RankedProposals, candidates_with_proposals,
                                          generate_candidates, unique_per_row)
 from recsys.recommend.history import History, build_history
 from recsys.recommend.hybrid import HYBRID_MODEL, Ranked, rerank
 from recsys.recommend.signals import ItemPriorSignal, Signal, VectorSignal
 
-__all__ = ["CandidateSource", "Candidates", "RankedProposals", "candidates_with_entry_scores", "generate_candidates", "unique_per_row",
+__all__ = ["CandidateSource", "Candidates", "RankedProposals", "candidates_with_proposals", "generate_candidates", "unique_per_row",
            "History", "build_history",
            "HYBRID_MODEL", "Ranked", "rerank", "ItemPriorSignal", "Signal", "VectorSignal"]

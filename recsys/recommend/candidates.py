@@ -50,27 +50,24 @@ class RankedProposals:
 
 @dataclass(frozen=True)
 class Candidates:
-    """Every query's candidates, and per source the score an item needs to be among its proposals."""
+    """Every query's candidates, and per source its ranked proposals (the incremental list refresh keeps them)."""
 
     positions: np.ndarray                 # (n_queries, c) union of the proposals, -1 padded
-    entry_scores: dict[str, np.ndarray]   # source -> (n_queries,) score of its ``size``-th proposal (-inf: fewer)
     ranked: dict[str, RankedProposals]    # source -> its proposals and buffer, in rank order
 
 
 def generate_candidates(sources: list[CandidateSource], n_queries: int, exclusions: Exclusions | None = None,
                         block_rows: int = 16_384) -> np.ndarray:
     """(n_queries, c) union of every source's proposals, -1 padded; excluded items never appear."""
-    return candidates_with_entry_scores(sources, n_queries, exclusions, block_rows).positions
+    return candidates_with_proposals(sources, n_queries, exclusions, block_rows).positions
 
 
-def candidates_with_entry_scores(sources: list[CandidateSource], n_queries: int,
-                                 exclusions: Exclusions | None = None, block_rows: int = 16_384,
-                                 buffer: int = 0) -> Candidates:
-    """``generate_candidates`` plus each source's entry score, read off its search, and its proposals
-    with the next ``buffer`` items in rank order (the incremental list refresh keeps them: an item
-    scoring below the entry score cannot have entered that source's proposals)."""
+def candidates_with_proposals(sources: list[CandidateSource], n_queries: int, exclusions: Exclusions | None = None,
+                              block_rows: int = 16_384, buffer: int = 0) -> Candidates:
+    """``generate_candidates`` plus each source's proposals, read off its search, with the next
+    ``buffer`` items in rank order and the frontier (``RankedProposals``)."""
     exclusions = exclusions if exclusions is not None else Exclusions.nothing(n_queries)
-    columns, entry_scores, ranked = [], {}, {}
+    columns, ranked = [], {}
     for source in sources:
         width = source.size + buffer if source.size > 0 else 0
         proposed = np.full((n_queries, width), -1, dtype=np.int64)
@@ -80,11 +77,9 @@ def candidates_with_entry_scores(sources: list[CandidateSource], n_queries: int,
             found = blocked_topk(source.queries[rows], width, source.search, exclusions.take(rows),
                                  block_rows=block_rows, label=f"candidates[{source.name}]")
             proposed[rows], scores[rows] = found.positions, found.scores
-        entry_scores[source.name] = scores[:, source.size - 1] if source.size > 0 else np.full(n_queries, -np.inf,
-                                                                                               np.float32)
         frontier = scores[:, -1] if width else np.full(n_queries, -np.inf, np.float32)
         ranked[source.name] = RankedProposals(proposed, scores, frontier.copy())
         columns.append(proposed[:, :source.size])
     if not columns:
-        return Candidates(np.full((n_queries, 1), -1, dtype=np.int64), entry_scores, ranked)
-    return Candidates(unique_per_row(np.concatenate(columns, axis=1)), entry_scores, ranked)
+        return Candidates(np.full((n_queries, 1), -1, dtype=np.int64), ranked)
+    return Candidates(unique_per_row(np.concatenate(columns, axis=1)), ranked)
