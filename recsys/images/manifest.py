@@ -61,7 +61,7 @@ def outcomes_by_url(*manifests: pl.DataFrame | None, urls: pl.Series | None = No
         "url", keep="last", maintain_order=True)
     known = {s.value for s in Status}
     outcomes = {}
-    for row in latest.select("url", *_OUTCOME_COLUMNS).iter_rows(named=True):
+    for row in latest.iter_rows(named=True):
         url, status = row.pop("url"), row.pop("status")
         if status in known:  # a status this version does not know is simply fetched again
             outcomes[url] = Outcome(status=Status(status), **row)
