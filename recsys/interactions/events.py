@@ -180,44 +180,70 @@ def _reason(now: datetime) -> pl.Expr:
     )
 
 
+def _checked(records: pl.DataFrame, lookup: pl.DataFrame, now: datetime, first_order: int) -> pl.DataFrame:
+    """One file's records with their ``order`` in the whole read, the parsed fields and the first
+    ``reason`` that rejects them (null = valid so far; duplicates are found across files later)."""
+    return (records.with_row_index("order", offset=first_order)
+            .with_columns(user=_stripped("user_id"), ref=_stripped("product_id"), value_text=_stripped("value"),
+                          kind=_stripped("event").str.to_lowercase().str.replace_all(r"[\s\-]+", "_"))
+            .join(lookup, on="ref", how="left")
+            .with_columns(when=parse_timestamps(pl.col("ts")),
+                          number=pl.col("value_text").cast(pl.Float64, strict=False))
+            .with_columns(reason=_reason(now))
+            .sort("order"))
+
+
+def _quarantine_rows(rows: pl.DataFrame, now: datetime) -> pl.DataFrame:
+    """QUARANTINE_SCHEMA rows (plus ``order``) for rejected records."""
+    return rows.select(
+        "order", source=pl.lit(QUARANTINE_SOURCE), file=pl.col("file").cast(pl.String), line="line", raw="raw",
+        reason="reason", product_id=pl.col("matched"), quarantined_at=pl.lit(now).cast(pl.Datetime("us", "UTC")),
+    )
+
+
 def read_events(events_dir: Path, products: pl.DataFrame, now: datetime | None = None,
                 raw_root: Path | None = None) -> EventsResult:
-    """Read every events file under ``events_dir``; map products against ``products`` (silver)."""
+    """Read every events file under ``events_dir``; map products against ``products`` (silver).
+
+    Files are checked one at a time and only the parsed fields of valid records are kept across
+    files (raw text of valid records too, for a later duplicate's quarantine row), so memory grows
+    with the valid events, not with every intermediate text column of every record.
+    """
     now = now or datetime.now(timezone.utc)
     raw_root = Path(raw_root) if raw_root else Path(events_dir).parent
-    frames, files = [], {}
-    for path in event_files(events_dir):
-        display = path.relative_to(raw_root).as_posix() if path.is_relative_to(raw_root) else path.name
+    paths = event_files(events_dir)
+    if not paths:
+        return EventsResult(pl.DataFrame(schema=INTERACTION_SCHEMA), pl.DataFrame(schema=QUARANTINE_SCHEMA), {})
+    displays = [path.relative_to(raw_root).as_posix() if path.is_relative_to(raw_root) else path.name for path in paths]
+    file_enum = pl.Enum(list(dict.fromkeys(displays)))
+    lookup = _product_lookup(products)
+    files, valid_parts, rejected_parts, records_read = {}, [], [], 0
+    for path, display in zip(paths, displays):
         frame = _csv_records(path, display) if path.suffix.lower() == ".csv" else _parquet_records(path, display)
         files[display] = frame.height
-        frames.append(frame)
         log.info("read %s: %d event records", display, frame.height)
-    if not frames:
-        return EventsResult(pl.DataFrame(schema=INTERACTION_SCHEMA), pl.DataFrame(schema=QUARANTINE_SCHEMA), files)
-    records = (pl.concat(frames).with_row_index("order")
-               .with_columns(user=_stripped("user_id"), ref=_stripped("product_id"), value_text=_stripped("value"),
-                             kind=_stripped("event").str.to_lowercase().str.replace_all(r"[\s\-]+", "_"))
-               .join(_product_lookup(products), on="ref", how="left")
-               .with_columns(when=parse_timestamps(pl.col("ts")),
-                             number=pl.col("value_text").cast(pl.Float64, strict=False))
-               .with_columns(reason=_reason(now)))
+        rows = _checked(frame.with_columns(pl.col("file").cast(file_enum)), lookup, now, records_read)
+        records_read += frame.height
+        del frame
+        rejected_parts.append(_quarantine_rows(rows.filter(pl.col("reason").is_not_null()), now))
+        valid_parts.append(rows.filter(pl.col("reason").is_null())
+                           .select("order", "file", "line", "raw", "user", "matched", "kind", "when", "number"))
+        del rows
+    valid = pl.concat(valid_parts)          # in record order: files in order, each sorted by order
+    del valid_parts
     key = ["user", "matched", "kind", "when"]
-    valid = records.filter(pl.col("reason").is_null())
-    first = valid.group_by(key).agg(first_order=pl.col("order").min(),
-                                    first_file=pl.col("file").sort_by("order").first(),
-                                    first_line=pl.col("line").sort_by("order").first())
-    valid = (valid.sort("order").join(first, on=key, how="left")
-             .with_columns(reason=pl.when(pl.col("order") != pl.col("first_order"))
-                           .then(pl.format("duplicate event: same as {} line {}", "first_file", "first_line"))))
-    records = pl.concat([records.filter(pl.col("reason").is_not_null()),
-                         valid.drop("first_order", "first_file", "first_line")])
-    kept = records.filter(pl.col("reason").is_null()).sort("order")
-    interactions = kept.select(
+    first = valid.select(pl.struct(key).is_first_distinct()).to_series()
+    duplicates = valid.filter(~first)
+    if duplicates.height:
+        originals = (valid.filter(first).select(*key, first_file="file", first_line="line")
+                     .join(duplicates.select(key).unique(), on=key, how="semi"))
+        rejected_parts.append(_quarantine_rows(duplicates.join(originals, on=key, how="left").with_columns(
+            reason=pl.format("duplicate event: same as {} line {}", pl.col("first_file").cast(pl.String),
+                             pl.col("first_line"))), now))
+    interactions = valid.lazy().filter(first).select(
         user_id=pl.col("user"), product_id=pl.col("matched"), event=pl.col("kind"),
         value=pl.col("number").fill_null(1.0), ts=pl.col("when"), origin=pl.lit("real"),
-    ).cast(INTERACTION_SCHEMA).sort("user_id", "ts", "product_id", "event")
-    quarantine = records.filter(pl.col("reason").is_not_null()).sort("order").select(
-        source=pl.lit(QUARANTINE_SOURCE), file="file", line="line", raw="raw", reason="reason",
-        product_id=pl.col("matched"), quarantined_at=pl.lit(now).cast(pl.Datetime("us", "UTC")),
-    ).cast(QUARANTINE_SCHEMA)
+    ).cast(INTERACTION_SCHEMA).sort("user_id", "ts", "product_id", "event").collect()
+    del valid, first, duplicates
+    quarantine = pl.concat(rejected_parts).sort("order").drop("order").cast(QUARANTINE_SCHEMA)
     return EventsResult(interactions, quarantine, files)

@@ -21,5 +21,6 @@ def interaction_problems(interactions: pl.DataFrame, product_ids: pl.Series) -> 
                                                     & ~pl.col("value").is_between(lo, hi)).height,
         "non_finite_values": interactions.filter(~pl.col("value").is_finite()).height,
         "bad_origin": interactions.filter(~pl.col("origin").is_in(list(ORIGINS))).height,
-        "duplicate_events": interactions.height - interactions.unique(["user_id", "product_id", "event", "ts"]).height,
+        "duplicate_events": interactions.height
+        - interactions.select(pl.struct("user_id", "product_id", "event", "ts").n_unique()).item(),
     }
