@@ -89,3 +89,9 @@ def test_executor_config_validates_against_dagster_k8s(local_build_all):
     bad_job = build_all_job(bad).resolve(asset_graph=k8s_defs.resolve_asset_graph())
     with pytest.raises(dg.DagsterInvalidConfigError, match="max_concurent"):
         dg.validate_run_config(bad_job, {})
+
+
+def test_core_logs_reach_the_ui_as_locally():
+    local = yaml.safe_load((REPO / "dagster_home" / "dagster.yaml").read_text())["python_logs"]
+    chart = _yaml("values.yaml")["pythonLogs"]
+    assert chart == {"managedPythonLoggers": local["managed_python_loggers"], "pythonLogLevel": local["python_log_level"]}

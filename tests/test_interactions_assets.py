@@ -7,6 +7,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 import pytest
+import yaml
 
 from assets.interactions import interaction_split, silver_interactions
 from recsys.catalog import ingest_catalogs
@@ -90,3 +91,15 @@ def test_real_source_without_events_fails(tiny_lake):
     with_products(tiny_lake)
     with pytest.raises(Exception, match="no \\*.csv or \\*.parquet"):
         materialize(tiny_lake, {"source": "real"})
+
+
+def test_core_progress_logs_reach_the_run_log(tiny_lake):
+    """dagster_home/dagster.yaml hands the core's loggers (recsys.*) to Dagster: their progress lines
+    are in the run's event log (what the UI shows), not only on a step process's stderr."""
+    settings = yaml.safe_load((Path(__file__).parents[1] / "dagster_home" / "dagster.yaml").read_text())
+    with_products(tiny_lake)
+    with dg.instance_for_test(overrides={"python_logs": settings["python_logs"]}) as instance:
+        result = dg.materialize([silver_interactions], resources=default_resources(str(tiny_lake)), instance=instance,
+                                run_config={"ops": {"silver__interactions": {"config": {"n_users": 120}}}})
+        messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
+    assert any(m.startswith("simulated ") and "events for 120 users" in m for m in messages)
