@@ -10,8 +10,13 @@ export OPENBLAS_NUM_THREADS ?= 1
 $(UV):
 	python3 -m pip install --user --quiet uv
 
+# --compile-bytecode: packages are installed with their bytecode. Where PYTHONDONTWRITEBYTECODE is
+# set (our build machines) Python would otherwise compile torch, dagster, ... from source in every
+# process: importing the code location took 6.7 s instead of 3.2 s, in the CLI, the step forkserver
+# and again in steps that import transformers or Great Expectations. It also compiles a venv made
+# without it (~40 s once; ~1 s to check afterwards).
 env: $(UV)
-	$(UV) sync --locked --all-groups
+	$(UV) sync --locked --all-groups --compile-bytecode
 
 build: env
 	@mkdir -p $(DAGSTER_HOME)

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import dagster as dg
+import great_expectations
+import torch
+import transformers
 
 from pipelines.definitions import defs
 
@@ -39,3 +45,11 @@ def test_build_all_covers_every_built_asset_but_the_shards():
     shard_keys = set(defs.resolve_job_def("embed_shards").asset_layer.executable_asset_keys)
     assert shard_keys == {dg.AssetKey(["images", "manifest_shards"]), dg.AssetKey(["features", "item_embedding_shards"])}
     assert set(_graph().materializable_asset_keys) - build_keys == shard_keys
+
+
+def test_the_environment_has_bytecode_for_its_heavy_packages():
+    """`make env` installs with --compile-bytecode. Without it, where PYTHONDONTWRITEBYTECODE is set,
+    every build process (CLI, step forkserver, steps) compiles these from source: seconds each."""
+    for module in (dg, torch, transformers, great_expectations):
+        cached = Path(importlib.util.cache_from_source(module.__file__))
+        assert cached.exists(), f"{module.__name__} was installed without bytecode ({cached}): run `make env`"
