@@ -124,6 +124,8 @@ class TwoTowerConfig(dg.Config):
     uniform_negatives: int = 512
     lr: float = 2e-3
     max_epochs: int = 15
+    examples_per_epoch: int | None = 2_000_000
+    """At most this many training examples per epoch, a fresh sample each epoch (None: every example)."""
     patience: int = 3
     seed: int = 0
     threads: int = 1
@@ -139,6 +141,7 @@ class TwoTowerConfig(dg.Config):
         return TwoTowerParams(dim=self.dim, hidden=self.hidden, loss=self.loss, use_als=self.use_als,
                               temperature=self.temperature, batch_size=self.batch_size,
                               uniform_negatives=self.uniform_negatives, lr=self.lr, max_epochs=self.max_epochs,
+                              examples_per_epoch=self.examples_per_epoch,
                               patience=self.patience, seed=self.seed, threads=self.threads,
                               negative_pool=self.negative_pool, warm_dropout=self.warm_dropout)
 

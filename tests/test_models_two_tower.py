@@ -178,3 +178,22 @@ def test_als_factors_as_item_input(data):
     model, _, _ = fit(data, use_als=True, max_epochs=2)
     assert model.item_is_warm.sum() > 0
     assert np.isfinite(model.item_vectors).all()
+
+
+def test_an_epoch_is_a_fresh_sample_of_at_most_examples_per_epoch(data):
+    """A cap at or above the examples changes nothing; below, each epoch trains on a sample of that
+    many examples (a fifth of them here) and the towers still learn the planted structure."""
+    every, _, _ = fit(data, max_epochs=2, examples_per_epoch=None)
+    above, _, _ = fit(data, max_epochs=2, examples_per_epoch=10**9)
+    assert np.allclose(every.item_vectors, above.item_vectors, atol=1e-6)
+    examples = every.summary["examples"]
+    capped, train, probe = fit(data, examples_per_epoch=examples // 5)
+    assert capped.summary["examples_per_epoch"] == examples // 5
+    assert not np.allclose(capped.item_vectors, every.item_vectors, atol=1e-3)
+    popularity = probe.evaluate(PopularityRecommender().fit(train))["recall@10"]
+    assert probe.evaluate(capped)["recall@10"] > 2 * popularity
+
+
+def test_examples_per_epoch_must_be_positive():
+    with pytest.raises(ValueError, match="examples_per_epoch"):
+        TwoTowerParams(examples_per_epoch=0)

@@ -65,6 +65,10 @@ class TwoTowerParams:
     lr: float = 2e-3
     weight_decay: float = 1e-5
     max_epochs: int = 15
+    # A fresh uniform sample of at most this many training examples per epoch (None: every example).
+    # Bounds an epoch by time rather than by the event log: 1M users' 20M events made one epoch of
+    # every example 15 min on two cores; below ~100k users (2M events) every example is used.
+    examples_per_epoch: int | None = 2_000_000
     patience: int = 3
     seed: int = 0
     threads: int = 1              # torch threads; small ops gain nothing from a second shared core
@@ -74,6 +78,8 @@ class TwoTowerParams:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
         if self.negative_pool not in NEGATIVE_POOLS:
             raise ValueError(f"negative_pool must be one of {NEGATIVE_POOLS}, got {self.negative_pool!r}")
+        if self.examples_per_epoch is not None and self.examples_per_epoch < 1:
+            raise ValueError(f"examples_per_epoch must be at least 1 (or None for every example), got {self.examples_per_epoch}")
 
 
 @dataclass(frozen=True)

@@ -122,14 +122,15 @@ def _train(model: TwoTowerRecommender, train: Interactions, features: ItemFeatur
     n_negatives = p.uniform_negatives if p.loss != "mse" else 0
     uniform_rate = n_negatives / len(pool)
     optimizer = torch.optim.AdamW(net.parameters(), lr=p.lr, weight_decay=p.weight_decay)
-    steps_per_epoch = math.ceil(len(sampler) / p.batch_size)
+    per_epoch = len(sampler) if p.examples_per_epoch is None else min(p.examples_per_epoch, len(sampler))
+    steps_per_epoch = math.ceil(per_epoch / p.batch_size)
     curve: list[dict[str, Any]] = []
     best: tuple[float, int, dict] | None = None
     key = f"recall@{probe.k}" if probe is not None else None
     for epoch in range(1, p.max_epochs + 1):
         net.train()
         epoch_started, losses = time.perf_counter(), []
-        order = rng.permutation(len(sampler))
+        order = rng.permutation(len(sampler))[:per_epoch]
         for step in range(steps_per_epoch):
             example = order[step * p.batch_size:(step + 1) * p.batch_size]
             targets = sampler.target(example)
@@ -175,7 +176,7 @@ def _train(model: TwoTowerRecommender, train: Interactions, features: ItemFeatur
         model.refresh_vectors(train, features)
         metrics = probe.evaluate(model) if probe is not None else {}
         point = {"epoch": epoch, "train_loss": float(np.mean(losses)), **metrics,
-                 "epoch_seconds": round(train_seconds, 2), "examples_per_s": round(len(sampler) / train_seconds)}
+                 "epoch_seconds": round(train_seconds, 2), "examples_per_s": round(per_epoch / train_seconds)}
         curve.append(point)
         log.info("two-tower epoch %d/%d: loss %.4f %s (%.1fs, %d examples/s)", epoch, p.max_epochs,
                  point["train_loss"], {k: round(v, 4) for k, v in metrics.items()}, train_seconds,
@@ -191,6 +192,7 @@ def _train(model: TwoTowerRecommender, train: Interactions, features: ItemFeatur
     model.refresh_vectors(train, features)
     best_point = next(c for c in curve if c["epoch"] == best[1])
     return {"users": train.n_users, "items": train.n_items, "pairs": train.nnz, "examples": len(sampler),
+            "examples_per_epoch": per_epoch,
             "warm_items": int(features.is_warm.sum()), "best_epoch": best[1], "epochs_run": len(curve),
             "validation_users": len(probe) if probe is not None else 0,
             "best_validation": {k: v for k, v in best_point.items() if "@" in k},
