@@ -125,6 +125,28 @@ def test_repeated_vectors_are_scored_once_and_ordered_by_position():
         np.testing.assert_array_equal(found.scores, scores.astype(np.float32))
 
 
+def test_row_groups_match_numpys_unique_rows():
+    from recsys.topk.exact import row_groups
+
+    rng = np.random.default_rng(3)
+    rows = integer_vectors(30, 6, seed=4, low=-2, high=3)[rng.integers(0, 30, size=300)]
+    first, inverse = row_groups(rows)
+    _, np_first, np_inverse = np.unique(rows, axis=0, return_index=True, return_inverse=True)
+    assert sorted(first) == sorted(np_first)
+    np.testing.assert_array_equal(rows[first][inverse], rows)
+    # the same partition of the rows: equal inverse codes exactly where numpy's are equal
+    np.testing.assert_array_equal(inverse[:, None] == inverse[None, :], np_inverse.ravel()[:, None] == np_inverse.ravel()[None, :])
+
+
+def test_a_signed_zero_query_gets_the_same_answer():
+    """0.0 and -0.0 differ as bytes, so they are searched as two vectors; the answers are equal."""
+    items = integer_vectors(40, 4, seed=5, low=-2, high=3)
+    queries = np.array([[0.0, 1.0, 2.0, 0.0], [-0.0, 1.0, 2.0, -0.0], [0.0, 1.0, 2.0, 0.0]], dtype=np.float32)
+    found = blocked_topk(queries, 10, exact_search(np.concatenate([items, items[:5]])))
+    np.testing.assert_array_equal(found.positions[0], found.positions[1])
+    np.testing.assert_array_equal(found.scores[0], found.scores[1])
+
+
 def test_distinct_vectors_use_the_plain_search():
     from recsys.topk import ExactSearch
 
