@@ -154,3 +154,22 @@ def test_style_reasons_state_only_what_is_true():
                         pl.Series([False, True, True, True, False]))
     assert got.to_list() == ["formal style: Shirts, Formal", "popular with formal style", "popular with formal style",
                              "popular with shoppers", "formal style: Ties"]
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 200, 1 << 20])
+def test_vector_pair_scores_are_the_dot_products_whatever_the_chunk(monkeypatch, chunk_bytes):
+    """Candidates are scored a few rows at a time; every chunk size gives the plain dot products,
+    NaN for padding (-1), unknown items and unknown queries."""
+    import recsys.recommend.signals as signals
+
+    monkeypatch.setattr(signals, "PAIR_CHUNK_BYTES", chunk_bytes)
+    rng = np.random.default_rng(2)
+    queries, items = rng.normal(size=(9, 5)).astype(np.float32), rng.normal(size=(30, 5)).astype(np.float32)
+    item_known, query_known = rng.random(30) > 0.2, np.arange(9) != 4
+    signal = VectorSignal("content", queries, items, query_known=query_known, item_known=item_known)
+    rows, candidates = np.array([8, 0, 4, 3, 3, 1, 7]), rng.integers(-1, 30, size=(7, 11))
+    scores = signal.pair_scores(rows, candidates)
+    expected = np.einsum("qcd,qd->qc", items[candidates.clip(0)], queries[rows])
+    unknown = (candidates < 0) | ~item_known[candidates.clip(0)] | ~query_known[rows][:, None]
+    np.testing.assert_array_equal(np.isnan(scores), unknown)
+    np.testing.assert_allclose(scores[~unknown], expected[~unknown], rtol=1e-5, atol=1e-6)

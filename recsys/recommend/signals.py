@@ -16,6 +16,9 @@ import numpy as np
 from recsys.topk import SearchFn, exact_search, prior_search
 
 
+PAIR_CHUNK_BYTES = 1 << 20   # candidate vectors gathered at once by VectorSignal.pair_scores
+
+
 def _all_known(n: int) -> np.ndarray:
     return np.ones(n, dtype=bool)
 
@@ -40,8 +43,17 @@ class VectorSignal:
 
     def pair_scores(self, query_rows: np.ndarray, candidates: np.ndarray) -> np.ndarray:
         """(len(query_rows), c) scores of ``candidates`` (item positions, -1 = none); NaN = unknown."""
-        gathered = self.item_vectors[candidates.clip(0)]                       # (q, c, d)
-        scores = np.matmul(gathered, self.query_vectors[query_rows][:, :, None])[..., 0]
+        safe = candidates.clip(0)
+        scores = np.empty(candidates.shape, dtype=np.float32)
+        # The candidates' vectors are gathered a few rows at a time, so the product reads them from
+        # cache: a (256, 300, 384) gather is 118 MB, and scoring 4,096 such rows took 0.92 s in
+        # blocks of 256 rows vs 0.29 s in ~1 MB chunks.
+        row_bytes = candidates.shape[1] * self.item_vectors.shape[1] * self.item_vectors.itemsize
+        step = max(1, PAIR_CHUNK_BYTES // max(1, row_bytes))
+        for start in range(0, len(query_rows), step):
+            gathered = self.item_vectors[safe[start:start + step]]                      # (rows, c, d)
+            queries = self.query_vectors[query_rows[start:start + step]][:, :, None]    # (rows, d, 1)
+            scores[start:start + step] = np.matmul(gathered, queries)[..., 0]
         unknown = (candidates < 0) | ~self.items_known[candidates.clip(0)] | ~self.queries_known[query_rows][:, None]
         return np.where(unknown, np.nan, scores).astype(np.float32)
 
