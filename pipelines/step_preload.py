@@ -1,9 +1,11 @@
 """What every build step's process needs before it starts, imported once by the executor's forkserver.
 
 Each step of ``build_all`` runs in a process forked from the forkserver, so whatever the forkserver
-imported is already there. Two things are:
+imported is already there. Three things are:
 
-- the code location, ``pipelines.definitions`` (torch, FAISS, polars ...: ~5 s to import);
+- the code location, ``pipelines.definitions`` (torch, FAISS, polars ...: ~3 s to import);
+- matplotlib's pyplot (Agg): seven steps draw a plot for their metadata, four of them on a nightly
+  build's critical path (images, image tower, two-tower, similar items), ~0.5 s each to import;
 - the Dagster instance's storage: a step opens the instance (SQLite run, event and schedule storage,
   the compute-log manager), and Dagster imports those modules (SQLAlchemy, alembic, fsspec, ~440
   modules) only when an instance is first opened. That cost 1.4 s at the start of every step, about
@@ -12,8 +14,12 @@ imported is already there. Two things are:
 """
 
 import dagster as dg
+import matplotlib
 
 import pipelines.definitions  # noqa: F401  (imported for its side effect: the forkserver keeps it)
+
+matplotlib.use("Agg")
+import matplotlib.pyplot  # noqa: E402, F401  (after choosing the backend; kept for the steps)
 
 with dg.DagsterInstance.local_temp() as _instance:
     _instance.get_runs(limit=1)
