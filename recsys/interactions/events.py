@@ -235,8 +235,8 @@ def read_events(events_dir: Path, products: pl.DataFrame, now: datetime | None =
     first = valid.select(pl.struct(key).is_first_distinct()).to_series()
     duplicates = valid.filter(~first)
     if duplicates.height:
-        originals = (valid.filter(first).select(*key, first_file="file", first_line="line")
-                     .join(duplicates.select(key).unique(), on=key, how="semi"))
+        originals = (valid.lazy().filter(first).select(*key, first_file="file", first_line="line")
+                     .join(duplicates.lazy().select(key).unique(), on=key, how="semi").collect())
         rejected_parts.append(_quarantine_rows(duplicates.join(originals, on=key, how="left").with_columns(
             reason=pl.format("duplicate event: same as {} line {}", pl.col("first_file").cast(pl.String),
                              pl.col("first_line"))), now))
