@@ -54,7 +54,7 @@ class VectorSignal:
             gathered = self.item_vectors[safe[start:start + step]]                      # (rows, c, d)
             queries = self.query_vectors[query_rows[start:start + step]][:, :, None]    # (rows, d, 1)
             scores[start:start + step] = np.matmul(gathered, queries)[..., 0]
-        unknown = (candidates < 0) | ~self.items_known[candidates.clip(0)] | ~self.queries_known[query_rows][:, None]
+        unknown = (candidates < 0) | ~self.items_known[safe] | ~self.queries_known[query_rows][:, None]
         return np.where(unknown, np.nan, scores).astype(np.float32)
 
     def search(self) -> SearchFn:
