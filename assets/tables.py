@@ -147,8 +147,12 @@ def _named_sample(table: pl.DataFrame, products: pl.DataFrame, key: str, item: s
 
 
 def _reason_counts(table: pl.DataFrame) -> dg.MarkdownMetadataValue:
-    kinds = table["reason"].str.replace(r" (with|like|to|for) .*$", " … X").str.replace(r"^shoppers who liked .*", "shoppers who liked X chose this")
-    return metadata.counts(dict(kinds.value_counts(sort=True).head(12).iter_rows()), "reason (kind)", "rows")
+    # Counted per distinct reason first: a million users' lists are 50M rows, but far fewer reasons.
+    kinds = (table.group_by("reason").len()
+             .with_columns(kind=pl.col("reason").str.replace(r" (with|like|to|for) .*$", " … X")
+                           .str.replace(r"^shoppers who liked .*", "shoppers who liked X chose this"))
+             .group_by("kind").agg(pl.col("len").sum()).sort(["len", "kind"], descending=[True, False]).head(12))
+    return metadata.counts(dict(kinds.iter_rows()), "reason (kind)", "rows")
 
 
 # --- assets ---------------------------------------------------------------------------------------

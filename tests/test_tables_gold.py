@@ -24,6 +24,7 @@ from recsys.gold import (
     build_style_recommendations,
     build_user_recommendations,
 )
+from recsys.gold.list_refresh import PreviousLists
 from recsys.index import IdMap
 from recsys.recommend import build_history
 from recsys.topk import Exclusions, blocked_topk, exact_search
@@ -220,6 +221,48 @@ def test_user_recommendations_cover_every_user_and_exclude_owned_items(world):
     assert set(models.values()) == {"hybrid"}
     anchored = table.filter(pl.col("reason").str.starts_with("looks like") | pl.col("reason").str.starts_with("similar to"))
     assert anchored.height > 0
+
+
+def test_user_recommendations_do_not_depend_on_how_many_users_a_block_takes(world):
+    """Users go from search to table rows a block at a time (a million users' candidates never sit in
+    memory at once): any block size gives the same table and list state, built from scratch or
+    refreshed from a previous build, and the refresh still equals a full rebuild."""
+    history, products = world["history"], world["products"]
+    tower, als = spaces_for(world)
+
+    def build(users_per_block, content, previous=None, build_id="b1"):
+        return build_user_recommendations(products, history, content, exact_search(content.vectors), tower=tower,
+                                          als=als, build_id=build_id, previous=previous,
+                                          config=UserRecommendationsConfig(k=10, candidates_per_source=20,
+                                                                           users_per_block=users_per_block))
+
+    def same(a, b):
+        assert a.table.sort("user_id", "rank").equals(b.table.sort("user_id", "rank"))
+        for name, proposals in a.state.ranked.items():
+            assert np.array_equal(proposals.positions, b.state.ranked[name].positions), name
+            assert np.array_equal(proposals.scores, b.state.ranked[name].scores), name
+
+    whole, blocked = build(1 << 20, world["content"]), build(4, world["content"])
+    assert whole.plan.full and history.n_users > 4
+    same(blocked, whole)
+    assert blocked.table.equals(blocked.table.sort("user_id", "rank"))      # in lookup order, as built
+    whole.state.table_digest = "t"
+    previous = PreviousLists(whole.table, whole.state, "t")
+    # Three products nobody owns and one that a few users own trade content: the owners are searched
+    # again, users the moved products reach are re-ranked, the others carried over.
+    owners = np.bincount(history.owned.indices, minlength=products.height)
+    moved_items = [*np.flatnonzero(owners == 0)[:3], int(np.flatnonzero(owners > 0)[0])]
+    vectors = world["content"].vectors.copy()
+    vectors[moved_items] = vectors[np.roll(moved_items, 1)]
+    moved = AlignedVectors(vectors, world["content"].known)
+    refreshed, refreshed_blocked = build(1 << 20, moved, previous, "b2"), build(4, moved, previous, "b2")
+    counts = refreshed.plan.counts
+    assert not refreshed.plan.full and counts["searched"] > 0 and counts["reranked"] > 0, counts
+    same(refreshed_blocked, refreshed)
+    assert refreshed_blocked.table.equals(refreshed_blocked.table.sort("user_id", "rank"))
+    rebuilt = build(1 << 20, moved, build_id="b2").table.sort("user_id", "rank")
+    assert refreshed_blocked.table.sort("user_id", "rank").select("user_id", "product_id", "reason").equals(
+        rebuilt.select("user_id", "product_id", "reason"))
 
 
 def test_user_with_no_usable_history_gets_popular_items(world):

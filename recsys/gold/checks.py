@@ -25,7 +25,7 @@ def owned_recommendations(user_recommendations: pl.DataFrame, interactions: pl.D
 
 def broken_rankings(table: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     """Lists whose ranks are not exactly 1..n, or whose scores increase with rank."""
-    per_list = table.sort([*keys, "rank"]).group_by(keys, maintain_order=True).agg(
+    per_list = table.select(*keys, "rank", "score").sort([*keys, "rank"]).group_by(keys, maintain_order=True).agg(
         ranks_ok=(pl.col("rank") == pl.int_range(1, pl.len() + 1)).all(),
         scores_ok=(pl.col("score").diff().fill_null(0) <= 1e-6).all())
     return per_list.filter(~pl.col("ranks_ok") | ~pl.col("scores_ok"))

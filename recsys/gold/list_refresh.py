@@ -103,7 +103,7 @@ class ListState:
         staging = storage.staging_dir(Path(directory))
         arrays = {}
         for name, proposals in self.ranked.items():
-            arrays[f"positions__{name}"] = proposals.positions.astype(np.int32)
+            arrays[f"positions__{name}"] = proposals.positions.astype(np.int32, copy=False)
             arrays[f"scores__{name}"] = proposals.scores.astype(np.float32)
             arrays[f"frontier__{name}"] = proposals.frontier.astype(np.float32)
         np.savez(staging / "lists.npz", **arrays)
@@ -133,8 +133,8 @@ class ListState:
             queries = pl.read_parquet(directory / "queries.parquet")
             items = pl.read_parquet(directory / "items.parquet")
             with np.load(directory / "lists.npz") as saved:
-                ranked = {name: RankedProposals(saved[f"positions__{name}"].astype(np.int64),
-                                                saved[f"scores__{name}"], saved[f"frontier__{name}"])
+                ranked = {name: RankedProposals(saved[f"positions__{name}"], saved[f"scores__{name}"],
+                                                saved[f"frontier__{name}"])
                           for name in meta["sources"]}
             return cls(meta["settings_hash"], queries["id"].to_list(), queries["hash"].to_list(),
                        items["id"].to_list(), items["hash"].to_list(), ranked, meta["table_digest"])
@@ -168,10 +168,11 @@ class RefreshPlan:
         return unique_per_row(np.concatenate([self.ranked[name].positions[rows, :self.sizes[name]]
                                               for name in self.ranked], axis=1))
 
-    def recomputed_candidates(self, searched_candidates: np.ndarray) -> np.ndarray:
-        """Candidates of every recomputed query, in query order: the new search's for the searched
-        ones (``searched_candidates``, rows in query order) and the refreshed proposals' for the others."""
-        recomputed = np.flatnonzero(self.recompute)
+    def recomputed_candidates(self, searched_candidates: np.ndarray, queries: np.ndarray | None = None) -> np.ndarray:
+        """Candidates of the recomputed ``queries`` (default: all of them), in query order: the new
+        search's for the searched ones (``searched_candidates``, rows in query order) and the refreshed
+        proposals' for the others."""
+        recomputed = np.flatnonzero(self.recompute) if queries is None else queries
         searched = self.search[recomputed]
         kept = self.candidates(recomputed[~searched])
         width = max(searched_candidates.shape[1], kept.shape[1], 1)
@@ -276,12 +277,8 @@ def plan_refresh(previous: ListState | None, settings: str, query_ids: list[str]
     ranked, lost, gained = {}, np.zeros(len(same_q_now), bool), np.zeros(len(same_q_now), bool)
     for name, space in spaces.items():
         refreshed = _refresh_source(previous.ranked[name].take(same_q_before), today, space, same_q_now, movers, own)
-        width = refreshed.proposals.positions.shape[1]
-        everyone = RankedProposals(np.full((n, width), -1, dtype=np.int64), np.full((n, width), -np.inf, np.float32),
-                                   np.full(n, -np.inf, dtype=np.float32))
-        everyone.positions[same_q_now] = refreshed.proposals.positions
-        everyone.scores[same_q_now] = refreshed.proposals.scores
-        everyone.frontier[same_q_now] = refreshed.proposals.frontier
+        everyone = RankedProposals.empty(n, refreshed.proposals.positions.shape[1])
+        everyone.put(same_q_now, refreshed.proposals)
         ranked[name] = everyone
         recompute[same_q_now[refreshed.lost | refreshed.gained]] = True
         search[same_q_now[refreshed.undecided]] = True
@@ -374,18 +371,17 @@ def next_state(previous: ListState | None, plan: RefreshPlan, settings: str, que
                query_hashes: list[str], item_ids: list[str], item_hashes: list[str], spaces: Mapping[str, Space],
                searched: Mapping[str, RankedProposals]) -> ListState:
     """The state this build leaves: the new searches' proposals for the queries searched again
-    (``searched``, rows in query order) and the refreshed ones (``plan.ranked``) for the others."""
+    (``searched``, rows in query order) and the refreshed ones (``plan.ranked``) for the others.
+    ``plan.ranked`` is filled in place and becomes the state (a million users' proposals are not
+    copied): call this after the plan's candidates were read."""
     rows = np.flatnonzero(plan.search)
     ranked = {}
     for name in spaces:
         if plan.ranked is None:
             ranked[name] = searched[name]
             continue
-        kept = plan.ranked[name]
-        ranked[name] = RankedProposals(kept.positions.copy(), kept.scores.copy(), kept.frontier.copy())
-        ranked[name].positions[rows] = searched[name].positions
-        ranked[name].scores[rows] = searched[name].scores
-        ranked[name].frontier[rows] = searched[name].frontier
+        ranked[name] = plan.ranked[name]
+        ranked[name].put(rows, searched[name])
     return ListState(settings, list(query_ids), list(query_hashes), list(item_ids), list(item_hashes), ranked)
 
 

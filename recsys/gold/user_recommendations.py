@@ -29,7 +29,8 @@ from recsys.gold.list_refresh import (ListsBuild, PreviousLists, Space, merge_li
 from recsys.gold.refresh_inputs import item_hashes, user_hashes
 from recsys.gold.schemas import GOLD_TABLES, conform
 from recsys.vectors import AlignedVectors
-from recsys.recommend import CandidateSource, Candidates, History, VectorSignal, candidates_with_proposals, rerank
+from recsys.recommend import (CandidateSource, Candidates, History, RankedProposals, VectorSignal,
+                             candidates_with_proposals, rerank)
 from recsys.recommend.reasons import user_reasons
 from recsys.topk import DEFAULT_K, SearchFn
 
@@ -45,6 +46,7 @@ class UserRecommendationsConfig:
     candidates_per_source: int = 100
     weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_USER_WEIGHTS))
     block_rows: int = 16_384
+    users_per_block: int = 65_536     # users taken from search to table rows at once
 
 
 @dataclass(frozen=True)
@@ -189,9 +191,11 @@ def build_user_recommendations(products: pl.DataFrame, history: History, content
     """user_recommendations rows for every user of ``history`` (items already owned are excluded).
 
     With ``previous`` (and an exact ``content_search``) only the users whose list can have changed
-    are recomputed; the returned state is what the next build needs.
+    are recomputed; the returned state is what the next build needs. Users are taken
+    ``config.users_per_block`` at a time from search to table rows, so what a million users need at
+    once is the table and the list state, not every user's candidates and scores.
     """
-    timings: dict[str, float] = {}
+    timings = {"plan": 0.0, "candidates": 0.0, "rerank": 0.0, "table": 0.0}
     started = time.perf_counter()
     prepared = user_signals(history, content, content_search, tower=tower, als=als, config=config)
     buffer = refresh_buffer(config.candidates_per_source)
@@ -203,16 +207,52 @@ def build_user_recommendations(products: pl.DataFrame, history: History, content
     plan = plan_refresh(previous.state if previous else None, settings, history.user_ids.tolist(), user_hash,
                         product_ids.to_list(), item_hash, prepared.sources, previous.digest if previous else None,
                         exact_search)
-    queries = np.flatnonzero(plan.recompute)
+    queries, searched_users = np.flatnonzero(plan.recompute), np.flatnonzero(plan.search)
+    # Only the users whose proposals cannot tell their candidates any more are searched again; their
+    # proposals (the next build's state) are filled block by block.
+    shapes = candidates_for(history, prepared, searched_users[:0], config.block_rows, buffer).ranked
+    searched = {name: RankedProposals.empty(len(searched_users), p.positions.shape[1]) for name, p in shapes.items()}
+    user_ids = pl.Series(history.user_ids.tolist(), dtype=pl.String)
     timings["plan"] = time.perf_counter() - started
-    # Only the users whose proposals cannot tell their candidates any more are searched again.
-    found = candidates_for(history, prepared, np.flatnonzero(plan.search), config.block_rows, buffer)
-    candidates, signals, spaces = plan.recomputed_candidates(found.positions), prepared.signals, prepared.spaces
-    timings["candidates"] = time.perf_counter() - started - timings["plan"]
-    ranked = rerank(candidates, signals, config.weights, config.k, query_rows=queries)
-    timings["rerank"] = time.perf_counter() - started - timings["plan"] - timings["candidates"]
-    rows = ranked.rows()
-    users, items, signal_of = queries[rows["query"].to_numpy()], rows["item"].to_numpy(), rows["signal"].to_numpy()
+    frames = []
+    for lo in range(0, len(queries), config.users_per_block):
+        block = queries[lo:lo + config.users_per_block]
+        clock = time.perf_counter()
+        block_searched = block[plan.search[block]]
+        found = candidates_for(history, prepared, block_searched, config.block_rows, buffer)
+        at = np.searchsorted(searched_users, block_searched)
+        for name, proposals in found.ranked.items():
+            searched[name].put(at, proposals)
+        candidates = plan.recomputed_candidates(found.positions, block)
+        timings["candidates"] += time.perf_counter() - clock
+        clock = time.perf_counter()
+        ranked = rerank(candidates, prepared.signals, config.weights, config.k, query_rows=block)
+        timings["rerank"] += time.perf_counter() - clock
+        clock = time.perf_counter()
+        frames.append(_list_rows(ranked.rows(), block, history, prepared.spaces, products, user_ids, build_id))
+        timings["table"] += time.perf_counter() - clock
+        log.info("user_recommendations: %d of %d users recomputed", lo + len(block), len(queries))
+    clock = time.perf_counter()
+    schema = GOLD_TABLES["user_recommendations"]
+    # Blocks follow the users' (sorted) positions and each list its ranks: the rows are in table order.
+    table = conform(pl.concat(frames, rechunk=False) if frames else pl.DataFrame(schema=schema.schema), schema,
+                    in_order=True)
+    carried = history.user_ids[~plan.recompute].tolist()
+    if previous is not None and carried:
+        table = conform(merge_lists(previous.table, table, "user_id", carried), schema)
+    state = next_state(previous.state if previous else None, plan, settings, history.user_ids.tolist(), user_hash,
+                       product_ids.to_list(), item_hash, prepared.sources, searched)
+    timings["table"] += time.perf_counter() - clock
+    log.info("user_recommendations: %d rows for %d users (%d recomputed, %d carried over) in %.1fs", table.height,
+             history.n_users, len(queries), len(carried), time.perf_counter() - started)
+    return ListsBuild(table=table, seconds={k: round(v, 3) for k, v in timings.items()}, state=state, plan=plan)
+
+
+def _list_rows(rows: pl.DataFrame, users: np.ndarray, history: History, spaces: Mapping[str, AlignedVectors],
+               products: pl.DataFrame, user_ids: pl.Series, build_id: str) -> pl.DataFrame:
+    """Table rows of re-ranked lists (``rows``: ``Ranked.rows()`` of the queries ``users``), each
+    with its reason: the user's own item closest to it in the space of the signal that chose it."""
+    users, items, signal_of = users[rows["query"].to_numpy()], rows["item"].to_numpy(), rows["signal"].to_numpy()
     anchor = np.full(rows.height, -1, dtype=np.int64)
     for name, space in spaces.items():
         mine = signal_of == name
@@ -222,24 +262,13 @@ def build_user_recommendations(products: pl.DataFrame, history: History, content
     is_als = (signal_of == "als") & (anchor >= 0)
     if is_als.any():
         bought[is_als] = history.bought_together(anchor[is_als], items[is_als])
-    reason_rows = pl.DataFrame({"item": items, "anchor": pl.Series(np.where(anchor >= 0, anchor, None).tolist(),
-                                                                   dtype=pl.Int64),
-                                "signal": rows["signal"], "bought_together": bought})
-    table = (pl.DataFrame({
-        "user_id": pl.Series(history.user_ids[users].tolist(), dtype=pl.String),
+    reason_rows = pl.DataFrame({"item": items, "anchor": anchor, "signal": rows["signal"], "bought_together": bought}
+                               ).with_columns(anchor=pl.when(pl.col("anchor") >= 0).then(pl.col("anchor")))
+    return pl.DataFrame({
+        "user_id": user_ids.gather(users),
         "rank": rows["rank"],
-        "product_id": product_ids.gather(items),
+        "product_id": products["product_id"].gather(items),
         "score": rows["score"],
         "reason": user_reasons(reason_rows, products),
         "model": rows["model"],
-    }).with_columns(build_id=pl.lit(build_id)) if rows.height
-        else pl.DataFrame(schema=GOLD_TABLES["user_recommendations"].schema))
-    carried = history.user_ids[~plan.recompute].tolist()
-    table = conform(merge_lists(previous.table if previous else None, conform(table, GOLD_TABLES["user_recommendations"]),
-                                "user_id", carried), GOLD_TABLES["user_recommendations"])
-    state = next_state(previous.state if previous else None, plan, settings, history.user_ids.tolist(), user_hash,
-                       product_ids.to_list(), item_hash, prepared.sources, found.ranked)
-    timings["table"] = time.perf_counter() - started - sum(timings.values())
-    log.info("user_recommendations: %d rows for %d users (%d recomputed, %d carried over) in %.1fs", table.height,
-             history.n_users, len(queries), len(carried), time.perf_counter() - started)
-    return ListsBuild(table=table, seconds={k: round(v, 3) for k, v in timings.items()}, state=state, plan=plan)
+    }).with_columns(build_id=pl.lit(build_id))

@@ -47,6 +47,19 @@ class RankedProposals:
     def take(self, rows: np.ndarray) -> RankedProposals:
         return RankedProposals(self.positions[rows], self.scores[rows], self.frontier[rows])
 
+    @classmethod
+    def empty(cls, n_queries: int, width: int) -> RankedProposals:
+        """Nothing proposed yet for ``n_queries`` rows, to be filled with ``put``. Positions are int32
+        (what the saved list state keeps): a million users' proposals take half the memory."""
+        return cls(np.full((n_queries, width), -1, dtype=np.int32), np.full((n_queries, width), -np.inf, np.float32),
+                   np.full(n_queries, -np.inf, dtype=np.float32))
+
+    def put(self, rows: np.ndarray, proposals: RankedProposals) -> None:
+        """Write ``proposals`` (one row per entry of ``rows``) into these rows."""
+        self.positions[rows] = proposals.positions
+        self.scores[rows] = proposals.scores
+        self.frontier[rows] = proposals.frontier
+
 
 @dataclass(frozen=True)
 class Candidates:
