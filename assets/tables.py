@@ -77,6 +77,9 @@ class UserRecommendationsAssetConfig(HistoryConfig):
     weights: dict[str, float] | None = None
     """Re-ranking weights by signal; default: the weights tuned on validation (models/hybrid_weights),
     or the built-in defaults when they were never tuned."""
+    users_per_block: int = UserRecommendationsConfig.users_per_block
+    """Users taken from candidate search to table rows at once: lower it to bound memory (each block
+    holds its users' candidates and scores), raise it for fewer, larger matrix products."""
 
 
 class StyleRecommendationsAssetConfig(HistoryConfig):
@@ -273,7 +276,8 @@ def user_recommendations(context: dg.AssetExecutionContext, config: UserRecommen
     built = build_user_recommendations(products, history, content, search, tower=tower, als=als,
                                        config=UserRecommendationsConfig(k=config.k,
                                                                         candidates_per_source=config.candidates_per_source,
-                                                                        weights=weights),
+                                                                        weights=weights,
+                                                                        users_per_block=config.users_per_block),
                                        build_id=context.run.run_id,
                                        previous=previous_lists(lake, "user_recommendations"),
                                        exact_search=index.kind == "flat")

@@ -35,8 +35,9 @@ PINNED_STAGES = ("models__image_tower", "models__als", "models__two_tower", "mod
 CONFIG = {"ops": {**RUN_CONFIG["ops"], **{
     op: {"config": {**RUN_CONFIG["ops"].get(op, {}).get("config", {}), "retrain": {"max_drift": 0.5}}}
     for op in PINNED_STAGES},
-    **{op: {"config": {"k": 10, "candidates_per_source": 10}} for op in ("gold__similar_items",
-                                                                         "gold__user_recommendations")}}}
+    "gold__similar_items": {"config": {"k": 10, "candidates_per_source": 10}},
+    # 150 users in blocks of 16: refreshed, searched and carried-over lists meet across blocks
+    "gold__user_recommendations": {"config": {"k": 10, "candidates_per_source": 10, "users_per_block": 16}}}}
 
 
 def _meta(result, key: str) -> dict:
