@@ -25,11 +25,11 @@ def data():
     return planted(n_users=240, n_items=360, clusters=6, clicks=12, heldout=3, seed=0)
 
 
-def fit(data, **overrides) -> tuple[TwoTowerRecommender, Interactions, RankingProbe]:
+def fit(data, probe_users: int = 1000, **overrides) -> tuple[TwoTowerRecommender, Interactions, RankingProbe]:
     params = TwoTowerParams(**{**SMALL, "max_epochs": 12, "patience": 3, **overrides})
     catalog = data.embeddings["product_id"].to_list()
     train = Interactions.from_events(data.train, item_ids=catalog)
-    probe = RankingProbe.from_events(data.heldout, k=10, max_users=1000)
+    probe = RankingProbe.from_events(data.heldout, k=10, max_users=probe_users)
     als = ALSRecommender(ALSParams(factors=8, iterations=5, num_threads=1)).fit(Interactions.from_events(data.train)) \
         if params.use_als else None
     features = ItemFeatures.build(data.embeddings, train, *((als.item_ids, als.item_factors) if als else ()))
@@ -197,3 +197,26 @@ def test_an_epoch_is_a_fresh_sample_of_at_most_examples_per_epoch(data):
 def test_examples_per_epoch_must_be_positive():
     with pytest.raises(ValueError, match="examples_per_epoch"):
         TwoTowerParams(examples_per_epoch=0)
+
+
+def test_between_epochs_only_the_probes_users_are_embedded(data, monkeypatch):
+    """After an epoch the validation probe reads only its users' vectors, so only they are embedded
+    (a million training users once, at the end): the same curve and model as embedding everyone."""
+    original = TwoTowerRecommender.refresh_vectors
+    embedded: list[int] = []
+
+    def counting(self, train, features, users=None):
+        embedded.append(train.n_users if users is None else len(users))
+        original(self, train, features, users)
+
+    monkeypatch.setattr(TwoTowerRecommender, "refresh_vectors", counting)
+    model, train, probe = fit(data, probe_users=40, max_epochs=3)
+    known = int((model.user_rows(probe.user_ids.tolist()) >= 0).sum())
+    assert 0 < known < train.n_users and embedded == [known] * 3 + [train.n_users]
+    monkeypatch.setattr(TwoTowerRecommender, "refresh_vectors",
+                        lambda self, train, features, users=None: original(self, train, features))
+    everyone, _, _ = fit(data, probe_users=40, max_epochs=3)
+    metrics = [{k: v for k, v in point.items() if "@" in k or k == "train_loss"} for point in model.summary["curve"]]
+    assert metrics == [{k: v for k, v in point.items() if "@" in k or k == "train_loss"}
+                       for point in everyone.summary["curve"]]
+    assert np.allclose(model.user_vectors, everyone.user_vectors, atol=1e-6)

@@ -228,12 +228,20 @@ class TwoTowerRecommender(Recommender):
         self.summary = train_two_tower(self, train, features, probe)
         return self
 
-    def refresh_vectors(self, train: Interactions, features: ItemFeatures) -> None:
-        """Recompute every item vector and every training user's vector with the current weights."""
+    def refresh_vectors(self, train: Interactions, features: ItemFeatures, users: np.ndarray | None = None) -> None:
+        """Recompute every item vector and the training users' vectors with the current weights;
+        ``users``: only these rows (the validation probe's, after an epoch), the others keep theirs."""
         self.item_vectors = self.encode_items(features.content, features.warm)
         self.item_is_warm = features.is_warm
-        histories = [train.history(r, self.params.max_history) for r in range(train.n_users)]
-        self.user_vectors = self._embed_rows([h for h, _ in histories], [s for _, s in histories])
+        rows = np.arange(train.n_users) if users is None else np.asarray(users, dtype=np.int64)
+        histories = [train.history(r, self.params.max_history) for r in rows]
+        vectors = self._embed_rows([h for h, _ in histories], [s for _, s in histories])
+        if users is None:
+            self.user_vectors = vectors
+            return
+        if self.user_vectors.shape != (train.n_users, self.params.dim):
+            self.user_vectors = np.zeros((train.n_users, self.params.dim), dtype=np.float32)
+        self.user_vectors[rows] = vectors
 
     # --- towers --------------------------------------------------------------------------------
     @torch.no_grad()

@@ -127,6 +127,8 @@ def _train(model: TwoTowerRecommender, train: Interactions, features: ItemFeatur
     curve: list[dict[str, Any]] = []
     best: tuple[float, int, dict] | None = None
     key = f"recall@{probe.k}" if probe is not None else None
+    probe_rows = model.user_rows(probe.user_ids.tolist()) if probe is not None else np.zeros(0, dtype=np.int64)
+    probe_rows = probe_rows[probe_rows >= 0]
     for epoch in range(1, p.max_epochs + 1):
         net.train()
         epoch_started, losses = time.perf_counter(), []
@@ -173,7 +175,8 @@ def _train(model: TwoTowerRecommender, train: Interactions, features: ItemFeatur
             optimizer.step()
             losses.append(float(loss.detach()))
         train_seconds = time.perf_counter() - epoch_started
-        model.refresh_vectors(train, features)
+        # Only the probe reads user vectors between epochs: a million users are embedded once, at the end.
+        model.refresh_vectors(train, features, users=probe_rows)
         metrics = probe.evaluate(model) if probe is not None else {}
         point = {"epoch": epoch, "train_loss": float(np.mean(losses)), **metrics,
                  "epoch_seconds": round(train_seconds, 2), "examples_per_s": round(per_epoch / train_seconds)}
