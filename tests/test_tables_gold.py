@@ -248,8 +248,8 @@ def test_user_recommendations_do_not_depend_on_how_many_users_a_block_takes(worl
     assert blocked.table.equals(blocked.table.sort("user_id", "rank"))      # in lookup order, as built
     whole.state.table_digest = "t"
     previous = PreviousLists(whole.table, whole.state, "t")
-    # Three products nobody owns and one that a few users own trade content: the owners are searched
-    # again, users the moved products reach are re-ranked, the others carried over.
+    # Three products nobody owns and one that a few users own trade content: its owners are searched
+    # again, the lists that lose or gain a moved product are re-ranked from their kept proposals.
     owners = np.bincount(history.owned.indices, minlength=products.height)
     moved_items = [*np.flatnonzero(owners == 0)[:3], int(np.flatnonzero(owners > 0)[0])]
     vectors = world["content"].vectors.copy()

@@ -202,17 +202,17 @@ def build_user_recommendations(products: pl.DataFrame, history: History, content
     settings = settings_hash({"code": LISTS_CODE_VERSION, "k": config.k, "size": config.candidates_per_source,
                               "buffer": buffer, "weights": dict(config.weights), "sources": sorted(prepared.sources)})
     product_ids = products["product_id"]
+    user_list, product_list = history.user_ids.tolist(), product_ids.to_list()
     item_hash = item_hashes(products, prepared.sources, history)
     user_hash = user_hashes(history, product_ids, item_hash, prepared.sources)
-    plan = plan_refresh(previous.state if previous else None, settings, history.user_ids.tolist(), user_hash,
-                        product_ids.to_list(), item_hash, prepared.sources, previous.digest if previous else None,
-                        exact_search)
+    plan = plan_refresh(previous.state if previous else None, settings, user_list, user_hash, product_list, item_hash,
+                        prepared.sources, previous.digest if previous else None, exact_search)
     queries, searched_users = np.flatnonzero(plan.recompute), np.flatnonzero(plan.search)
     # Only the users whose proposals cannot tell their candidates any more are searched again; their
     # proposals (the next build's state) are filled block by block.
     shapes = candidates_for(history, prepared, searched_users[:0], config.block_rows, buffer).ranked
     searched = {name: RankedProposals.empty(len(searched_users), p.positions.shape[1]) for name, p in shapes.items()}
-    user_ids = pl.Series(history.user_ids.tolist(), dtype=pl.String)
+    user_ids = pl.Series(user_list, dtype=pl.String)
     timings["plan"] = time.perf_counter() - started
     frames = []
     for lo in range(0, len(queries), config.users_per_block):
@@ -240,8 +240,8 @@ def build_user_recommendations(products: pl.DataFrame, history: History, content
     carried = history.user_ids[~plan.recompute].tolist()
     if previous is not None and carried:
         table = conform(merge_lists(previous.table, table, "user_id", carried), schema)
-    state = next_state(previous.state if previous else None, plan, settings, history.user_ids.tolist(), user_hash,
-                       product_ids.to_list(), item_hash, prepared.sources, searched)
+    state = next_state(previous.state if previous else None, plan, settings, user_list, user_hash, product_list,
+                       item_hash, prepared.sources, searched)
     timings["table"] += time.perf_counter() - clock
     log.info("user_recommendations: %d rows for %d users (%d recomputed, %d carried over) in %.1fs", table.height,
              history.n_users, len(queries), len(carried), time.perf_counter() - started)
