@@ -58,6 +58,7 @@ MAX_RAW_CHARS = 1_000
 _AWARE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S%z")
 _NAIVE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S",
                   "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d")
+_EPOCH_TEXT = r"^\d{9,13}$"                    # Unix seconds or milliseconds
 # A date, or midnight on the clock the text is written in (whatever its offset).
 _DATE_ONLY_TEXT = r"^\d{4}-\d{2}-\d{2}(?:[T ]00:00(?::00(?:\.0*)?)?)?\s*(?:Z|[+-]\d{2}:?\d{2})?$"
 DAY_LOG, TIME_LOG = "day", "time of day"     # a file's timestamp resolution
@@ -91,10 +92,7 @@ class EventsResult:
              for name, records in self.files.items()], schema=FILE_SUMMARY_SCHEMA, orient="row")
 
     def quarantine_by_reason(self) -> dict[str, int]:
-        if self.quarantine.is_empty():
-            return {}
-        codes = self.quarantine["reason"].str.split(":").list.first()
-        return dict(sorted(Counter(codes.to_list()).items(), key=lambda kv: -kv[1]))
+        return dict(_reason_codes(self.quarantine["reason"]).most_common())
 
 
 def event_files(events_dir: Path) -> list[Path]:
@@ -110,7 +108,7 @@ _RECORD_SCHEMA = {"file": pl.String, "line": pl.Int64, "raw": pl.String, "proble
 
 def _csv_records(path: Path, display: str) -> pl.DataFrame:
     info, records = read_csv_records(path, display)
-    columns = event_columns(info.header)
+    columns = _event_columns(info.header)
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
     optional = {columns[c] for c in EVENT_COLUMNS[len(REQUIRED_COLUMNS):] if c in columns}
     rows = []
@@ -128,7 +126,7 @@ def _csv_records(path: Path, display: str) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=_RECORD_SCHEMA)
 
 
-def event_columns(header: list[str]) -> dict[str, str]:
+def _event_columns(header: list[str]) -> dict[str, str]:
     """Event column -> the header name holding it, compared without case, blanks, quotes or a byte-order
     mark: a BOM'd file that is not clean UTF-8 is decoded with the mark left on its first name
     (``\ufeff`` or, as cp1252, ``ï»¿``), and that must not cost the file its ``user_id`` column."""
@@ -178,7 +176,7 @@ def parse_timestamps(text: pl.Expr) -> pl.Expr:
                   for f in _AWARE_FORMATS]
     candidates += [stripped.str.to_datetime(f, strict=False, time_unit="us").dt.replace_time_zone("UTC")
                    for f in _NAIVE_FORMATS]
-    digits = stripped.str.contains(r"^\d{9,13}$")
+    digits = stripped.str.contains(_EPOCH_TEXT)
     epoch = stripped.cast(pl.Int64, strict=False)
     epoch_us = pl.when(stripped.str.len_chars() >= 12).then(epoch * 1_000).otherwise(epoch * 1_000_000)
     candidates.append(pl.when(digits).then(epoch_us.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")))
@@ -188,7 +186,7 @@ def parse_timestamps(text: pl.Expr) -> pl.Expr:
 def carries_no_time_of_day(text: pl.Expr, parsed: pl.Expr) -> pl.Expr:
     """True where a timestamp is only a date: a plain date or midnight as written; epoch numbers in UTC."""
     stripped = text.str.strip_chars()
-    return (pl.when(stripped.str.contains(r"^\d{9,13}$")).then(parsed == parsed.dt.truncate("1d"))
+    return (pl.when(stripped.str.contains(_EPOCH_TEXT)).then(parsed == parsed.dt.truncate("1d"))
             .otherwise(stripped.str.contains(_DATE_ONLY_TEXT)))
 
 
@@ -282,13 +280,15 @@ def read_events(events_dir: Path, products: pl.DataFrame, now: datetime | None =
                  resolution.get(display, "none valid"))
         if rejected.height:
             log.warning("%s: %d of %d event records quarantined (%s)", display, rejected.height, files[display],
-                        _reason_counts(rejected["reason"]))
+                        ", ".join(f"{code} {n}" for code, n in _reason_codes(rejected["reason"]).most_common()))
         rejected_parts.append(_quarantine_rows(rejected, now))
         valid_parts.append(valid.select("order", "file", "line", "raw", "user", "matched", "kind", "when", "number",
                                         day_log=pl.lit(resolution.get(display) == DAY_LOG)))
         del rejected, valid
-    interactions, duplicates, merged = _settle_repeats(pl.concat(valid_parts))   # in record order
+    valid = pl.concat(valid_parts)          # in record order: files in order, each sorted by order
     del valid_parts
+    interactions, duplicates, merged = _settle_repeats(valid)
+    del valid
     rejected_parts.append(_quarantine_rows(duplicates, now))
     if merged.height:
         log.info("%d repeated rows of day logs counted as quantity", merged.height)
@@ -296,9 +296,9 @@ def read_events(events_dir: Path, products: pl.DataFrame, now: datetime | None =
     return EventsResult(interactions, quarantine, files, merged, resolution)
 
 
-def _reason_counts(reasons: pl.Series) -> str:
-    codes = Counter(reasons.str.split(":").list.first().to_list())
-    return ", ".join(f"{reason} {n}" for reason, n in codes.most_common())
+def _reason_codes(reasons: pl.Series) -> Counter:
+    """Rows per reason code (the reason's text before any ``:`` detail)."""
+    return Counter(reasons.str.split(":").list.first().to_list())
 
 
 def _settle_repeats(valid: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
