@@ -13,9 +13,9 @@ from assets.raw import events_raw
 from recsys import storage
 from recsys.interactions import (SimulatorConfig, SplitConfig, build_interactions, cold_start_items, cold_start_users,
                                  leakage_report, split_interactions)
-from recsys.interactions.build import simulator_settings
+from recsys.interactions.build import InteractionsBuild, simulator_settings
 from recsys.interactions.plots import activity_figure
-from recsys.interactions.quality import interaction_problems
+from recsys.interactions.quality import interaction_problems, systemic_faults
 from recsys.interactions.split import COLD_USER_MAX_TRAIN_ITEMS
 from resources import LakeResource
 
@@ -26,13 +26,17 @@ SIMULATOR_SETTINGS_FILE = "silver/interactions_simulator.json"
 
 
 class InteractionsConfig(dg.Config):
-    """Where interactions come from; the simulator settings apply only when simulating."""
+    """Where interactions come from; the simulator settings apply only when simulating. ``min_events`` and
+    ``rejected_file_share`` set the blocking ``events_load`` check: a load of fewer interactions is empty, and
+    a real events file with at least that share of its records quarantined is rejected as a whole."""
 
     source: Literal["auto", "real", "simulated"] = "auto"
     scale: Literal["sample", "benchmark"] = "sample"
     n_users: int | None = None          # overrides the scale's user count
     seed: int = 7
     weeks: int = 12
+    min_events: int = 1
+    rejected_file_share: float = 1.0    # 1.0: only a file whose every record is quarantined blocks
 
     def simulator(self) -> SimulatorConfig:
         preset = SimulatorConfig.benchmark if self.scale == "benchmark" else SimulatorConfig.sample
@@ -45,12 +49,19 @@ class InteractionsConfig(dg.Config):
 @dg.asset(
     key=INTERACTIONS, group_name=GROUP, deps=[PRODUCTS, events_raw], kinds={"python", "polars", "parquet"},
     description="One row per user event (DESIGN.md silver/interactions): real events from raw/events/ when present, "
-                "otherwise the persona simulator. Rejected event rows go to silver/events_quarantine.parquet.",
+                "otherwise the persona simulator. Rejected event rows go to silver/events_quarantine.parquet; "
+                "repeated rows of a date-only log count as quantity (value).",
     check_specs=[
         dg.AssetCheckSpec("interactions_valid", asset=INTERACTIONS, blocking=True,
                           description="Known products, no nulls, ratings on the scale, no duplicate events."),
         dg.AssetCheckSpec("events_accounting", asset=INTERACTIONS, blocking=True,
-                          description="Every raw event record is one interaction or one quarantine row."),
+                          description="Every raw event record is one interaction, one quarantine row, or one unit "
+                                      "merged into an identical row's quantity."),
+        dg.AssetCheckSpec("events_load", asset=INTERACTIONS, blocking=True,
+                          description="Not an empty load, and no events file rejected as a whole (config "
+                                      "min_events, rejected_file_share)."),
+        dg.AssetCheckSpec("events_row_faults", asset=INTERACTIONS,
+                          description="Warns when event rows were quarantined (counted by reason)."),
     ],
 )
 def silver_interactions(context: dg.AssetExecutionContext, config: InteractionsConfig, lake: LakeResource):
@@ -71,39 +82,58 @@ def silver_interactions(context: dg.AssetExecutionContext, config: InteractionsC
                      " (kept from the previous build)" if build.kept_from_previous else "", events.height,
                      events["user_id"].n_unique(), events["product_id"].n_unique(), build.seconds,
                      build.quarantine.height)
-    problems = interaction_problems(events, products["product_id"])
+    return dg.MaterializeResult(metadata=_interactions_metadata(build, products, lake),
+                                check_results=_interactions_checks(build, products, config))
+
+
+def _interactions_metadata(build: InteractionsBuild, products: pl.DataFrame, lake: LakeResource) -> dict:
+    events = build.interactions
     quarantine_reasons = build.events_read.quarantine_by_reason() if build.events_read else {}
     by_event = {e: n for e, n in events.group_by("event").len().sort("len", descending=True).iter_rows()}
-    accounting = build.events_read.accounting_balanced() if build.events_read is not None else True
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": events.height,
-            "origin": build.origin,
-            "users": events["user_id"].n_unique(),
-            "products_touched": events["product_id"].n_unique(),
-            "catalog_products": products.height,
-            "events_by_type": metadata.counts(by_event, "event", "rows"),
-            "first_event": str(events["ts"].min()),
-            "last_event": str(events["ts"].max()),
-            "quarantined": build.quarantine.height,
-            "quarantine_by_reason": metadata.counts(quarantine_reasons, "reason", "rows"),
-            "simulator": str(build.simulator) if build.simulator else "not used (real events)",
-            "kept_from_previous_build": build.kept_from_previous,
-            "dropped_events_on_removed_products": build.dropped_removed_products,
-            "seconds": round(build.seconds, 2),
-            "activity": metadata.png(activity_figure(events)),
-            "preview": metadata.preview(events),
-            "path": dg.MetadataValue.path(str(lake.path("silver/interactions.parquet"))),
-            "quarantine_path": dg.MetadataValue.path(str(lake.path("silver/events_quarantine.parquet"))),
-        },
-        check_results=[
-            dg.AssetCheckResult(check_name="interactions_valid", passed=not any(problems.values()),
-                                metadata={k: int(v) for k, v in problems.items()}),
-            dg.AssetCheckResult(check_name="events_accounting", passed=accounting,
-                                metadata={"records_read": build.events_read.records if build.events_read else 0,
-                                          "interactions": events.height, "quarantined": build.quarantine.height}),
-        ],
-    )
+    return {
+        "dagster/row_count": events.height,
+        "origin": build.origin,
+        "users": events["user_id"].n_unique(),
+        "products_touched": events["product_id"].n_unique(),
+        "catalog_products": products.height,
+        "events_by_type": metadata.counts(by_event, "event", "rows"),
+        "first_event": str(events["ts"].min()),
+        "last_event": str(events["ts"].max()),
+        "quarantined": build.quarantine.height,
+        "quarantine_by_reason": metadata.counts(quarantine_reasons, "reason", "rows"),
+        "merged_as_quantity": build.events_read.merged.height if build.events_read else 0,
+        "event_files": metadata.preview(build.file_summary(), rows=50),
+        "simulator": str(build.simulator) if build.simulator else "not used (real events)",
+        "kept_from_previous_build": build.kept_from_previous,
+        "dropped_events_on_removed_products": build.dropped_removed_products,
+        "seconds": round(build.seconds, 2),
+        "activity": metadata.png(activity_figure(events)),
+        "preview": metadata.preview(events),
+        "path": dg.MetadataValue.path(str(lake.path("silver/interactions.parquet"))),
+        "quarantine_path": dg.MetadataValue.path(str(lake.path("silver/events_quarantine.parquet"))),
+    }
+
+
+def _interactions_checks(build: InteractionsBuild, products: pl.DataFrame,
+                         config: InteractionsConfig) -> list[dg.AssetCheckResult]:
+    events, read = build.interactions, build.events_read
+    problems = interaction_problems(events, products["product_id"])
+    faults = systemic_faults(build.file_summary(), events.height, config.min_events, config.rejected_file_share)
+    merged = read.merged.height if read else 0
+    reasons = read.quarantine_by_reason() if read else {}
+    return [
+        dg.AssetCheckResult(check_name="interactions_valid", passed=not any(problems.values()),
+                            metadata={k: int(v) for k, v in problems.items()}),
+        dg.AssetCheckResult(check_name="events_accounting", passed=read.accounting_balanced() if read else True,
+                            metadata={"records_read": read.records if read else 0, "interactions": events.height,
+                                      "quarantined": build.quarantine.height, "merged_as_quantity": merged}),
+        dg.AssetCheckResult(check_name="events_load", passed=not faults,
+                            metadata={"faults": "\n".join(faults) or "none", "min_events": config.min_events,
+                                      "rejected_file_share": config.rejected_file_share}),
+        dg.AssetCheckResult(check_name="events_row_faults", passed=not reasons, severity=dg.AssetCheckSeverity.WARN,
+                            metadata={"quarantined": build.quarantine.height,
+                                      "by_reason": metadata.counts(reasons, "reason", "rows")}),
+    ]
 
 
 class InteractionSplitConfig(dg.Config):

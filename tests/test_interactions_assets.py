@@ -32,6 +32,10 @@ def check_results(result) -> dict[str, bool]:
     return {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
 
 
+def check_evaluation(result, name: str) -> dg.AssetCheckEvaluation:
+    return next(e for e in result.get_asset_check_evaluations() if e.check_name == name)
+
+
 def metadata_of(result, key: list[str]) -> dict:
     event = next(e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(key))
     return event.materialization.metadata
@@ -41,7 +45,8 @@ def test_simulated_interactions_and_split(tiny_lake):
     products = with_products(tiny_lake)
     result = materialize(tiny_lake)
     assert result.success
-    assert check_results(result) == {"interactions_valid": True, "events_accounting": True, "no_leakage": True}
+    assert check_results(result) == {"interactions_valid": True, "events_accounting": True, "events_load": True,
+                                     "events_row_faults": True, "no_leakage": True}
     interactions = read_parquet(tiny_lake / "silver" / "interactions.parquet")
     assert interactions.schema == pl.Schema(INTERACTION_SCHEMA)
     assert interactions["user_id"].n_unique() == 120 and set(interactions["origin"]) == {"simulated"}
@@ -85,6 +90,31 @@ def test_real_events_win_and_bad_rows_are_quarantined(tiny_lake):
     quarantine = read_parquet(tiny_lake / "silver" / "events_quarantine.parquet")
     assert sorted(quarantine["line"].to_list()) == [7, 8]
     assert metadata_of(result, ["silver", "interactions"])["quarantined"].value == 2
+    # bad rows warn; they block nothing
+    row_faults = check_evaluation(result, "events_row_faults")
+    assert not row_faults.passed and row_faults.severity == dg.AssetCheckSeverity.WARN
+    assert check_results(result)["events_load"] and check_results(result)["events_accounting"]
+
+
+def test_day_log_quantities_and_a_rejected_file_blocks(tiny_lake):
+    """A date-only log's repeated purchase row is quantity (counted in the accounting); an events file
+    of which every record is quarantined (here: no event column) fails the blocking load check."""
+    products = with_products(tiny_lake)
+    first = products["product_id"][0]
+    events = tiny_lake / "raw" / "events"
+    events.mkdir()
+    (events / "day.csv").write_text(f"user_id,product_id,event,ts\nu1,{first},purchase,2024-05-01\n"
+                                    f"u1,{first},purchase,2024-05-01\nu2,{first},click,2024-05-01\n")
+    (events / "export.csv").write_text(f"user_id,product_id,action,ts\nu3,{first},click,2024-05-01\n")
+    result = dg.materialize([silver_interactions], resources=default_resources(str(tiny_lake)),
+                            raise_on_error=False, run_config={"ops": {"silver__interactions": {"config": {}}}})
+    load = check_evaluation(result, "events_load")
+    assert not load.passed and load.severity == dg.AssetCheckSeverity.ERROR
+    assert "file rejected: events/export.csv (1 of 1 records quarantined)" in load.metadata["faults"].value
+    accounting = check_evaluation(result, "events_accounting")
+    assert accounting.passed and accounting.metadata["merged_as_quantity"].value == 1
+    purchases = read_parquet(tiny_lake / "silver" / "interactions.parquet").filter(pl.col("event") == "purchase")
+    assert purchases["value"].to_list() == [2.0]
 
 
 def test_real_source_without_events_fails(tiny_lake):

@@ -11,7 +11,7 @@ import pytest
 from recsys.catalog.schema import QUARANTINE_SCHEMA
 from recsys.interactions import INTERACTION_SCHEMA, SimulatorConfig, build_interactions, read_events
 from recsys.interactions.events import parse_timestamps
-from recsys.interactions.quality import interaction_problems
+from recsys.interactions.quality import interaction_problems, systemic_faults
 
 NOW = datetime(2024, 6, 1, tzinfo=timezone.utc)
 PRODUCTS = pl.DataFrame({
@@ -171,3 +171,151 @@ def test_a_simulated_log_is_kept_by_later_builds_with_the_same_settings(tmp_path
     other = build_interactions(tmp_path, changed, source="simulated", simulator=SimulatorConfig(n_users=31),
                                previous=first.interactions, previous_settings=settings)
     assert not other.kept_from_previous and other.interactions["user_id"].n_unique() == 31
+
+
+# --- repeated rows: quantity in a day log, double-send where the log writes times of day ---
+
+HEADER = "user_id,product_id,event,ts,value\n"
+
+
+def _read_csv(tmp_path: Path, text: str | bytes, name: str = "day.csv"):
+    folder = tmp_path / "events"
+    folder.mkdir(exist_ok=True)
+    data = text.encode() if isinstance(text, str) else text
+    (folder / name).write_bytes(data)
+    return read_events(folder, PRODUCTS, now=NOW, raw_root=tmp_path)
+
+
+@pytest.mark.parametrize("ts", ["2024-03-01", "2024-03-01T00:00:00Z", "2024-03-01 00:00:00.000",
+                                "2024-03-01T00:00:00+02:00", "1709251200"])
+def test_a_repeated_purchase_row_of_a_date_only_log_is_one_event_of_value_2(tmp_path, ts):
+    result = _read_csv(tmp_path, HEADER + f"u1,asos:300,purchase,{ts},\nu1,asos:300,purchase,{ts},\n"
+                                          f"u2,asos:300,purchase,{ts},\n")
+    purchases = {r["user_id"]: r["value"] for r in result.interactions.iter_rows(named=True)}
+    assert purchases == {"u1": 2.0, "u2": 1.0}
+    assert result.quarantine.is_empty()
+    assert result.merged.to_dicts() == [{"file": "events/day.csv", "line": 3, "event": "purchase",
+                                         "merged_into_line": 2}]
+    assert result.resolution == {"events/day.csv": "day"} and result.accounting_balanced()
+
+
+@pytest.mark.parametrize("ts", ["2024-03-01T10:15:07Z", "2024-03-01 10:15:07.120", "1709288107", "1709288107120"])
+def test_two_identical_rows_of_a_log_with_times_of_day_are_a_double_send(tmp_path, ts):
+    result = _read_csv(tmp_path, HEADER + f"u1,asos:300,purchase,{ts},\nu1,asos:300,purchase,{ts},\n")
+    assert result.interactions["value"].to_list() == [1.0]
+    assert result.quarantine.select("line", "reason").rows() == [(3, "duplicate event: same as events/day.csv line 2")]
+    assert result.merged.is_empty() and result.resolution == {"events/day.csv": "time of day"}
+    assert result.accounting_balanced()
+
+
+def test_one_time_of_day_makes_the_whole_file_a_time_log(tmp_path):
+    result = _read_csv(tmp_path, HEADER + "u1,asos:300,purchase,2024-03-01,\nu1,asos:300,purchase,2024-03-01,\n"
+                                          "u2,asos:300,click,2024-03-01T10:00:00Z,\n")
+    assert result.interactions.filter(pl.col("user_id") == "u1")["value"].to_list() == [1.0]
+    assert result.quarantine_by_reason() == {"duplicate event": 1} and result.merged.is_empty()
+
+
+def test_day_log_repeats_by_event_value_and_file(tmp_path):
+    """Clicks count like purchases, explicit values add up, a repeated rating stays one rating, and a
+    row repeated in another file (a re-delivered export) is a duplicate, not more units."""
+    _read_csv(tmp_path, HEADER + "u1,asos:300,purchase,2024-03-01,\n", name="a.csv")
+    result = _read_csv(tmp_path, HEADER + (
+        "u1,asos:300,click,2024-03-01,\n"
+        "u1,asos:300,click,2024-03-01,\n"
+        "u1,asos:300,click,2024-03-01,\n"
+        "u2,100,purchase,2024-03-02,2\n"
+        "u2,myntra_styles:100,purchase,2024-03-02,\n"      # the same product by its unified id
+        "u2,100,rating,2024-03-03,4\n"
+        "u2,100,rating,2024-03-03,4\n"
+        "u1,asos:300,purchase,2024-03-01,\n"), name="b.csv")
+    values = {(r["user_id"], r["event"]): r["value"] for r in result.interactions.iter_rows(named=True)}
+    assert values == {("u1", "click"): 3.0, ("u2", "purchase"): 3.0, ("u2", "rating"): 4.0, ("u1", "purchase"): 1.0}
+    reasons = dict(result.quarantine.select("line", "reason").iter_rows())
+    assert reasons == {8: "duplicate event: same as events/b.csv line 7",
+                       9: "duplicate event: same as events/a.csv line 2"}
+    assert result.merged.select("file", "line").rows() == [("events/b.csv", 3), ("events/b.csv", 4),
+                                                            ("events/b.csv", 6)]
+    assert result.accounting_balanced()
+
+
+def test_a_parquet_day_log_at_local_midnight_counts_quantity(tmp_path):
+    folder = tmp_path / "events"
+    folder.mkdir()
+    midnight = datetime(2024, 3, 1)
+    pl.DataFrame({"user_id": ["u1", "u1"], "product_id": ["asos:300"] * 2, "event": ["purchase"] * 2,
+                  "ts": [midnight, midnight]}).with_columns(
+        pl.col("ts").dt.replace_time_zone("Europe/Paris")).write_parquet(folder / "day.parquet")
+    result = read_events(folder, PRODUCTS, now=NOW, raw_root=tmp_path)
+    assert result.interactions.rows() == [("u1", "asos:300", "purchase", 2.0,
+                                           datetime(2024, 2, 29, 23, tzinfo=timezone.utc), "real")]
+    assert result.resolution == {"events/day.parquet": "day"} and result.accounting_balanced()
+
+
+def _real_looking_day_log(seed: int = 3) -> tuple[str, dict[tuple, int], int]:
+    """A retailer's day export: baskets written one row per unit (about one row in ten a repeat),
+    rows of a day in no particular order, a few junk rows. Returns the CSV, the expected units per
+    (user, product_id, event, day), and the number of junk rows."""
+    import random
+
+    rng = random.Random(seed)
+    refs = {"asos:300": "asos:300", "300": "asos:300", "myntra_styles:100": "myntra_styles:100",
+            "100": "myntra_styles:100", "myntra_styles:200": "myntra_styles:200"}
+    rows, expected = [], {}
+    for basket in range(400):
+        user, ref = f"shopper{rng.randrange(60)}", rng.choice(list(refs))
+        event = rng.choices(["view", "click", "add_to_cart", "purchase"], weights=[4, 3, 2, 2])[0]
+        day = f"2024-05-{rng.randrange(1, 8):02d}"
+        units = rng.choices([1, 2, 3], weights=[88, 10, 2])[0] if event == "purchase" else 1
+        rows += [f"{user},{ref},{event},{day},"] * units
+        key = (user, refs[ref], event, day)
+        expected[key] = expected.get(key, 0) + units
+    junk = ["shopper1,no-such-sku,purchase,2024-05-02,", "shopper2,300,purchase,2024-05-40,",
+            ",300,purchase,2024-05-03,", "shopper3,300,purchase,2024-05-03,1,extra"]
+    rows += junk
+    rng.shuffle(rows)
+    return HEADER + "\n".join(rows) + "\n", expected, len(junk)
+
+
+def test_a_real_looking_day_log_keeps_every_unit(tmp_path):
+    text, expected, junk = _real_looking_day_log()
+    result = _read_csv(tmp_path, text)
+    got = {(r["user_id"], r["product_id"], r["event"], r["ts"].date().isoformat()): r["value"]
+           for r in result.interactions.iter_rows(named=True)}
+    assert got == expected
+    assert result.quarantine.height == junk and "duplicate event" not in result.quarantine_by_reason()
+    rows = sum(expected.values())
+    assert result.merged.height == rows - len(expected) > 0.05 * rows
+    assert result.records == rows + junk and result.accounting_balanced()
+    assert result.file_summary().row(0) == ("events/day.csv", rows + junk, junk, rows - len(expected), "day")
+
+
+ROWS = "u1,asos:300,click,2024-03-01,\nu2,300,purchase,2024-03-02,\n"
+
+
+@pytest.mark.parametrize("data", [
+    b"\xef\xbb\xbf" + (HEADER + ROWS).encode(),
+    b"\xef\xbb\xbf" + (HEADER + ROWS).replace("\n", "\r\n").encode(),
+    b"\xef\xbb\xbf" + '"user_id","product_id","event","ts","value"\n'.encode() + ROWS.encode(),
+    b"\xef\xbb\xbf" + (HEADER + ROWS).encode() + "jos\xe9,300,click,2024-03-03,\n".encode("cp1252"),
+    b"\xef\xbb\xbf" + (HEADER + ROWS).encode() + b"x\x81y,300,click,2024-03-03,\n",
+], ids=["utf8", "crlf", "quoted-header", "cp1252-fallback", "invalid-bytes"])
+def test_a_file_starting_with_a_bom_loses_no_row(tmp_path, data):
+    result = _read_csv(tmp_path, data)
+    assert set(result.interactions["user_id"]) >= {"u1", "u2"}
+    assert result.records == result.interactions.height + result.quarantine.height
+    assert set(result.quarantine["reason"]) <= {"invalid UTF-8 bytes"}        # only the row with bad bytes
+
+
+def test_only_an_empty_load_or_a_whole_rejected_file_is_systemic(tmp_path):
+    folder = tmp_path / "events"
+    folder.mkdir()
+    (folder / "noisy.csv").write_text(HEADER + "u1,asos:300,click,2024-03-01,\nu1,nope,click,2024-03-01,\n")
+    (folder / "foreign.csv").write_text("customer,sku,when\nu1,300,2024-03-01\nu2,300,2024-03-01\n")
+    result = read_events(folder, PRODUCTS, now=NOW, raw_root=tmp_path)
+    assert systemic_faults(result.file_summary(), result.interactions.height) == [
+        "file rejected: events/foreign.csv (2 of 2 records quarantined)"]
+    noisy = result.file_summary().filter(pl.col("file") == "events/noisy.csv")
+    assert systemic_faults(noisy, 1) == []
+    assert systemic_faults(noisy, 1, rejected_file_share=0.5) == [
+        "file rejected: events/noisy.csv (1 of 2 records quarantined)"]
+    assert systemic_faults(noisy.clear(), 0) == ["empty load: 0 interactions, at least 1 needed"]

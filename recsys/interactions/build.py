@@ -17,7 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from recsys.catalog.schema import QUARANTINE_SCHEMA
-from recsys.interactions.events import EventsResult, event_files, read_events
+from recsys.interactions.events import FILE_SUMMARY_SCHEMA, EventsResult, event_files, read_events
 from recsys.interactions.simulator import SimulatorConfig, simulate
 
 SOURCES = ("auto", "real", "simulated")
@@ -34,6 +34,10 @@ class InteractionsBuild:
     files: dict[str, int] = field(default_factory=dict)
     kept_from_previous: bool = False       # a simulated log carried over from the previous build
     dropped_removed_products: int = 0      # carried events whose product left the catalog
+
+    def file_summary(self) -> pl.DataFrame:
+        """Per events file read: records, quarantined, merged as quantity, resolution (none when simulated)."""
+        return self.events_read.file_summary() if self.events_read else pl.DataFrame(schema=FILE_SUMMARY_SCHEMA)
 
 
 def simulator_settings(config: SimulatorConfig) -> dict:

@@ -1,9 +1,11 @@
 """Real interaction events from ``raw/events/*.csv|*.parquet`` to silver rows plus quarantine.
 
 Columns: ``user_id``, ``product_id`` (the unified id ``<source>:<source id>`` or the raw source id),
-``event``, ``ts``, and optionally ``value``. Every record read ends in exactly one of the two
-outputs; quarantined records keep their file, line (data row number for Parquet) and raw text,
-with the first reason that applies:
+``event``, ``ts``, and optionally ``value``; header names are matched without case, surrounding
+blanks or a byte-order mark. Every record read ends in exactly one of three places: an
+interaction, a quarantine row (with its file, line (data row number for Parquet) and raw text),
+or the quantity of an earlier identical row (see below). A quarantined record gets the first
+reason that applies:
 
 - the record itself is broken (wrong field count, invalid bytes) or the file lacks a column;
 - ``missing user_id`` / ``missing product_id`` / ``missing event``;
@@ -11,7 +13,19 @@ with the first reason that applies:
   source id shared by products of several sources);
 - ``bad timestamp`` (unparseable, or outside [2000-01-01, now + 1 day]);
 - ``bad value`` (not a finite number), ``rating out of scale`` / ``missing rating value``;
-- ``duplicate event`` (same user, product, event and ts as an earlier record: the first wins).
+- ``duplicate event`` (a repeat of an earlier record that is not a quantity, below).
+
+Repeated rows: a record with the same user, product, event and timestamp as an earlier one is
+either one more unit of that event or a double-send, and the timestamp's resolution decides.
+A file whose valid timestamps are all dates (a plain date, or midnight on the clock it is written
+in; epoch numbers in UTC) is a *day log*: it cannot tell two purchases of one day apart, so real
+logs repeat the row for each unit bought. In a day log a repeat of an earlier row of the same file
+is merged into it, and the event's ``value`` is the sum of its rows' values (a row without a value
+counts 1): two identical purchase rows are one purchase of value 2. This holds for every event
+kind (two clicks of a day are two clicks) except ``rating``, a statement rather than a count.
+A file that writes times of day can tell two events apart, so there an identical row is a
+double-send, quarantined as ``duplicate event`` (the first wins). So is a repeat of an event read
+from another file (a re-delivered export must not double the quantities) and a repeated rating.
 
 Timestamps: ISO 8601 with or without an offset (no offset means UTC), a plain date, or Unix
 epoch seconds / milliseconds. Event names are normalised (lower case, ``add to cart`` ->
@@ -22,7 +36,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -44,6 +58,13 @@ MAX_RAW_CHARS = 1_000
 _AWARE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S%z")
 _NAIVE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S",
                   "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d")
+_EPOCH_TEXT = r"^\d{9,13}$"                    # Unix seconds or milliseconds
+# A date, or midnight on the clock the text is written in (whatever its offset).
+_DATE_ONLY_TEXT = r"^\d{4}-\d{2}-\d{2}(?:[T ]00:00(?::00(?:\.0*)?)?)?\s*(?:Z|[+-]\d{2}:?\d{2})?$"
+DAY_LOG, TIME_LOG = "day", "time of day"     # a file's timestamp resolution
+MERGED_SCHEMA = {"file": pl.String, "line": pl.Int64, "event": pl.String, "merged_into_line": pl.Int64}
+FILE_SUMMARY_SCHEMA = {"file": pl.String, "records": pl.Int64, "quarantined": pl.Int64,
+                       "merged_as_quantity": pl.Int64, "resolution": pl.String}
 
 
 @dataclass
@@ -51,19 +72,27 @@ class EventsResult:
     interactions: pl.DataFrame   # INTERACTION_SCHEMA, origin 'real'
     quarantine: pl.DataFrame     # QUARANTINE_SCHEMA, source 'events'
     files: dict[str, int]        # file -> records read
+    # records counted as one more unit of an earlier identical row of a day log (MERGED_SCHEMA)
+    merged: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=MERGED_SCHEMA))
+    resolution: dict[str, str] = field(default_factory=dict)   # file -> DAY_LOG | TIME_LOG (files with valid rows)
 
     @property
     def records(self) -> int:
         return sum(self.files.values())
 
     def accounting_balanced(self) -> bool:
-        return self.records == self.interactions.height + self.quarantine.height
+        return self.records == self.interactions.height + self.quarantine.height + self.merged.height
+
+    def file_summary(self) -> pl.DataFrame:
+        """Per file: records read, quarantined, merged as quantity, and the timestamp resolution."""
+        quarantined = Counter(self.quarantine["file"].to_list())
+        merged = Counter(self.merged["file"].to_list())
+        return pl.DataFrame(
+            [(name, records, quarantined[name], merged[name], self.resolution.get(name))
+             for name, records in self.files.items()], schema=FILE_SUMMARY_SCHEMA, orient="row")
 
     def quarantine_by_reason(self) -> dict[str, int]:
-        if self.quarantine.is_empty():
-            return {}
-        codes = self.quarantine["reason"].str.split(":").list.first()
-        return dict(sorted(Counter(codes.to_list()).items(), key=lambda kv: -kv[1]))
+        return dict(_reason_codes(self.quarantine["reason"]).most_common())
 
 
 def event_files(events_dir: Path) -> list[Path]:
@@ -79,23 +108,33 @@ _RECORD_SCHEMA = {"file": pl.String, "line": pl.Int64, "raw": pl.String, "proble
 
 def _csv_records(path: Path, display: str) -> pl.DataFrame:
     info, records = read_csv_records(path, display)
-    missing = [c for c in REQUIRED_COLUMNS if c not in info.header]
+    columns = _event_columns(info.header)
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    optional = {columns[c] for c in EVENT_COLUMNS[len(REQUIRED_COLUMNS):] if c in columns}
     rows = []
     for record in records:
         problem = record.problem
         if problem is None and missing:
             problem = f"missing columns: {', '.join(missing)}"
-        elif problem is None and (record.extra or _missing_required(info.header, record.fields)):
+        elif problem is None and (record.extra or any(c not in record.fields and c not in optional
+                                                      for c in info.header)):
+            # a short record is fine when only the optional trailing column (``value``) is absent
             width = len(record.fields) + len(record.extra)
             problem = f"wrong field count: {width} fields, expected {len(info.header)}"
         rows.append({"file": display, "line": record.line, "raw": record.raw, "problem": problem,
-                     **{c: record.fields.get(c) for c in EVENT_COLUMNS}})
+                     **{c: record.fields.get(columns[c]) if c in columns else None for c in EVENT_COLUMNS}})
     return pl.DataFrame(rows, schema=_RECORD_SCHEMA)
 
 
-def _missing_required(header: list[str], fields: dict[str, str]) -> bool:
-    """A short record is fine when only optional trailing columns (``value``) are absent."""
-    return any(c not in fields and c not in EVENT_COLUMNS[len(REQUIRED_COLUMNS):] for c in header)
+def _event_columns(header: list[str]) -> dict[str, str]:
+    """Event column -> the header name holding it, compared without case, blanks, quotes or a byte-order
+    mark: a BOM'd file that is not clean UTF-8 is decoded with the mark left on its first name
+    (``\ufeff`` or, as cp1252, ``ï»¿``), and that must not cost the file its ``user_id`` column."""
+    found: dict[str, str] = {}
+    for name in header:
+        plain = name.replace("\ufeff", "").removeprefix("ï»¿").strip().strip('"').strip().lower()
+        found.setdefault(plain, name)
+    return {c: found[c] for c in EVENT_COLUMNS if c in found}
 
 
 def _parquet_records(path: Path, display: str) -> pl.DataFrame:
@@ -114,10 +153,11 @@ def _parquet_as_text(frame: pl.DataFrame, display: str) -> pl.DataFrame:
         if column not in frame.columns:
             as_text.append(pl.lit(None, dtype=pl.String).alias(column))
         elif isinstance(frame.schema[column], pl.Datetime):
-            # keep the instant: naive datetimes are UTC, aware ones are written with their offset
+            # keep the instant and the clock: naive datetimes are UTC, aware ones keep their zone's offset
+            # (a day log written at local midnight stays midnight)
             dtype = frame.schema[column]
             expr = pl.col(column) if dtype.time_zone else pl.col(column).dt.replace_time_zone("UTC")
-            as_text.append(expr.dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%dT%H:%M:%S%.f%z").alias(column))
+            as_text.append(expr.dt.strftime("%Y-%m-%dT%H:%M:%S%.f%z").alias(column))
         else:
             as_text.append(pl.col(column).cast(pl.String).alias(column))
     text = frame.select(as_text)
@@ -136,11 +176,18 @@ def parse_timestamps(text: pl.Expr) -> pl.Expr:
                   for f in _AWARE_FORMATS]
     candidates += [stripped.str.to_datetime(f, strict=False, time_unit="us").dt.replace_time_zone("UTC")
                    for f in _NAIVE_FORMATS]
-    digits = stripped.str.contains(r"^\d{9,13}$")
+    digits = stripped.str.contains(_EPOCH_TEXT)
     epoch = stripped.cast(pl.Int64, strict=False)
     epoch_us = pl.when(stripped.str.len_chars() >= 12).then(epoch * 1_000).otherwise(epoch * 1_000_000)
     candidates.append(pl.when(digits).then(epoch_us.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")))
     return pl.coalesce(candidates)
+
+
+def carries_no_time_of_day(text: pl.Expr, parsed: pl.Expr) -> pl.Expr:
+    """True where a timestamp is only a date: a plain date or midnight as written; epoch numbers in UTC."""
+    stripped = text.str.strip_chars()
+    return (pl.when(stripped.str.contains(_EPOCH_TEXT)).then(parsed == parsed.dt.truncate("1d"))
+            .otherwise(stripped.str.contains(_DATE_ONLY_TEXT)))
 
 
 def _product_lookup(products: pl.DataFrame) -> pl.DataFrame:
@@ -189,7 +236,7 @@ def _checked(records: pl.DataFrame, lookup: pl.DataFrame, now: datetime, first_o
             .join(lookup, on="ref", how="left")
             .with_columns(when=parse_timestamps(pl.col("ts")),
                           number=pl.col("value_text").cast(pl.Float64, strict=False))
-            .with_columns(reason=_reason(now))
+            .with_columns(reason=_reason(now), dated=carries_no_time_of_day(pl.col("ts"), pl.col("when")))
             .sort("order"))
 
 
@@ -217,33 +264,72 @@ def read_events(events_dir: Path, products: pl.DataFrame, now: datetime | None =
     displays = [path.relative_to(raw_root).as_posix() if path.is_relative_to(raw_root) else path.name for path in paths]
     file_enum = pl.Enum(list(dict.fromkeys(displays)))
     lookup = _product_lookup(products)
-    files, valid_parts, rejected_parts, records_read = {}, [], [], 0
+    files, resolution, valid_parts, rejected_parts, records_read = {}, {}, [], [], 0
     for path, display in zip(paths, displays):
         frame = _csv_records(path, display) if path.suffix.lower() == ".csv" else _parquet_records(path, display)
         files[display] = frame.height
-        log.info("read %s: %d event records", display, frame.height)
         rows = _checked(frame.with_columns(pl.col("file").cast(file_enum)), lookup, now, records_read)
         records_read += frame.height
         del frame
-        rejected_parts.append(_quarantine_rows(rows.filter(pl.col("reason").is_not_null()), now))
-        valid_parts.append(rows.filter(pl.col("reason").is_null())
-                           .select("order", "file", "line", "raw", "user", "matched", "kind", "when", "number"))
+        rejected = rows.filter(pl.col("reason").is_not_null())
+        valid = rows.filter(pl.col("reason").is_null())
         del rows
+        if valid.height:
+            resolution[display] = DAY_LOG if valid["dated"].all() else TIME_LOG
+        log.info("read %s: %d event records, %d valid, timestamps: %s", display, files[display], valid.height,
+                 resolution.get(display, "none valid"))
+        if rejected.height:
+            log.warning("%s: %d of %d event records quarantined (%s)", display, rejected.height, files[display],
+                        ", ".join(f"{code} {n}" for code, n in _reason_codes(rejected["reason"]).most_common()))
+        rejected_parts.append(_quarantine_rows(rejected, now))
+        valid_parts.append(valid.select("order", "file", "line", "raw", "user", "matched", "kind", "when", "number",
+                                        day_log=pl.lit(resolution.get(display) == DAY_LOG)))
+        del rejected, valid
     valid = pl.concat(valid_parts)          # in record order: files in order, each sorted by order
     del valid_parts
+    interactions, duplicates, merged = _settle_repeats(valid)
+    del valid
+    rejected_parts.append(_quarantine_rows(duplicates, now))
+    if merged.height:
+        log.info("%d repeated rows of day logs counted as quantity", merged.height)
+    quarantine = pl.concat(rejected_parts).sort("order").drop("order").cast(QUARANTINE_SCHEMA)
+    return EventsResult(interactions, quarantine, files, merged, resolution)
+
+
+def _reason_codes(reasons: pl.Series) -> Counter:
+    """Rows per reason code (the reason's text before any ``:`` detail)."""
+    return Counter(reasons.str.split(":").list.first().to_list())
+
+
+def _settle_repeats(valid: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """The interactions, the duplicates (with their ``reason``) and the records merged as quantity.
+
+    A repeat (same user, product, event and timestamp as an earlier valid record) is one more
+    unit of the first record when both come from the same day log and the event is not a rating;
+    otherwise it is a duplicate of the first record.
+    """
     key = ["user", "matched", "kind", "when"]
     first = valid.select(pl.struct(key).is_first_distinct()).to_series()
-    duplicates = valid.filter(~first)
-    if duplicates.height:
+    repeats = valid.filter(~first)
+    if repeats.height:
         originals = (valid.lazy().filter(first).select(*key, first_file="file", first_line="line")
-                     .join(duplicates.lazy().select(key).unique(), on=key, how="semi").collect())
-        rejected_parts.append(_quarantine_rows(duplicates.join(originals, on=key, how="left").with_columns(
-            reason=pl.format("duplicate event: same as {} line {}", pl.col("first_file").cast(pl.String),
-                             pl.col("first_line"))), now))
-    interactions = valid.lazy().filter(first).select(
-        user_id=pl.col("user"), product_id=pl.col("matched"), event=pl.col("kind"),
-        value=pl.col("number").fill_null(1.0), ts=pl.col("when"), origin=pl.lit("real"),
+                     .join(repeats.lazy().select(key).unique(), on=key, how="semi").collect())
+        repeats = repeats.join(originals, on=key, how="left")
+    else:
+        repeats = repeats.with_columns(first_file="file", first_line="line")
+    as_unit = (pl.col("file") == pl.col("first_file")) & pl.col("day_log") & (pl.col("kind") != "rating")
+    duplicates = repeats.filter(~as_unit).with_columns(reason=pl.format(
+        "duplicate event: same as {} line {}", pl.col("first_file").cast(pl.String), pl.col("first_line")))
+    merged = repeats.filter(as_unit)
+    events = valid.lazy().filter(first).with_columns(value=pl.col("number").fill_null(1.0))
+    if merged.height:
+        units = merged.group_by(key).agg(more=pl.col("number").fill_null(1.0).sum())
+        events = events.join(units.lazy(), on=key, how="left").with_columns(
+            value=pl.col("value") + pl.col("more").fill_null(0.0))
+    interactions = events.select(
+        user_id=pl.col("user"), product_id=pl.col("matched"), event=pl.col("kind"), value="value",
+        ts=pl.col("when"), origin=pl.lit("real"),
     ).cast(INTERACTION_SCHEMA).sort("user_id", "ts", "product_id", "event").collect()
-    del valid, first, duplicates
-    quarantine = pl.concat(rejected_parts).sort("order").drop("order").cast(QUARANTINE_SCHEMA)
-    return EventsResult(interactions, quarantine, files)
+    merged_rows = merged.sort("order").select(file=pl.col("file").cast(pl.String), line="line", event="kind",
+                                              merged_into_line="first_line").cast(MERGED_SCHEMA)
+    return interactions, duplicates, merged_rows

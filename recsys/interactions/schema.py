@@ -1,7 +1,9 @@
 """Interaction tables (contract: DESIGN.md silver/interactions, CONTRACTS.md features/interaction_split).
 
 An interaction is one event of one user on one product at one time. ``value`` is the rating for
-``rating`` events (on ``RATING_SCALE``) and 1.0 for the others unless the source says otherwise.
+``rating`` events (on ``RATING_SCALE``); for the others it is how many times the event happened
+(units of a purchase): 1.0 per row unless the source says otherwise, summed over the repeated
+rows of a date-only log (``recsys.interactions.events``).
 """
 
 from __future__ import annotations
