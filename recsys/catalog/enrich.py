@@ -10,6 +10,7 @@ Unisex: names also carry brands ("Girls on Film"), so children's genders are nev
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from recsys.catalog.vocabulary import UnifiedVocabulary, source_column
 
@@ -35,13 +36,12 @@ def _singular(term: str) -> str:
     return term
 
 
-class ArticleTypeVocabulary:
-    """The unified article types with their (category, subcategory), and a matcher over names."""
+class ArticleTypeMatcher:
+    """Finds the article type a text names, in the vocabulary's spellings, plurals and synonyms."""
 
-    def __init__(self, parents: dict[str, tuple[str, str]]):
-        self.parents = parents
+    def __init__(self, article_types: Iterable[str]):
         terms: dict[str, str] = {}
-        for article_type in self.parents:
+        for article_type in article_types:
             lower = article_type.lower()
             terms.setdefault(lower, article_type)
             terms.setdefault(_singular(lower), article_type)
@@ -73,7 +73,7 @@ def enrich(rows: list[dict], vocabulary: UnifiedVocabulary) -> tuple[int, int]:
 
     Returns how many article types and how many genders were inferred.
     """
-    matcher = ArticleTypeVocabulary(vocabulary.article_types)
+    matcher = ArticleTypeMatcher(vocabulary.article_types)
     types_inferred = genders_inferred = 0
     for row in rows:
         hints = [row.get(source_column(f)) for f in HINT_FIELDS] + [row.pop("article_hint", None)]
