@@ -14,6 +14,9 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_RAW = REPO / "data_lake" / "raw"
+# ASOS catalogs in the retailer's export format (url,name,size,category,price,color,sku,description,images),
+# one with department and gender columns: retailer categories, H&M departments, known and unknown values.
+ASOS_EXPORT_DIR = Path(__file__).resolve().parent / "data" / "asos_export"
 
 TINY_ASOS_ROWS = 40
 TINY_STYLES_WITH_IMAGES = 120
@@ -58,6 +61,16 @@ def build_tiny_lake(root: Path) -> Path:
         style_id = line.split(",", 1)[0]
         shutil.copy(images / f"{style_id}.jpg", raw / "myntra" / "images" / f"{style_id}.jpg")
     return root
+
+
+def add_asos_export(raw: Path) -> list[str]:
+    """Copy the ASOS export fixtures into ``raw/asos/``; returns the files' lake-relative names."""
+    (raw / "asos").mkdir(parents=True, exist_ok=True)
+    names = []
+    for path in sorted(ASOS_EXPORT_DIR.glob("*.csv")):
+        shutil.copy(path, raw / "asos" / path.name)
+        names.append(f"asos/{path.name}")
+    return names
 
 
 @pytest.fixture

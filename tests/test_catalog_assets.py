@@ -11,6 +11,7 @@ import assets.catalog as catalog_assets
 from assets.catalog import PRODUCT_CHANGES, PRODUCTS, silver_catalog
 from recsys.catalog.ingest import IngestResult
 from resources import default_resources
+from tests.conftest import add_asos_export
 
 
 @dg.asset(deps=[PRODUCTS])
@@ -25,7 +26,8 @@ def _check_results(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
 def test_ingestion_materializes_on_a_tiny_lake(tiny_lake: Path):
     result = dg.materialize([silver_catalog, downstream_of_products], resources=default_resources(str(tiny_lake)))
     assert result.success
-    assert _check_results(result) == {"products_expectations": True, "row_accounting": True}
+    assert _check_results(result) == {"products_expectations": True, "row_accounting": True, "files_loaded": True,
+                                      "vocabulary_coverage": True}
     products = pl.read_parquet(tiny_lake / "silver" / "products.parquet")
     quarantine = pl.read_parquet(tiny_lake / "silver" / "quarantine.parquet")
     assert set(products["source"]) == {"asos", "myntra_styles", "myntra_catalog"}
@@ -59,3 +61,60 @@ def test_failed_expectations_block_downstream(tiny_lake: Path, monkeypatch):
     assert checks["row_accounting"] is False  # one more product than records read
     materialized = {e.asset_key for e in result.get_asset_materialization_events()}
     assert downstream_of_products.key not in materialized
+
+
+def test_unknown_retailer_vocabulary_warns_and_does_not_block(tiny_lake: Path):
+    add_asos_export(tiny_lake / "raw")
+    result = dg.materialize([silver_catalog, downstream_of_products], resources=default_resources(str(tiny_lake)))
+    assert result.success
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert {name: e.passed for name, e in evaluations.items()} == {
+        "products_expectations": True, "row_accounting": True, "files_loaded": True, "vocabulary_coverage": False}
+    coverage = evaluations["vocabulary_coverage"]
+    assert coverage.severity == dg.AssetCheckSeverity.WARN
+    assert "asos category 'Kaftans'" in coverage.metadata["details"].value
+    meta = {e.asset_key: e.materialization.metadata for e in result.get_asset_materialization_events()}
+    assert meta[PRODUCTS]["unmapped_vocabulary_values"].value == 6
+    assert "asos department 'H&M HOME'" in meta[PRODUCTS]["unmapped_vocabulary"].value
+    assert downstream_of_products.key in meta
+    products = pl.read_parquet(tiny_lake / "silver" / "products.parquet")
+    coat = products.filter(pl.col("product_id") == "asos:204351106").row(0, named=True)
+    assert (coat["source_category"], coat["category"], coat["article_type"]) == ("COATS & JACKETS", "Apparel", "Coats")
+
+
+def _blocked(result: dg.ExecuteInProcessResult) -> bool:
+    materialized = {e.asset_key for e in result.get_asset_materialization_events()}
+    return not result.success and downstream_of_products.key not in materialized
+
+
+def test_a_wholly_quarantined_file_blocks_downstream(tiny_lake: Path):
+    (tiny_lake / "raw" / "asos" / "export.csv").write_text("Product;Price;Colour\nTrench coat;49.99;Camel\n"
+                                                          "Puffer jacket;55.00;Black\n")
+    result = dg.materialize([silver_catalog, downstream_of_products], resources=default_resources(str(tiny_lake)),
+                            raise_on_error=False)
+    assert _check_results(result)["files_loaded"] is False
+    assert _blocked(result)
+    loaded = {e.check_name: e for e in result.get_asset_check_evaluations()}["files_loaded"]
+    assert "asos/export.csv: 2 of 2 records rejected" in loaded.description
+
+
+def test_the_rejected_share_threshold_is_asset_config(tiny_lake: Path):
+    styles = tiny_lake / "raw" / "myntra" / "styles" / "styles.csv"
+    lines = styles.read_text().splitlines(keepends=True)
+    # 60% of the styles rows lose their name: a bad export, not a few bad rows.
+    broken = [",".join(line.split(",")[:9]) + ",NA\n" if i % 5 < 3 else line for i, line in enumerate(lines[1:])]
+    styles.write_text(lines[0] + "".join(broken))
+    resources = default_resources(str(tiny_lake))
+    assert _blocked(dg.materialize([silver_catalog, downstream_of_products], resources=resources,
+                                   raise_on_error=False))
+    lenient = {"ops": {"silver_catalog": {"config": {"max_rejected_share": 0.7}}}}
+    assert dg.materialize([silver_catalog, downstream_of_products], resources=resources, run_config=lenient).success
+
+
+def test_an_empty_load_blocks_downstream(tmp_path: Path):
+    (tmp_path / "lake" / "raw" / "asos").mkdir(parents=True)
+    (tmp_path / "lake" / "raw" / "asos" / "asos.csv").write_text("name,price,color,description,images,category\n")
+    result = dg.materialize([silver_catalog, downstream_of_products],
+                            resources=default_resources(str(tmp_path / "lake")), raise_on_error=False)
+    assert _check_results(result)["files_loaded"] is False
+    assert _blocked(result)

@@ -10,7 +10,7 @@ from recsys.catalog.csv_records import MAX_FIELD_CHARS, MAX_RECORD_LINES, read_c
 from recsys.catalog.image_urls import ImageUrlReport, parse_image_urls, split_image_field
 from recsys.catalog.ingest import ingest_catalogs
 from recsys.catalog.price import parse_price
-from recsys.catalog.sources import asos_source_id, normalize_gender
+from recsys.catalog.sources import asos_source_id
 from recsys.catalog.text import clean_description, clean_short, null_if_missing, title_case_colour
 
 
@@ -79,14 +79,6 @@ def test_text_cleaning():
     assert clean_description("Low-key layeringNotch collarButton placket", split_bullets=True) == \
         "Low-key layering. Notch collar. Button placket"
     assert len(clean_description("x" * 50_000)) == 5_000
-
-
-def test_gender_synonyms_and_unknowns():
-    assert normalize_gender("men") == "Men"
-    assert normalize_gender("Female") == "Women"
-    assert normalize_gender("Unisex Kids") == "Unisex Kids"
-    assert normalize_gender("NA") is None
-    assert normalize_gender("robots") is None
 
 
 def test_asos_id_comes_from_the_record_not_its_position():

@@ -6,6 +6,7 @@ import polars as pl
 import pytest
 
 from recsys.catalog import ingest_catalogs
+from recsys.catalog.load_checks import files_loaded, vocabulary_coverage
 from recsys.catalog.validation import validate_products
 from tests.conftest import SAMPLE_RAW
 
@@ -47,6 +48,17 @@ def test_sample_values_are_clean(sample):
 def test_sample_passes_the_expectation_suite(sample):
     result = validate_products(sample.products)
     assert result.success, result.summary()
+
+
+def test_sample_vocabulary_is_fully_mapped(sample):
+    assert vocabulary_coverage(sample).passed, sample.unmapped_vocabulary.most_common(10)
+    assert files_loaded(sample).passed
+    styles = sample.products.filter(pl.col("source") == "myntra_styles")
+    for field in ("gender", "category", "subcategory", "article_type"):
+        assert styles[field].to_list() == styles[f"source_{field}"].to_list(), field
+    # 44 ASOS names say "unisex" and there is no gender column; every other ASOS gender stays null.
+    asos = sample.products.filter(pl.col("source") == "asos")
+    assert dict(asos["gender"].value_counts().iter_rows()) == {None: asos.height - 44, "Unisex": 44}
 
 
 def test_product_ids_are_stable_across_runs(sample):

@@ -29,6 +29,8 @@ def test_catalog_assets_and_blocking_checks_exist():
     checks = {(k.asset_key.to_user_string(), k.name): graph.get_check_spec(k) for k in graph.asset_check_keys}
     assert checks[("silver/products", "products_expectations")].blocking
     assert checks[("silver/products", "row_accounting")].blocking
+    assert checks[("silver/products", "files_loaded")].blocking
+    assert not checks[("silver/products", "vocabulary_coverage")].blocking
 
 
 def test_every_built_asset_is_grouped_described_and_kinded():

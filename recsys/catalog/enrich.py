@@ -1,14 +1,18 @@
-"""Fill article type, category and subcategory where a source has none.
+"""Fill article type, category, subcategory and gender where the vocabulary mapping left none.
 
-The vocabulary is learned from the products that do carry an article type (the Myntra styles),
-plus a few outerwear synonyms for ASOS. A product name ends with what it is ("DKNY Unisex Black
-Trolley Bag"), so the match nearest the end of the name wins; ties go to the longer term.
+Article types come from the unified vocabulary (vocabularies/unified.csv) plus a few outerwear
+synonyms for ASOS, matched over the raw vocabulary values and the name. A product name ends with
+what it is ("DKNY Unisex Black Trolley Bag"), so the match nearest the end wins; ties go to the
+longer term. A gender is read from the name only when it names exactly one of Men, Women or
+Unisex: names also carry brands ("Girls on Film"), so children's genders are never guessed.
 """
 
 from __future__ import annotations
 
 import re
-from collections import Counter, defaultdict
+from collections.abc import Iterable
+
+from recsys.catalog.vocabulary import UnifiedVocabulary, source_column
 
 # Terms that name an article type without being one of the vocabulary's own spellings.
 SYNONYMS: dict[str, str] = {
@@ -17,7 +21,9 @@ SYNONYMS: dict[str, str] = {
     "t-shirt": "Tshirts", "t shirt": "Tshirts", "tee": "Tshirts",
     "coat": "Coats", "overcoat": "Coats", "trench": "Coats", "mac": "Coats",
 }
-EXTRA_TYPES: dict[str, tuple[str, str]] = {"Coats": ("Apparel", "Topwear"), "Jackets": ("Apparel", "Topwear")}
+# Raw values that may name what a product is, read before the name when inferring its type.
+HINT_FIELDS: tuple[str, ...] = ("article_type", "subcategory", "category")
+_NAME_GENDERS = re.compile(r"\b(?:(?P<Women>women'?s?|ladies)|(?P<Men>men'?s?)|(?P<Unisex>unisex))\b", re.IGNORECASE)
 
 
 def _singular(term: str) -> str:
@@ -30,17 +36,12 @@ def _singular(term: str) -> str:
     return term
 
 
-class ArticleTypeVocabulary:
-    """Article types with their most common (category, subcategory), and a matcher over names."""
+class ArticleTypeMatcher:
+    """Finds the article type a text names, in the vocabulary's spellings, plurals and synonyms."""
 
-    def __init__(self, typed: list[tuple[str, str | None, str | None]]):
-        counts: dict[str, Counter] = defaultdict(Counter)
-        for article_type, category, subcategory in typed:
-            counts[article_type][(category, subcategory)] += 1
-        self.parents: dict[str, tuple[str | None, str | None]] = dict(EXTRA_TYPES)
-        self.parents.update({t: c.most_common(1)[0][0] for t, c in counts.items()})
+    def __init__(self, article_types: Iterable[str]):
         terms: dict[str, str] = {}
-        for article_type in self.parents:
+        for article_type in article_types:
             lower = article_type.lower()
             terms.setdefault(lower, article_type)
             terms.setdefault(_singular(lower), article_type)
@@ -61,19 +62,31 @@ class ArticleTypeVocabulary:
         return best[2] if best else None
 
 
-def enrich_article_types(rows: list[dict]) -> int:
-    """Fill missing article_type/category/subcategory in place; returns how many were inferred."""
-    vocabulary = ArticleTypeVocabulary(
-        [(r["article_type"], r["category"], r["subcategory"]) for r in rows if r["article_type"]]
-    )
-    inferred = 0
+def infer_gender(name: str) -> str | None:
+    """Men, Women or Unisex when the name names exactly one of them, else None."""
+    found = {m.lastgroup for m in _NAME_GENDERS.finditer(name)}
+    return found.pop() if len(found) == 1 else None
+
+
+def enrich(rows: list[dict], vocabulary: UnifiedVocabulary) -> tuple[int, int]:
+    """Fill missing article_type/category/subcategory/gender in place.
+
+    Returns how many article types and how many genders were inferred.
+    """
+    matcher = ArticleTypeMatcher(vocabulary.article_types)
+    types_inferred = genders_inferred = 0
     for row in rows:
-        hint = row.pop("article_hint", None)
+        hints = [row.get(source_column(f)) for f in HINT_FIELDS] + [row.pop("article_hint", None)]
         if row["article_type"] is None:
-            row["article_type"] = vocabulary.infer(f"{hint or ''} {row['name']}")
-            inferred += row["article_type"] is not None
+            row["article_type"] = matcher.infer(" ".join(filter(None, [*hints, row["name"]])))
+            types_inferred += row["article_type"] is not None
         if row["article_type"] is not None:
-            category, subcategory = vocabulary.parents.get(row["article_type"], (None, None))
+            category, subcategory = vocabulary.article_types[row["article_type"]]
             row["category"] = row["category"] or category
             row["subcategory"] = row["subcategory"] or subcategory
-    return inferred
+        if row["category"] is None and row["subcategory"] is not None:
+            row["category"] = vocabulary.subcategories[row["subcategory"]]
+        if row["gender"] is None:
+            row["gender"] = infer_gender(row["name"])
+            genders_inferred += row["gender"] is not None
+    return types_inferred, genders_inferred

@@ -18,10 +18,11 @@ from pathlib import Path
 import polars as pl
 
 from recsys.catalog.csv_records import FileReadStats, RawRecord, read_csv_records
-from recsys.catalog.enrich import enrich_article_types
+from recsys.catalog.enrich import enrich
 from recsys.catalog.image_urls import ImageUrlReport
 from recsys.catalog.schema import CONTENT_FIELDS, PRODUCT_SCHEMA, QUARANTINE_SCHEMA
 from recsys.catalog.sources import SOURCE_FORMATS, ParseContext, SourceFormat
+from recsys.catalog.vocabulary import unified_vocabulary, unify_rows
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,9 @@ class IngestResult:
     files: list[FileReadStats]
     image_refs_dropped: Counter = field(default_factory=Counter)
     article_types_inferred: int = 0
+    genders_inferred: int = 0
+    # (source, raw field, raw value) -> products whose value the source's mapping does not know
+    unmapped_vocabulary: Counter = field(default_factory=Counter)
 
     @property
     def records(self) -> int:
@@ -116,7 +120,12 @@ def ingest_catalogs(raw_root: Path, previous: pl.DataFrame | None = None,
     rows = list(products.values())
     for row in rows:
         row.pop("_quarantine_if_replaced")
-    inferred = enrich_article_types(rows)
+    unmapped = unify_rows(rows)
+    types_inferred, genders_inferred = enrich(rows, unified_vocabulary())
+    if unmapped:
+        log.warning("%d raw vocabulary values are not in their source's mapping (recsys/catalog/vocabularies), "
+                    "most common: %s", len(unmapped),
+                    ", ".join(f"{s}.{f}={v!r} ({n})" for (s, f, v), n in unmapped.most_common(10)))
     first_seen: dict[tuple[str, str], datetime] = {}
     if previous is not None and not previous.is_empty():
         first_seen = {(pid, h): ts for pid, h, ts in
@@ -126,4 +135,4 @@ def ingest_catalogs(raw_root: Path, previous: pl.DataFrame | None = None,
         row["ingested_at"] = first_seen.get((row["product_id"], row["content_hash"]), now)
     product_df = pl.DataFrame(rows, schema=PRODUCT_SCHEMA).sort("product_id") if rows else pl.DataFrame(schema=PRODUCT_SCHEMA)
     quarantine_df = pl.DataFrame(quarantine, schema=QUARANTINE_SCHEMA).sort("source", "file", "line")
-    return IngestResult(product_df, quarantine_df, files, images.dropped, inferred)
+    return IngestResult(product_df, quarantine_df, files, images.dropped, types_inferred, genders_inferred, unmapped)

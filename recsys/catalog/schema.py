@@ -26,6 +26,13 @@ PRODUCT_SCHEMA: dict[str, pl.DataType] = {
     # Lineage, so a user can go from a product back to the raw line it came from.
     "source_file": pl.String(),
     "source_line": pl.Int64(),
+    # The source's own vocabulary values as written (recsys.catalog.vocabulary maps them to the
+    # unified gender/category/subcategory/article_type). Not content: the unified fields are.
+    "source_gender": pl.String(),
+    "source_category": pl.String(),
+    "source_subcategory": pl.String(),
+    "source_article_type": pl.String(),
+    "source_department": pl.String(),
 }
 
 # The fields that feed the embeddings; content_hash covers exactly these, so a price change
@@ -47,10 +54,5 @@ QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
 
 SOURCES: tuple[str, ...] = ("asos", "myntra_styles", "myntra_catalog")
 
-GENDERS: tuple[str, ...] = ("Men", "Women", "Unisex", "Boys", "Girls", "Unisex Kids")
-
-CATEGORIES: tuple[str, ...] = (
-    "Apparel", "Accessories", "Footwear", "Personal Care", "Free Items", "Sporting Goods", "Home",
-)
 
 MAX_PRICE = 1e6

@@ -15,6 +15,7 @@ from recsys.catalog.csv_records import RawRecord
 from recsys.catalog.image_urls import ImageUrlReport, parse_image_urls
 from recsys.catalog.price import parse_price
 from recsys.catalog.text import clean_description, clean_short, null_if_missing, strip_html, title_case_colour
+from recsys.catalog.vocabulary import SOURCE_FIELDS, source_column
 
 
 @dataclass
@@ -36,18 +37,11 @@ class SourceFormat:
     parse: Parser
 
 
-_GENDERS = {
-    "men": "Men", "man": "Men", "male": "Men", "mens": "Men",
-    "women": "Women", "woman": "Women", "female": "Women", "womens": "Women",
-    "unisex": "Unisex", "boys": "Boys", "boy": "Boys", "girls": "Girls", "girl": "Girls",
-    "unisex kids": "Unisex Kids", "kids": "Unisex Kids",
-}
-
-
-def normalize_gender(value: str | None) -> str | None:
-    """Canonical gender, or None where the source gives none or a value we do not recognise."""
-    value = clean_short(value)
-    return _GENDERS.get(value.lower()) if value else None
+def vocabulary_fields(**raw: str | None) -> dict:
+    """The raw vocabulary values as the source wrote them (``source_<field>``), with the unified
+    fields left empty: recsys.catalog.vocabulary maps them after parsing."""
+    fields = {"gender": None, "category": None, "subcategory": None, "article_type": None}
+    return fields | {source_column(f): clean_short(raw.get(f)) for f in SOURCE_FIELDS}
 
 
 def _shape_problem(record: RawRecord, allow_extra: bool = False) -> str | None:
@@ -118,17 +112,12 @@ def parse_asos(record: RawRecord, ctx: ParseContext) -> Parsed:
         brand = clean_short(type_brand.group("brand"))
         raw_description = raw_description[type_brand.end():]
     raw_description = _ASOS_CODE.sub("", raw_description)
-    category = clean_short(f.get("category"))
     return {
         "source_id": source_id,
         "name": name,
         "description": clean_description(raw_description, split_bullets=True),
         "brand": brand,
-        "gender": normalize_gender(f.get("gender")),
-        # The sample's category column is the constant "Asos": not a category.
-        "category": None if category is None or category.lower() == "asos" else category,
-        "subcategory": None,
-        "article_type": None,
+        **vocabulary_fields(category=f.get("category"), gender=f.get("gender"), department=f.get("department")),
         "article_hint": article_hint,
         "colour": title_case_colour(f.get("color") or f.get("colour")),
         "usage": None,
@@ -161,10 +150,8 @@ def parse_myntra_style(record: RawRecord, ctx: ParseContext) -> Parsed:
         "name": name,
         "description": None,
         "brand": None,
-        "gender": normalize_gender(f.get("gender")),
-        "category": clean_short(f.get("masterCategory")),
-        "subcategory": clean_short(f.get("subCategory")),
-        "article_type": clean_short(f.get("articleType")),
+        **vocabulary_fields(gender=f.get("gender"), category=f.get("masterCategory"),
+                            subcategory=f.get("subCategory"), article_type=f.get("articleType")),
         "article_hint": None,
         "colour": title_case_colour(f.get("baseColour")),
         "usage": clean_short(f.get("usage")),
@@ -196,10 +183,7 @@ def parse_myntra_catalog(record: RawRecord, ctx: ParseContext) -> Parsed:
         "name": name,
         "description": clean_description(f.get("Description"), split_bullets=True),
         "brand": clean_short(f.get("ProductBrand")),
-        "gender": normalize_gender(f.get("Gender")),
-        "category": None,
-        "subcategory": None,
-        "article_type": None,
+        **vocabulary_fields(gender=f.get("Gender")),
         "article_hint": None,
         "colour": title_case_colour(f.get("PrimaryColor")),
         "usage": None,
