@@ -5,7 +5,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 export DAGSTER_HOME ?= $(CURDIR)/dagster_home
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: build test ui env
+.PHONY: build test ui env check-defs
 
 $(UV):
 	python3 -m pip install --user --quiet uv
@@ -25,6 +25,12 @@ build: env
 test: env
 	$(UV) run --locked pytest
 
+# dg dev = the webserver and the daemon (schedule, sensor, run queue) on the code location of [tool.dg].
 ui: env
 	@mkdir -p $(DAGSTER_HOME)
-	$(UV) run --locked dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	$(UV) run --locked dg dev -h 127.0.0.1 -p 3000
+
+# Loads the code location the way every Dagster process does, and validates every definition.
+check-defs: env
+	@mkdir -p $(DAGSTER_HOME)
+	$(UV) run --locked dg check defs
