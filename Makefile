@@ -15,7 +15,10 @@ $(UV):
 # process: importing the code location took 6.7 s instead of 3.2 s, in the CLI, the step forkserver
 # and again in steps that import transformers or Great Expectations. It also compiles a venv made
 # without it (~40 s once; ~1 s to check afterwards).
+# The CPU torch wheel goes to .wheels/ first (deploy/torch_wheel.py: a local copy where there is one,
+# else the PyTorch CPU index; sha256-checked either way), where uv.lock looks for it.
 env: $(UV)
+	python3 deploy/torch_wheel.py --dest .wheels
 	$(UV) sync --locked --all-groups --compile-bytecode
 
 build: env
