@@ -13,8 +13,9 @@
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 ARG TORCH_WHEEL=torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl
 
-# uv.lock resolves torch from the wheel folder /opt/wheels ([tool.uv] find-links), by file name and
-# without a hash: this stage provides exactly that file, checked here. `--build-context
+# uv.lock resolves torch from the wheel folder .wheels/ ([tool.uv] find-links), by file name and
+# without a hash: this stage provides exactly that file, checked here (the sha256 of
+# deploy/torch_wheel.py, which does the same for `make env`). `--build-context
 # torch-wheel=DIR` replaces the whole stage with a local folder (no download).
 FROM scratch AS torch-wheel
 ARG TORCH_WHEEL
@@ -48,7 +49,7 @@ WORKDIR /app
 
 # Dependencies first (a layer that only changes with the lock); the wheel is mounted, not copied.
 COPY pyproject.toml uv.lock ./
-RUN --mount=type=bind,from=torch-wheel,target=/opt/wheels \
+RUN --mount=type=bind,from=torch-wheel,target=/app/.wheels \
     --mount=type=cache,target=/root/.cache/uv \
     uv sync --locked --no-dev --no-install-project
 
@@ -60,7 +61,7 @@ COPY recsys/ recsys/
 COPY deploy/ deploy/
 COPY --chown=10001:10001 dagster_home/dagster.yaml dagster_home/
 COPY --chown=10001:10001 data_lake/raw/ data_lake/raw/
-RUN --mount=type=bind,from=torch-wheel,target=/opt/wheels \
+RUN --mount=type=bind,from=torch-wheel,target=/app/.wheels \
     --mount=type=cache,target=/root/.cache/uv \
     uv sync --locked --no-dev
 
@@ -70,15 +71,11 @@ EXPOSE 3000
 # exits, so does the container (wait -n), and a stop signal reaches both (kill 0).
 CMD ["bash", "-c", "trap 'kill 0' TERM INT; dagster-daemon run -w workspace.yaml & dagster-webserver -w workspace.yaml -h 0.0.0.0 -p 3000 & wait -n; kill 0"]
 
-# For deploy/k8s: the run launcher, the k8s executor and the chart's Postgres instance storage.
-# They are not in uv.lock: the constraint keeps every locked package at its locked version, and the
-# integration version must follow dagster's (1.12.22 -> 0.28.22).
+# For deploy/k8s: the run launcher, the k8s executor and the chart's Postgres instance storage, from
+# the lock's k8s dependency group (their versions follow dagster's: 1.13.27 -> 0.29.27).
 FROM app AS k8s
-ARG DAGSTER_INTEGRATIONS_VERSION=0.28.22
 USER 0
-RUN --mount=type=bind,from=torch-wheel,target=/opt/wheels \
-    uv pip freeze --exclude-editable --python /opt/venv/bin/python > /tmp/locked.txt \
-    && uv pip install --python /opt/venv/bin/python --no-cache --constraint /tmp/locked.txt \
-       "dagster-k8s==${DAGSTER_INTEGRATIONS_VERSION}" "dagster-postgres==${DAGSTER_INTEGRATIONS_VERSION}" \
-    && rm /tmp/locked.txt
+RUN --mount=type=bind,from=torch-wheel,target=/app/.wheels \
+    --mount=type=cache,target=/root/.cache/uv \
+    uv sync --locked --no-dev --group k8s
 USER 10001

@@ -5,7 +5,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 export DAGSTER_HOME ?= $(CURDIR)/dagster_home
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: build test ui env
+.PHONY: build test ui env check-defs
 
 $(UV):
 	python3 -m pip install --user --quiet uv
@@ -15,7 +15,10 @@ $(UV):
 # process: importing the code location took 6.7 s instead of 3.2 s, in the CLI, the step forkserver
 # and again in steps that import transformers or Great Expectations. It also compiles a venv made
 # without it (~40 s once; ~1 s to check afterwards).
+# The CPU torch wheel goes to .wheels/ first (deploy/torch_wheel.py: a local copy where there is one,
+# else the PyTorch CPU index; sha256-checked either way), where uv.lock looks for it.
 env: $(UV)
+	python3 deploy/torch_wheel.py --dest .wheels
 	$(UV) sync --locked --all-groups --compile-bytecode
 
 build: env
@@ -25,6 +28,12 @@ build: env
 test: env
 	$(UV) run --locked pytest
 
+# dg dev = the webserver and the daemon (schedule, sensor, run queue) on the code location of [tool.dg].
 ui: env
 	@mkdir -p $(DAGSTER_HOME)
-	$(UV) run --locked dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	$(UV) run --locked dg dev -h 127.0.0.1 -p 3000
+
+# Loads the code location the way every Dagster process does, and validates every definition.
+check-defs: env
+	@mkdir -p $(DAGSTER_HOME)
+	$(UV) run --locked dg check defs

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Mapping
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
+
+
+def column_schema(schema: Mapping[str, pl.DataType], descriptions: Mapping[str, str]) -> dg.TableSchema:
+    """A table's columns, types and meanings as the UI's column schema (``dagster/column_schema``)."""
+    return dg.TableSchema(columns=[dg.TableColumn(name, str(dtype), description=descriptions.get(name))
+                                   for name, dtype in schema.items()])
 
 
 def preview(df: pl.DataFrame, columns: list[str] | None = None, rows: int = 10) -> dg.MarkdownMetadataValue:

@@ -1,7 +1,7 @@
 """The gold recommendation tables (Parquet) and the DuckDB warehouse that serves them."""
 
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import dagster as dg
 import numpy as np
@@ -16,6 +16,7 @@ from recsys.gold import (
     DEFAULT_SIMILAR_WEIGHTS,
     DEFAULT_STYLE_WEIGHTS,
     DEFAULT_USER_WEIGHTS,
+    COLUMN_DESCRIPTIONS,
     GOLD_TABLES,
     SimilarItemsConfig,
     StyleCatalogue,
@@ -55,6 +56,16 @@ BUILDS = dg.AssetKey(["gold", "builds"])
 WAREHOUSE = dg.AssetKey(["warehouse"])
 
 ALL_SPLITS = ["train", "validation", "test"]
+
+# Every build rewrites the published tables and the nightly schedule builds once a day, so a table
+# older than a day and a bit means a nightly build did not land: the UI shows it overdue.
+NIGHTLY_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=30), warn_window=timedelta(hours=26))
+
+
+def _published(table: str) -> dict:
+    """What the UI shows of a published table before it is built: its columns, and when it is overdue."""
+    schema = metadata.column_schema(GOLD_TABLES[table].schema, COLUMN_DESCRIPTIONS)
+    return {"metadata": {"dagster/column_schema": schema}, "freshness_policy": NIGHTLY_FRESHNESS}
 
 
 class HistoryConfig(dg.Config):
@@ -160,7 +171,7 @@ def _reason_counts(table: pl.DataFrame) -> dg.MarkdownMetadataValue:
 
 # --- assets ---------------------------------------------------------------------------------------
 @dg.asset(
-    key=GOLD_PRODUCTS, group_name=GROUP, deps=[SILVER_PRODUCTS, IMAGE_MANIFEST, ITEM_EMBEDDINGS],
+    key=GOLD_PRODUCTS, group_name=GROUP, **_published("products"), deps=[SILVER_PRODUCTS, IMAGE_MANIFEST, ITEM_EMBEDDINGS],
     kinds={"python", "polars", "parquet"},
     description="gold/products.parquet: the catalog dimension for joins (silver columns, price_band, "
                 "image_path of the cached image, has_image, has_text), sorted by product_id.",
@@ -186,7 +197,7 @@ def gold_products(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.M
 
 
 @dg.asset(
-    key=SIMILAR_ITEMS, group_name=GROUP,
+    key=SIMILAR_ITEMS, group_name=GROUP, **_published("similar_items"),
     deps=[GOLD_PRODUCTS, FAISS_INDEX, ITEM_EMBEDDINGS, INTERACTION_SPLIT, ALS_MODEL, ITEM_TOWER_VECTORS, HYBRID_WEIGHTS],
     kinds={"python", "faiss", "parquet"},
     description="gold/similar_items.parquet: for every product the K most similar others (index candidates + "
@@ -244,7 +255,7 @@ def similar_items(context: dg.AssetExecutionContext, config: SimilarItemsAssetCo
 
 
 @dg.asset(
-    key=USER_RECOMMENDATIONS, group_name=GROUP,
+    key=USER_RECOMMENDATIONS, group_name=GROUP, **_published("user_recommendations"),
     deps=[GOLD_PRODUCTS, FAISS_INDEX, ITEM_EMBEDDINGS, INTERACTION_SPLIT, ALS_MODEL, TWO_TOWER_MODEL,
           ITEM_TOWER_VECTORS, HYBRID_WEIGHTS],
     kinds={"python", "faiss", "parquet"},
@@ -318,7 +329,7 @@ def _style_catalogue() -> StyleCatalogue:
 
 
 @dg.asset(
-    key=STYLE_RECOMMENDATIONS, group_name=GROUP, deps=[GOLD_PRODUCTS, INTERACTION_SPLIT],
+    key=STYLE_RECOMMENDATIONS, group_name=GROUP, **_published("style_recommendations"), deps=[GOLD_PRODUCTS, INTERACTION_SPLIT],
     kinds={"python", "parquet"},
     description="gold/style_recommendations.parquet: cold-start lists for a shopper who only picks a style "
                 "(persona) and optionally a gender (null = any), with a reason.",
@@ -360,7 +371,7 @@ def style_recommendations(context: dg.AssetExecutionContext, config: StyleRecomm
 
 
 @dg.asset(
-    key=BUILDS, group_name=GROUP,
+    key=BUILDS, group_name=GROUP, **_published("builds"),
     deps=[GOLD_PRODUCTS, SIMILAR_ITEMS, USER_RECOMMENDATIONS, STYLE_RECOMMENDATIONS, FAISS_INDEX, PRODUCT_CHANGES,
           EVALUATION],
     kinds={"python", "parquet"},
@@ -403,7 +414,7 @@ def _first_key(con, table: str, column: str) -> str | None:
 
 
 @dg.asset(
-    key=WAREHOUSE, group_name=GROUP, deps=[GOLD_PRODUCTS, SIMILAR_ITEMS, USER_RECOMMENDATIONS, STYLE_RECOMMENDATIONS,
+    key=WAREHOUSE, group_name=GROUP, freshness_policy=NIGHTLY_FRESHNESS, deps=[GOLD_PRODUCTS, SIMILAR_ITEMS, USER_RECOMMENDATIONS, STYLE_RECOMMENDATIONS,
                                            BUILDS, EVALUATION],
     kinds={"duckdb"},
     description="warehouse.duckdb: one table per gold table (evaluation/<name> as evaluation_<name>), sorted by "

@@ -1,10 +1,13 @@
-"""When the build runs: nightly on a schedule, and whenever new raw files land."""
+"""When the build runs (nightly on a schedule, and whenever new raw files land), and what is
+recorded when it fails."""
 
 import os
+from datetime import datetime, timezone
 
 import dagster as dg
 
 from pipelines.jobs import build_all
+from recsys.gold.failures import FailedBuild, append_failure
 from recsys.raw_files import snapshot_raw
 from resources import LakeResource
 
@@ -36,3 +39,20 @@ def raw_files_sensor(context: dg.SensorEvaluationContext, lake: LakeResource):
         return dg.SkipReason(f"recorded {snapshot.files} raw files ({snapshot.bytes:,} bytes)")
     return dg.RunRequest(run_key=snapshot.fingerprint,
                          tags={"recsys/trigger": "raw_files", "recsys/raw_files": str(snapshot.files)})
+
+
+FAILED_BUILDS = "gold/failed_builds"
+
+
+@dg.run_failure_sensor(monitored_jobs=[build_all], default_status=dg.DefaultSensorStatus.RUNNING,
+                       description="Records every failed build_all run in gold/failed_builds.parquet (run, "
+                                   "failed steps, error) and logs one line saying what failed.")
+def build_failure_sensor(context: dg.RunFailureSensorContext, lake: LakeResource):
+    failure = FailedBuild(
+        run_id=context.dagster_run.run_id, job=context.dagster_run.job_name,
+        failed_at=datetime.now(timezone.utc),
+        failed_steps=[event.step_key for event in context.get_step_failure_events() if event.step_key],
+        message=(context.failure_event.message or "no message").strip())
+    with lake.locked("failed_builds"):
+        lake.write_table(append_failure(lake.read_table_if_exists(FAILED_BUILDS), failure), FAILED_BUILDS)
+    context.log.error(failure.summary() + "; the previous build's tables stay published.")

@@ -55,3 +55,16 @@ def test_the_environment_has_bytecode_for_its_heavy_packages():
     for module in (dg, torch, transformers, great_expectations):
         cached = Path(importlib.util.cache_from_source(module.__file__))
         assert cached.exists(), f"{module.__name__} was installed without bytecode ({cached}): run `make env`"
+
+
+def test_published_tables_show_their_columns_and_are_overdue_after_a_missed_nightly():
+    from recsys.gold import GOLD_TABLES
+
+    graph = _graph()
+    for name, table in GOLD_TABLES.items():
+        node = graph.get(dg.AssetKey(["gold", name]))
+        columns = node.metadata["dagster/column_schema"].columns
+        assert [(c.name, c.type) for c in columns] == [(n, str(t)) for n, t in table.schema.items()], name
+        assert all(c.description for c in columns), name
+        assert isinstance(node.freshness_policy, dg.FreshnessPolicy), name
+    assert graph.get(dg.AssetKey(["warehouse"])).freshness_policy is not None

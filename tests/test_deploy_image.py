@@ -8,6 +8,8 @@ import tomllib
 from pathlib import Path
 from urllib.parse import unquote
 
+from deploy import torch_wheel
+
 REPO = Path(__file__).resolve().parents[1]
 DOCKERFILE = (REPO / "Dockerfile").read_text()
 LOCK = tomllib.loads((REPO / "uv.lock").read_text())
@@ -31,19 +33,23 @@ def test_torch_wheel_is_the_locked_one_where_the_lock_looks():
     assert unquote(url.rsplit("/", 1)[1]) == locked.name
     assert re.search(r"ADD --checksum=sha256:[0-9a-f]{64} ", DOCKERFILE)
     (find_links,) = PYPROJECT["tool"]["uv"]["find-links"]
-    assert str(locked.parent) == find_links
+    assert str(locked.parent) == "." and find_links == ".wheels"
+    checksum = re.search(r"ADD --checksum=sha256:([0-9a-f]{64}) ", DOCKERFILE).group(1)
+    assert checksum == torch_wheel.SHA256 and locked.name == torch_wheel.WHEEL
     # every uv command that resolves the lock sees the wheel folder (two syncs, the k8s install)
     uv_runs = [run for run in re.findall(r"^RUN (.*?)(?=^\S)", DOCKERFILE, re.MULTILINE | re.DOTALL)
                if "uv sync" in run or "uv pip" in run]
     assert len(uv_runs) == 3
-    assert all(f"--mount=type=bind,from=torch-wheel,target={find_links}" in run for run in uv_runs)
+    assert all(f"--mount=type=bind,from=torch-wheel,target=/app/{find_links}" in run for run in uv_runs)
 
 
 def test_k8s_integrations_follow_the_locked_dagster():
     major, minor, patch = _locked("dagster")["version"].split(".")
     assert major == "1"
     # dagster 1.X.Y ships its integrations as 0.(X+16).Y
-    assert _arg("DAGSTER_INTEGRATIONS_VERSION") == f"0.{int(minor) + 16}.{patch}"
+    for integration in ("dagster-k8s", "dagster-postgres"):
+        assert _locked(integration)["version"] == f"0.{int(minor) + 16}.{patch}", integration
+    assert "uv sync --locked --no-dev --group k8s" in DOCKERFILE
 
 
 def test_image_carries_the_instance_config_and_runs_unprivileged():

@@ -26,6 +26,8 @@ def k8s_definitions(local: dg.Definitions) -> dg.Definitions:
     build_all = build_all_job(k8s_executor())
 
     def retarget(automation):
+        if isinstance(automation, dg.SensorDefinition) and not automation.targets:
+            return automation  # a run-status sensor: it watches build_all by name, whichever executor runs it
         return automation.with_updated_job(build_all) if automation.job_name == build_all.name else automation
 
     return dg.Definitions(

@@ -78,6 +78,58 @@ BUILDS_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
+# What each published column means, for readers of the tables (the Dagster UI shows it with each
+# table's column schema; docs/tables.md says the same).
+COLUMN_DESCRIPTIONS: dict[str, str] = {
+    "product_id": "The product: <source>:<source id>, stable across builds.",
+    "source": "Which raw catalog the product came from (asos, myntra_styles, myntra_catalog).",
+    "source_id": "The product's id in its source.",
+    "name": "Product name.",
+    "description": "Plain-text description (HTML stripped), at most 5,000 characters.",
+    "brand": "Brand, null when the source has none.",
+    "gender": "Unified gender: Men, Women, Unisex, Boys, Girls, Unisex Kids, or null.",
+    "category": "Unified master category (Apparel, Accessories, Footwear, ...), or null.",
+    "subcategory": "Unified subcategory (Topwear, Bags, ...), or null.",
+    "article_type": "Unified article type (Tshirts, Jeans, Handbags, ...), or null.",
+    "colour": "Base colour, title case.",
+    "usage": "Usage (Casual, Formal, Sports, ...), null when the source has none.",
+    "season": "Season, null when the source has none.",
+    "price": "Current price; null when missing.",
+    "currency": "ISO currency of the price (GBP, INR, ...).",
+    "price_band": "low, mid or high within the product's currency; null without a price.",
+    "image_urls": "Image references: http(s) URLs and lake-relative paths of local images.",
+    "image_path": "Lake-relative path of the cached, normalized image; null without one.",
+    "has_image": "Whether the product has a usable image (its vector has an image part).",
+    "has_text": "Whether the product has text for its vector.",
+    "rank": "1-based position in the list.",
+    "similar_product_id": "A product similar to product_id; never product_id itself.",
+    "user_id": "The user the list is for.",
+    "style": "The style (persona) a new shopper picked.",
+    "score": "The re-ranker's score: higher ranks first.",
+    "reason": "Why this item is on the list, in words.",
+    "model": "hybrid when two or more signals ranked the list, else the one signal's name.",
+    "build_id": "The build that computed this row (carried-over rows keep theirs).",
+    "started_at": "When the build started (UTC).",
+    "finished_at": "When the build finished (UTC).",
+    "products": "Products in the catalog.",
+    "users": "Users with a list.",
+    "styles": "Styles with a list.",
+    "similar_items_rows": "Rows of gold/similar_items.",
+    "user_recommendations_rows": "Rows of gold/user_recommendations.",
+    "style_recommendations_rows": "Rows of gold/style_recommendations.",
+    "similar_items_coverage": "Share of products with at least one similar item.",
+    "recommended_catalog_coverage": "Share of products recommended to at least one user.",
+    "index_kind": "The FAISS index the lists were searched in (exact or hnsw).",
+    "vector_model": "The encoder and version of the vectors.",
+    "recomputed": "Tables with rows written by this build.",
+    "reused": "Tables carried over whole from an earlier build (name@build_id).",
+    "new_products": "Products the catalog load added.",
+    "changed_products": "Products whose content changed.",
+    "removed_products": "Products the catalog load removed.",
+    "stages": "Per pipeline step: seconds and what it did.",
+}
+
+
 @dataclass(frozen=True)
 class TableBuild:
     """A built gold table and how long its stages took (seconds by stage)."""
