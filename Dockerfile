@@ -7,8 +7,11 @@
 #       offline: takes the wheel from a local folder instead (any folder holding the file)
 #   docker build --target k8s -t fashion-recsys:k8s .
 #       adds dagster-k8s and dagster-postgres for deploy/k8s (Helm chart, one pod per step)
-#   docker run --init -p 3000:3000 -v recsys-lake:/app/data_lake fashion-recsys
-#       a bind-mounted lake must be writable by uid 10001 (or add --user "$(id -u)")
+#   docker run --init -p 3000:3000 -v recsys-lake:/app/data_lake -v recsys-instance:/app/dagster_home fashion-recsys
+#       the lake and the Dagster instance (run history, schedule and sensor state) live on volumes, so a
+#       recreated container keeps both; a named volume starts with the image's content (the raw sample,
+#       dagster.yaml). A bind-mounted folder must be writable by uid 10001 (or add --user "$(id -u)"), and
+#       a bind-mounted instance folder needs dagster_home/dagster.yaml copied into it.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 ARG TORCH_WHEEL=torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl
@@ -66,7 +69,11 @@ RUN --mount=type=bind,from=torch-wheel,target=/app/.wheels \
     uv sync --locked --no-dev
 
 USER 10001
+VOLUME ["/app/data_lake", "/app/dagster_home"]
 EXPOSE 3000
+# Healthy once the webserver answers; the daemon's death ends the container (CMD below).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:3000/server_info', timeout=4)"]
 # The daemon runs schedules, sensors and the run queue; the webserver serves the UI. If either
 # exits, so does the container (wait -n), and a stop signal reaches both (kill 0).
 CMD ["bash", "-c", "trap 'kill 0' TERM INT; dagster-daemon run -w workspace.yaml & dagster-webserver -w workspace.yaml -h 0.0.0.0 -p 3000 & wait -n; kill 0"]

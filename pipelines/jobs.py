@@ -20,14 +20,18 @@ LOCAL_EXECUTOR = dg.multiprocess_executor.configured(
 )
 
 
-def build_all_job(executor_def: dg.ExecutorDefinition = LOCAL_EXECUTOR):
-    """build_all with ``executor_def``; deploy/k8s swaps in k8s_job_executor (one pod per step)."""
+def build_all_job(executor_def: dg.ExecutorDefinition = LOCAL_EXECUTOR, config: dict | None = None,
+                  retry_policy: dg.RetryPolicy | None = None):
+    """build_all with ``executor_def``; deploy/k8s swaps in k8s_job_executor (one pod per step), its
+    default run ``config`` and a ``retry_policy`` for every step."""
     return dg.define_asset_job(
         "build_all",
         selection=dg.AssetSelection.all() - dg.AssetSelection.groups("raw") - SHARD_ASSETS,
         description="Build every table from the raw catalogs: ingestion, images, embeddings, models, index, gold tables, evaluation.",
         executor_def=executor_def,
         tags={"recsys/run": "build"},     # the run queue runs one build at a time
+        config=config,
+        op_retry_policy=retry_policy,
     )
 
 

@@ -8,6 +8,7 @@ import dagster as dg
 from pydantic import Field
 
 from recsys.embeddings import DEFAULT_CLIP, ClipEncoder, Encoder, LocalEncoder, MiniLMTextEncoder
+from recsys.cpu_limit import resolve_threads
 from recsys.embeddings.minilm import default_model_path, model_fingerprint
 
 BACKENDS = ("local", "clip")
@@ -28,11 +29,11 @@ class EncoderResource(dg.ConfigurableResource):
     device: str = Field("auto", description="'auto' (cuda when available, else cpu), 'cpu', 'cuda', 'cuda:1', ...")
     text_batch_size: int = Field(128, description="Texts per forward pass (sorted by length first).")
     image_batch_size: int = Field(128, description="Images per forward pass.")
-    threads: int = Field(1, description="torch intra-op threads (CPU). 1 by default: on a shared or busy machine "
-                                        "OpenMP threads wait on descheduled peers, and 2 threads ran 3-10x slower "
-                                        "than 1 in our measurements; on a dedicated multi-core machine set the core "
-                                        "count (2 cores: ~1.9x faster). Tower training is deterministic for a given "
-                                        "seed and thread count.")
+    threads: int = Field(1, description="torch intra-op threads (CPU); 0: every CPU the process may use (a "
+                                        "Kubernetes pod's CPU limit). 1 by default: on a shared or busy machine "
+                                        "OpenMP threads wait on descheduled peers (see the README); give a dedicated "
+                                        "machine or pod its cores. Tower training is deterministic for a given seed "
+                                        "and thread count.")
     decode_workers: int = Field(1, description="Threads decoding images ahead of inference.")
     precision: str = Field("auto", description="MiniLM encoding and tower training: 'auto' (bfloat16 autocast where "
                                                "the hardware has bfloat16 units: AMX/AVX512-BF16 CPUs, GPUs), "
@@ -48,7 +49,7 @@ class EncoderResource(dg.ConfigurableResource):
     def apply_threads(self) -> None:
         import torch
 
-        torch.set_num_threads(self.threads)
+        torch.set_num_threads(resolve_threads(self.threads))
 
     def text_encoder(self) -> MiniLMTextEncoder:
         """The local backend's text encoder (also what the image tower is trained against)."""

@@ -57,3 +57,12 @@ def test_image_carries_the_instance_config_and_runs_unprivileged():
     assert re.findall(r"^USER (\S+)$", DOCKERFILE, re.MULTILINE)[-1] == "10001"
     ignored = (REPO / ".dockerignore").read_text().split()
     assert ".venv" in ignored and "data_lake/*" in ignored and "!data_lake/raw" in ignored
+
+
+def test_image_reports_its_health_and_keeps_lake_and_instance_on_volumes():
+    healthcheck = re.search(r"^HEALTHCHECK .*?CMD (.*)$", DOCKERFILE, re.MULTILINE | re.DOTALL).group(1)
+    assert "http://127.0.0.1:3000/server_info" in healthcheck
+    assert 'VOLUME ["/app/data_lake", "/app/dagster_home"]' in DOCKERFILE
+    assert "ENV" in DOCKERFILE and "DAGSTER_HOME=/app/dagster_home" in DOCKERFILE
+    documented = re.search(r"^#\s+(docker run .*)$", DOCKERFILE, re.MULTILINE).group(1)
+    assert "-v recsys-lake:/app/data_lake" in documented and "-v recsys-instance:/app/dagster_home" in documented

@@ -96,3 +96,37 @@ def test_core_logs_reach_the_ui_as_locally():
     local = yaml.safe_load((REPO / "dagster_home" / "dagster.yaml").read_text())["python_logs"]
     chart = _yaml("values.yaml")["pythonLogs"]
     assert chart == {"managedPythonLoggers": local["managed_python_loggers"], "pythonLogLevel": local["python_log_level"]}
+
+
+def test_the_seed_job_fills_raw_on_the_lake_volume_from_the_image():
+    job = _yaml("seed-raw-job.yaml")
+    pod = job["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    deployment = _deployment()
+    lake_dir = {e["name"]: e["value"] for e in deployment["env"]}["RECSYS_LAKE_DIR"]
+    (mount,) = container["volumeMounts"]
+    (volume,) = pod["volumes"]
+    assert mount["mountPath"] == lake_dir and volume["name"] == mount["name"]
+    assert volume["persistentVolumeClaim"]["claimName"] == _yaml("lake-pvc.yaml")["metadata"]["name"]
+    assert container["image"].split(":")[0] == deployment["image"]["repository"]
+    command = " ".join(container["command"])
+    # copies what the Dockerfile put in the image, into the lake's raw/, never overwriting
+    assert "COPY --chown=10001:10001 data_lake/raw/ data_lake/raw/" in (REPO / "Dockerfile").read_text()
+    assert f"{APP_DIR}/data_lake/raw/." in command and f"{lake_dir}/raw/" in command and "cp -Rn" in command
+    assert pod["securityContext"]["runAsUser"] == 10001
+
+
+def test_step_pods_use_their_cpu_limit_and_are_retried():
+    k8s_defs = runpy.run_path(str(K8S / "definitions.py"))["defs"]
+    job = k8s_defs.resolve_job_def("build_all")
+    executor = _yaml("executor.yaml")
+    sizes = [executor["step_k8s_config"], *executor["per_step_k8s_config"].values()]
+    for size in sizes:   # a CPU limit is what the threads follow (recsys.cpu_limit)
+        resources = size["container_config"]["resources"]
+        assert resources["limits"]["cpu"] == resources["requests"]["cpu"]
+    config = dg.validate_run_config(job, {})
+    assert config["ops"]["models__two_tower"]["config"]["threads"] == 0
+    assert config["ops"]["models__als"]["config"]["num_threads"] == 0
+    assert k8s_defs.resources["encoder"].threads == 0
+    retried = job.op_retry_policy
+    assert retried is not None and retried.max_retries >= 1

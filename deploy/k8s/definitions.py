@@ -13,8 +13,17 @@ from dagster_k8s import k8s_job_executor
 
 from pipelines.definitions import defs as local_defs
 from pipelines.jobs import build_all_job
+from resources import EncoderResource
 
 EXECUTOR_CONFIG = Path(__file__).with_name("executor.yaml")
+# A step pod has a CPU limit (executor.yaml): its torch and implicit threads follow it (0 = every
+# CPU the cgroup quota allows, recsys.cpu_limit) instead of the single thread of a shared machine.
+POD_THREADS_CONFIG = {"ops": {"models__two_tower": {"config": {"threads": 0}},
+                              "models__als": {"config": {"num_threads": 0}}}}
+# Pods are evicted and nodes drained: a step that died with its pod runs again. Every asset writes
+# its outputs atomically and reuses finished work, so a rerun is safe; a failed blocking check is a
+# result, not an error, and is not retried.
+STEP_RETRY = dg.RetryPolicy(max_retries=2, delay=60, backoff=dg.Backoff.EXPONENTIAL)
 
 
 def k8s_executor() -> dg.ExecutorDefinition:
@@ -23,7 +32,7 @@ def k8s_executor() -> dg.ExecutorDefinition:
 
 def k8s_definitions(local: dg.Definitions) -> dg.Definitions:
     """``local`` with build_all on the k8s executor; its schedules and sensors retargeted to that job."""
-    build_all = build_all_job(k8s_executor())
+    build_all = build_all_job(k8s_executor(), config=POD_THREADS_CONFIG, retry_policy=STEP_RETRY)
 
     def retarget(automation):
         if isinstance(automation, dg.SensorDefinition) and not automation.targets:
@@ -36,7 +45,7 @@ def k8s_definitions(local: dg.Definitions) -> dg.Definitions:
         jobs=[build_all, *(job for job in local.jobs or [] if job.name != build_all.name)],
         schedules=[retarget(schedule) for schedule in local.schedules or []],
         sensors=[retarget(sensor) for sensor in local.sensors or []],
-        resources=local.resources,
+        resources={**local.resources, "encoder": EncoderResource(threads=0)},
     )
 
 

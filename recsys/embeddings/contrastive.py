@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from threadpoolctl import threadpool_limits
 
+from recsys.cpu_limit import resolve_threads
 from recsys.embeddings.image_tower import ImageTower, TowerConfig
 from recsys.embeddings.precision import use_bf16
 
@@ -104,7 +105,7 @@ def train_image_tower(images: np.ndarray, text_vectors: np.ndarray, tower_config
     torch_device = torch.device(device)
     bf16 = use_bf16(precision, torch_device)
     previous_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
+    torch.set_num_threads(resolve_threads(threads))
     try:
         with threadpool_limits(threads):
             return _train(images, text_vectors, tower_config, config, torch_device, threads, bf16, evaluate)

@@ -24,6 +24,7 @@ import polars as pl
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
+from recsys.cpu_limit import resolve_threads
 from recsys.models.base import Recommender
 from recsys.models.matrix import Interactions
 from recsys.vectors import vector_matrix
@@ -38,7 +39,7 @@ class ALSParams:
     alpha: float = 5.0
     iterations: int = 15
     seed: int = 0
-    num_threads: int = 0          # implicit's threads; 0 = all cores
+    num_threads: int = 0          # implicit's threads; 0 = every CPU the process may use (cgroup limit)
     use_cg: bool = True           # conjugate-gradient solver (faster, as accurate for ALS)
 
 
@@ -76,7 +77,7 @@ class ALSRecommender(Recommender):
 
         with threadpool_limits(1, "blas"):   # implicit checks the BLAS threads when it is built
             als = AlternatingLeastSquares(factors=p.factors, regularization=p.regularization, alpha=1.0,
-                                          iterations=p.iterations, use_cg=p.use_cg, num_threads=p.num_threads,
+                                          iterations=p.iterations, use_cg=p.use_cg, num_threads=resolve_threads(p.num_threads),
                                           random_state=p.seed, calculate_training_loss=False)
             als.fit(confidence_matrix(train, p.alpha), show_progress=False, callback=callback)
         self.user_factors = np.ascontiguousarray(als.user_factors, dtype=np.float32)

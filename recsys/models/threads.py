@@ -11,13 +11,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from recsys.cpu_limit import resolve_threads
+
 
 @contextmanager
 def torch_threads(threads: int) -> Iterator[None]:
+    """``threads`` torch threads inside the block; 0: every CPU this process may use (recsys.cpu_limit)."""
     import torch
 
     previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
+    torch.set_num_threads(resolve_threads(threads))
     try:
         yield
     finally:
