@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import dagster as dg
 from pydantic import Field
@@ -10,8 +11,6 @@ from pydantic import Field
 from recsys.embeddings import DEFAULT_CLIP, ClipEncoder, Encoder, LocalEncoder, MiniLMTextEncoder
 from recsys.cpu_limit import resolve_threads
 from recsys.embeddings.minilm import default_model_path, model_fingerprint
-
-BACKENDS = ("local", "clip")
 
 
 class EncoderResource(dg.ConfigurableResource):
@@ -22,11 +21,14 @@ class EncoderResource(dg.ConfigurableResource):
     CLIP checkpoint (folder or cached hub id), 512-d for ViT-B/32.
     """
 
-    backend: str = Field("local", description="'local' (MiniLM + catalog-trained image tower, offline) or 'clip'.")
+    backend: Literal["local", "clip"] = Field(
+        "local", description="'local' (MiniLM + catalog-trained image tower, offline) or 'clip'.")
     clip_name_or_path: str = Field(DEFAULT_CLIP, description="CLIP checkpoint folder or hub id (backend 'clip').")
     clip_allow_download: bool = Field(True, description="Let a hub id not in the local cache be downloaded "
                                                         "(needs internet; set False on offline machines to fail fast).")
-    device: str = Field("auto", description="'auto' (cuda when available, else cpu), 'cpu', 'cuda', 'cuda:1', ...")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="'auto' (cuda when available, else cpu), 'cpu' or 'cuda' (pick the GPU with "
+                            "CUDA_VISIBLE_DEVICES).")
     text_batch_size: int = Field(128, description="Texts per forward pass (sorted by length first).")
     image_batch_size: int = Field(128, description="Images per forward pass.")
     threads: int = Field(1, description="torch intra-op threads (CPU); 0: every CPU the process may use (a "
@@ -35,7 +37,7 @@ class EncoderResource(dg.ConfigurableResource):
                                         "machine or pod its cores. Tower training is deterministic for a given seed "
                                         "and thread count.")
     decode_workers: int = Field(1, description="Threads decoding images ahead of inference.")
-    precision: str = Field("auto", description="MiniLM encoding and tower training: 'auto' (bfloat16 autocast where "
+    precision: Literal["auto", "bf16", "fp32"] = Field("auto", description="MiniLM encoding and tower training: 'auto' (bfloat16 autocast where "
                                                "the hardware has bfloat16 units: AMX/AVX512-BF16 CPUs, GPUs), "
                                                "'bf16', 'fp32'. CLIP always runs in float32.")
 
@@ -63,8 +65,6 @@ class EncoderResource(dg.ConfigurableResource):
 
     def load(self, tower_dir: Path) -> Encoder:
         """The configured encoder; ``tower_dir`` is the trained image tower (local backend only)."""
-        if self.backend not in BACKENDS:
-            raise ValueError(f"unknown encoder backend {self.backend!r}: use one of {', '.join(BACKENDS)}")
         self.apply_threads()
         device = self.resolved_device()
         if self.backend == "clip":

@@ -68,3 +68,15 @@ def test_published_tables_show_their_columns_and_are_overdue_after_a_missed_nigh
         assert all(c.description for c in columns), name
         assert isinstance(node.freshness_policy, dg.FreshnessPolicy), name
     assert graph.get(dg.AssetKey(["warehouse"])).freshness_policy is not None
+
+
+def test_the_lake_location_comes_from_the_environment_as_an_env_var(monkeypatch):
+    from resources import LAKE_ENV_VAR, default_resources
+
+    monkeypatch.setenv(LAKE_ENV_VAR, "/mnt/lake")
+    lake = default_resources()["lake"]
+    assert lake.root == dg.EnvVar(LAKE_ENV_VAR)
+    assert lake.root.get_value() == "/mnt/lake"
+    monkeypatch.delenv(LAKE_ENV_VAR)
+    assert default_resources()["lake"].root == "data_lake"
+    assert default_resources("/given")["lake"].root == "/given"
