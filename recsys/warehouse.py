@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -25,35 +24,17 @@ class WarehouseTable:
     name: str                   # table name in DuckDB, e.g. "similar_items", "evaluation_metrics"
     parquet: Path               # file or folder of Parquet files
     order_by: Sequence[str] = ()  # sort for point lookups (zone maps make filters on these cheap)
-    # Columns stored as a DuckDB ENUM, column -> type name (tables sharing a name share the type,
-    # built from the sorted distinct values of all of them). DuckDB keeps only an 8-byte prefix in
-    # VARCHAR min/max statistics, so ids that share a prefix ("myntra_styles:...") defeat the zone
-    # maps; an ENUM is stored as its integer code, so a table sorted by it skips every row group
-    # but one on an equality lookup. Queries still compare it with plain strings.
-    enum_columns: Mapping[str, str] = field(default_factory=dict)
+    # Columns with an index (DuckDB's ART): an equality lookup on one of them reads the matching
+    # rows instead of scanning. Ids stay plain VARCHAR for every client; zone maps alone do not help
+    # them, since DuckDB keeps only an 8-byte prefix of a string's min/max and ids share theirs
+    # ("myntra_styles:...").
+    index_columns: Sequence[str] = ()
 
 
 def _parquet_source(path: Path) -> str:
     path = Path(path)
     pattern = str(path / "**" / "*.parquet") if path.is_dir() else str(path)
     return f"read_parquet('{pattern.replace(chr(39), chr(39) * 2)}', hive_partitioning = {str(path.is_dir()).lower()})"
-
-
-def _create_enum_types(con: duckdb.DuckDBPyConnection, tables: Sequence[WarehouseTable]) -> None:
-    sources: dict[str, list[str]] = defaultdict(list)
-    for table in tables:
-        for column, type_name in table.enum_columns.items():
-            sources[type_name].append(f'SELECT "{column}" AS v FROM {_parquet_source(table.parquet)}')
-    for type_name, selects in sources.items():
-        con.execute(f'CREATE TYPE "{type_name}" AS ENUM (SELECT DISTINCT v FROM ({" UNION ALL ".join(selects)}) '
-                    "WHERE v IS NOT NULL ORDER BY v)")
-
-
-def _select_list(table: WarehouseTable) -> str:
-    if not table.enum_columns:
-        return "*"
-    casts = ", ".join(f'"{c}"::"{t}" AS "{c}"' for c, t in table.enum_columns.items())
-    return f"* REPLACE ({casts})"
 
 
 def publish(db_path: Path, tables: Mapping[str, WarehouseTable] | Sequence[WarehouseTable],
@@ -79,11 +60,11 @@ def publish(db_path: Path, tables: Mapping[str, WarehouseTable] | Sequence[Wareh
                         if name not in names:
                             con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM previous."{name}"')
                     con.execute("DETACH previous")
-                _create_enum_types(con, items)
                 for table in items:
                     order = f" ORDER BY {', '.join(table.order_by)}" if table.order_by else ""
-                    con.execute(f'CREATE TABLE "{table.name}" AS SELECT {_select_list(table)} '
-                                f'FROM {_parquet_source(table.parquet)}{order}')
+                    con.execute(f'CREATE TABLE "{table.name}" AS SELECT * FROM {_parquet_source(table.parquet)}{order}')
+                    for column in table.index_columns:
+                        con.execute(f'CREATE INDEX "{table.name}__{column}" ON "{table.name}" ("{column}")')
                 con.execute("CHECKPOINT")
                 published = sorted(r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall())
             finally:

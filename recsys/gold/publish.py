@@ -1,8 +1,5 @@
-"""Which Parquet files become which DuckDB warehouse tables, sorted (and id-typed) for point lookups.
-
-Product and user ids are stored in the warehouse as ENUMs over the sorted ids (see
-``recsys.warehouse.WarehouseTable.enum_columns``): equality on them prunes to one row group.
-"""
+"""Which Parquet files become which DuckDB warehouse tables, sorted and indexed for point lookups
+(``recsys.warehouse.WarehouseTable.index_columns``); ids stay plain strings."""
 
 from __future__ import annotations
 
@@ -21,7 +18,7 @@ def gold_warehouse_tables(gold_dir: Path) -> list[WarehouseTable]:
     missing = [name for name in GOLD_TABLES if not (gold_dir / f"{name}.parquet").exists()]
     if missing:
         raise FileNotFoundError(f"gold tables missing in {gold_dir}: {missing}; materialize them first")
-    tables = [WarehouseTable(t.name, gold_dir / f"{t.name}.parquet", t.order_by, t.warehouse_keys)
+    tables = [WarehouseTable(t.name, gold_dir / f"{t.name}.parquet", t.order_by, t.lookup_columns)
               for t in GOLD_TABLES.values()]
     evaluation = gold_dir / EVALUATION_DIR
     if evaluation.is_dir():

@@ -7,7 +7,7 @@ the rows of the product or user asked for.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -143,20 +143,17 @@ class GoldTable:
     name: str                     # gold/<name>.parquet and the DuckDB table name
     schema: dict[str, pl.DataType]
     order_by: tuple[str, ...]     # sort for point lookups
-    warehouse_keys: dict[str, str] = field(default_factory=dict)   # column -> DuckDB ENUM type in the warehouse
+    lookup_columns: tuple[str, ...] = ()   # indexed in the warehouse: equality lookups read only their rows
 
-
-PRODUCT_KEY, USER_KEY = "product_key", "user_key"
 
 
 GOLD_TABLES: dict[str, GoldTable] = {t.name: t for t in (
-    GoldTable("products", PRODUCTS_SCHEMA, ("product_id",), {"product_id": PRODUCT_KEY}),
+    GoldTable("products", PRODUCTS_SCHEMA, ("product_id",), ("product_id",)),
     GoldTable("similar_items", SIMILAR_ITEMS_SCHEMA, ("product_id", "rank"),
-              {"product_id": PRODUCT_KEY, "similar_product_id": PRODUCT_KEY}),
+              ("product_id",)),
     GoldTable("user_recommendations", USER_RECOMMENDATIONS_SCHEMA, ("user_id", "rank"),
-              {"user_id": USER_KEY, "product_id": PRODUCT_KEY}),
-    GoldTable("style_recommendations", STYLE_RECOMMENDATIONS_SCHEMA, ("style", "gender", "rank"),
-              {"product_id": PRODUCT_KEY}),
+              ("user_id",)),
+    GoldTable("style_recommendations", STYLE_RECOMMENDATIONS_SCHEMA, ("style", "gender", "rank")),
     GoldTable("builds", BUILDS_SCHEMA, ("started_at", "build_id")),
 )}
 
