@@ -64,6 +64,7 @@ def silver_catalog(context: dg.AssetExecutionContext, lake: LakeResource):
             "blank_lines_skipped": result.blank_lines,
             "article_types_inferred": result.article_types_inferred,
             "image_refs_dropped": metadata.counts(dict(result.image_refs_dropped), "reason", "references"),
+            "fields_truncated": metadata.counts(dict(result.fields_truncated), "field", "records"),
             "with_image_url": int((result.products["image_urls"].list.len() > 0).sum()),
             "seconds": round(seconds, 2),
             "preview": metadata.preview(result.products, ["product_id", "name", "brand", "gender", "article_type",
