@@ -57,7 +57,7 @@ def _drop_code_blocks(value: str) -> str:
         if closing is not None:
             position = closing.end()
         else:
-            unclosed_from[tag] = min(position, unclosed_from.get(tag, position))
+            unclosed_from.setdefault(tag, position)
             next_tag = value.find("<", position)
             position = len(value) if next_tag < 0 else next_tag
         kept.append(" ")

@@ -58,6 +58,7 @@ class LocalFiles:
     def __init__(self, lake_root: Path, max_bytes: int, allowed_folder: str = RAW_FOLDER):
         self.lake_root = os.path.realpath(lake_root)
         # Resolved too: a raw/ that is itself a symlink (a big dataset mounted elsewhere) is fine.
+        self.allowed_folder = allowed_folder
         self.allowed_root = os.path.realpath(os.path.join(self.lake_root, allowed_folder))
         self.max_bytes = max_bytes
         self._real_dirs: dict[str, str] = {}
@@ -106,13 +107,13 @@ class LocalFiles:
 
     def _check_inside(self, path: str) -> None:
         if not path.startswith(self.allowed_root + os.sep):
-            raise ImageRejected(Status.REFUSED, f"{self.shown(path)} is outside {RAW_FOLDER}/")
+            raise ImageRejected(Status.REFUSED, f"{self.shown(path)} is outside {self.allowed_folder}/")
 
     def shown(self, path: str) -> str:
         """``path`` as messages show it: lake-relative inside the lake, so no stored error names
         the build machine's folders."""
         if path.startswith(self.allowed_root + os.sep):
-            return f"{RAW_FOLDER}/{path[len(self.allowed_root) + 1:]}"
+            return f"{self.allowed_folder}/{path[len(self.allowed_root) + 1:]}"
         if path.startswith(self.lake_root + os.sep):
             return path[len(self.lake_root) + 1:]
         return path
@@ -126,7 +127,7 @@ class LocalFiles:
         path = unquote(parts.path)
         if parts.netloc not in ("", "localhost") or not path.startswith(self.allowed_root + os.sep):
             return url
-        return f"{RAW_FOLDER}/{path[len(self.allowed_root) + 1:]}"
+        return self.shown(path)
 
     def read(self, file: LocalFile) -> bytes:
         """The file's bytes; ImageRejected when missing or over the byte limit (checked before reading)."""
