@@ -108,6 +108,7 @@ def _products_metadata(lake: LakeResource, result: IngestResult, coverage: Check
         "unmapped_vocabulary_values": len(result.unmapped_vocabulary),
         "unmapped_vocabulary": metadata.counts(coverage.rows, "source field value", "products"),
         "image_refs_dropped": metadata.counts(dict(result.image_refs_dropped), "reason", "references"),
+        "fields_truncated": metadata.counts(dict(result.fields_truncated), "field", "records"),
         "with_image_url": int((result.products["image_urls"].list.len() > 0).sum()),
         "seconds": round(seconds, 2),
         "preview": metadata.preview(result.products, ["product_id", "name", "brand", "gender", "article_type",

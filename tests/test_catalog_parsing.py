@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from recsys.catalog.csv_records import MAX_FIELD_CHARS, MAX_RECORD_LINES, read_csv_records
@@ -25,6 +28,11 @@ from recsys.catalog.text import clean_description, clean_short, null_if_missing,
         ("0", 0.0, "GBP"),
         ("", None, None),
         (None, None, None),
+        # null tokens mean a missing price (README), whatever the source
+        ("NA", None, None),
+        ("null", None, None),
+        (" N/A ", None, None),
+        ("nan", None, None),
     ],
 )
 def test_price_parses_real_formats(raw, value, currency):
@@ -34,7 +42,7 @@ def test_price_parses_real_formats(raw, value, currency):
     assert parsed.currency == currency
 
 
-@pytest.mark.parametrize("raw", ["free", "-5", "2000000", "nan", "inf", "12 or 14", "£"])
+@pytest.mark.parametrize("raw", ["free", "-5", "2000000", "inf", "12 or 14", "£"])
 def test_price_rejects_garbage_with_a_reason(raw):
     parsed = parse_price(raw, default_currency="GBP")
     assert parsed.value is None
@@ -42,13 +50,64 @@ def test_price_rejects_garbage_with_a_reason(raw):
 
 
 def test_image_field_python_literal_json_and_broken():
-    assert split_image_field("['https://a/1.jpg', 'https://a/2.jpg']") == ["https://a/1.jpg", "https://a/2.jpg"]
-    assert split_image_field('["https://a/1.jpg"]') == ["https://a/1.jpg"]
-    assert split_image_field("['https://a/1.jpg', 'https://a/2") == ["https://a/1.jpg"]
-    assert split_image_field("__import__('os').system('rm -rf /')") == ["__import__('os').system('rm -rf /')"]
-    assert split_image_field("[" * 100_000) == []
-    assert split_image_field("NA") == ["NA"]
-    assert split_image_field("") == []
+    report = ImageUrlReport()
+    assert split_image_field("['https://a/1.jpg', 'https://a/2.jpg']", report) == ["https://a/1.jpg", "https://a/2.jpg"]
+    assert split_image_field('["https://a/1.jpg"]', report) == ["https://a/1.jpg"]
+    assert split_image_field("['https://a/1.jpg', 'https://a/2", report) == ["https://a/1.jpg"]
+    assert split_image_field("[" * 100_000, report) == []
+    assert split_image_field("NA", report) == []
+    assert split_image_field("", report) == []
+
+
+@pytest.mark.parametrize("field", [
+    "__import__('os').system('rm -rf /')", "[__import__('os').system('ls')]", "(lambda: 1)()", "eval('1')",
+    "os.system", "$(rm -rf /).jpg", "; rm -rf /", "[1, 2]", "123", "4.5", "{'url': 'https://a/1.jpg'}",
+    '[{"url": "https://a/1.jpg"}]', "[None, True]", "https://a/1.jpg'); __import__('os')",
+])
+def test_an_image_field_holding_anything_but_url_strings_yields_no_url(tmp_path: Path, field):
+    raw = tmp_path / "raw"
+    (raw / "asos").mkdir(parents=True)
+    report = ImageUrlReport()
+    assert parse_image_urls(field, raw, raw / "asos", report) == []
+    assert sum(report.dropped.values()) >= 1, "every dropped part is counted"
+
+
+def test_an_image_list_keeps_its_url_strings_and_counts_the_rest(tmp_path: Path):
+    raw = tmp_path / "raw"
+    (raw / "asos").mkdir(parents=True)
+    report = ImageUrlReport()
+    field = "['https://a/1.jpg', 2, {'x': 1}, \"__import__('os')\", 'https://a/2.jpg']"
+    assert parse_image_urls(field, raw, raw / "asos", report) == ["https://a/1.jpg", "https://a/2.jpg"]
+    assert report.dropped == {"image list holds a non-string item": 2, "not a URL or file name": 1}
+
+
+@pytest.mark.parametrize("ref", [
+    "file:///etc/passwd.jpg", "/etc/passwd.jpg", "file://localhost/etc/passwd.jpg", "file:etc/passwd.jpg",
+    "file://otherhost/etc/passwd.jpg", "C:\\etc\\passwd.jpg", "C:/etc/passwd.jpg", "\\\\server\\etc\\passwd.jpg",
+    "%2Fetc%2Fpasswd.jpg", "../../etc/passwd.jpg", "LAKE/silver/x.jpg",
+])
+def test_absolute_paths_outside_raw_are_refused_not_rerooted(tmp_path: Path, ref):
+    lake = tmp_path / "lake"
+    raw = lake / "raw"
+    # where a re-rooted reference would land: a file is there, and still nothing may point at it
+    for inside in ("etc/passwd.jpg", "asos/etc/passwd.jpg", "asos/C:/etc/passwd.jpg", "C:/etc/passwd.jpg"):
+        _write(raw / inside, b"x")
+    _write(lake / "silver" / "x.jpg", b"x")
+    report = ImageUrlReport()
+    ref = ref.replace("LAKE", lake.as_posix())
+    assert parse_image_urls(f"[{ref!r}]", raw, raw / "asos", report) == []
+    assert sum(report.dropped.values()) == 1
+
+
+def test_local_images_are_lake_relative_whatever_the_spelling(tmp_path: Path):
+    raw = tmp_path / "lake" / "raw"
+    _write(raw / "asos" / "images" / "a b.jpg", b"x")
+    report = ImageUrlReport()
+    spellings = ["images/a b.jpg", "./images/../images/a b.jpg", (raw / "asos" / "images" / "a b.jpg").as_uri(),
+                 str(raw / "asos" / "images" / "a b.jpg"), "file://localhost" + str(raw / "asos" / "images" / "a%20b.jpg")]
+    for spelling in spellings:
+        assert parse_image_urls(f"[{spelling!r}]", raw, raw / "asos", report) == ["raw/asos/images/a b.jpg"], spelling
+    assert not report.dropped
 
 
 def test_image_urls_keep_only_allowed_schemes_and_paths_inside_raw(tmp_path: Path):
@@ -62,7 +121,7 @@ def test_image_urls_keep_only_allowed_schemes_and_paths_inside_raw(tmp_path: Pat
         "file:///etc/passwd", "../../secret.jpg", "img.jpg", (raw / "asos" / "img.jpg").as_uri(), "https:///nohost",
     ])
     urls = parse_image_urls(field, raw, raw / "asos", report)
-    assert urls == ["https://cdn.example/a.jpg", "http://cdn.example/a.jpg", (raw / "asos" / "img.jpg").resolve().as_uri()]
+    assert urls == ["https://cdn.example/a.jpg", "http://cdn.example/a.jpg", "raw/asos/img.jpg"]
     assert report.dropped["path escapes the raw folder"] == 2
     assert report.dropped["scheme 'ftp' not allowed"] == 1
     assert sum(report.dropped.values()) == 6
@@ -79,6 +138,18 @@ def test_text_cleaning():
     assert clean_description("Low-key layeringNotch collarButton placket", split_bullets=True) == \
         "Low-key layering. Notch collar. Button placket"
     assert len(clean_description("x" * 50_000)) == 5_000
+
+
+@pytest.mark.parametrize(("html", "text"), [
+    ("<p>Soft</p><script>alert(1)</script><p>Cotton</p>", "Soft\nCotton"),
+    ("<p>Soft</p><SCRIPT type='text/javascript' data-x=\"a>b\">if (a<b) run()</Script ><p>Cotton</p>", "Soft\nCotton"),
+    ("<p>Soft</p><script>alert(1)<p>Cotton</p>", "Soft\nCotton"),                      # never closed
+    ("Soft<script src=\"x.js\"/> cotton<script>y()</script> shirt", "Soft cotton shirt"),   # self-closed
+    ("<style>p {color: red}</style><p>Soft</p><!-- <p>old</p> --><p>Cotton</p>", "Soft\nCotton"),
+    ("<div>Soft</div><script>var s = '</div>';</script><script>x<div>Cotton</div>", "Soft\nCotton"),
+])
+def test_html_text_is_kept_around_script_and_style_blocks(html, text):
+    assert clean_description(html) == text
 
 
 def test_asos_id_comes_from_the_record_not_its_position():
@@ -128,9 +199,10 @@ def test_csv_records_unbalanced_quote_and_huge_field(tmp_path: Path):
     huge = f"name,price\n{'x' * (MAX_FIELD_CHARS + 1)},1\nok,2\n"
     _, records = read_csv_records(_write(tmp_path / "h.csv", huge.encode()), "h.csv")
     records = list(records)
-    assert records[0].problem.startswith("field too large")
+    assert records[0].problem is None and records[0].truncated == ("name",)
+    assert records[0].fields == {"name": "x" * MAX_FIELD_CHARS, "price": "1"}
     assert len(records[0].raw) <= 1000
-    assert records[1].fields["name"] == "ok"
+    assert records[1].fields["name"] == "ok" and records[1].truncated == ()
 
 
 STYLES_HEADER = "id,gender,masterCategory,subCategory,articleType,baseColour,season,year,usage,productDisplayName\n"
@@ -173,7 +245,7 @@ def test_ingest_nasty_lake_accounts_for_every_row(tmp_path: Path):
     # duplicate id: the last row wins, the first is quarantined with a pointer to its winner
     assert products["myntra_styles:1"]["name"] == "Turtle Men Navy Tee v2"
     assert reasons[("myntra/styles/styles.csv", 2)].startswith("duplicate id")
-    assert products["myntra_styles:1"]["image_urls"][0].endswith("/raw/myntra/images/1.jpg")
+    assert products["myntra_styles:1"]["image_urls"] == ["raw/myntra/images/1.jpg"]
     assert reasons[("myntra/styles/styles.csv", 4)] == "missing name"
     assert reasons[("myntra/styles/styles.csv", 7)].startswith("invalid id")
     assert reasons[("myntra/styles/styles.csv", 8)].startswith("wrong field count")
@@ -209,3 +281,80 @@ def test_missing_required_columns_quarantine_the_file_rows(tmp_path: Path):
     result = ingest_catalogs(tmp_path / "raw")
     assert result.products.is_empty()
     assert result.quarantine["reason"].to_list() == ["missing columns: name, price, description, images"]
+
+
+STYLES_ROWS = ("1,Men,Apparel,Topwear,Tshirts,Navy Blue,Fall,2011,Casual,Turtle Men Navy Tee\n"
+               "2,Women,Footwear,Shoes,Flats,Black,Summer,2012,Casual,Café Women Flats\n")
+ASOS_ROWS = ('Coat A,Now  40.00,Black,"Coats & Jackets by New LookProduct Code: 1011",[],Asos\n'
+             'Coat B,£25.00,Red,"Jacket by TopshopProduct Code: 1012",[],Asos\n')
+
+
+def _utf8_bom(text: str) -> bytes:
+    return b"\xef\xbb\xbf" + text.encode()
+
+
+def _quoted_header(text: str) -> bytes:
+    header, rest = text.split("\n", 1)
+    return _utf8_bom(",".join(f'"{h}"' for h in header.split(",")) + "\n" + rest)
+
+
+def _utf16_tabs(text: str) -> bytes:
+    """Excel's "Unicode text": UTF-16 LE with a BOM, tab-separated, CRLF."""
+    rows = list(csv.reader(io.StringIO(text)))
+    out = io.StringIO()
+    csv.writer(out, delimiter="\t", lineterminator="\r\n").writerows(rows)
+    return b"\xff\xfe" + out.getvalue().encode("utf-16-le")
+
+
+BOM_FLAVOURS = {
+    "utf-8 BOM": _utf8_bom,
+    "utf-8 BOM, CRLF": lambda text: _utf8_bom(text.replace("\n", "\r\n")),
+    "utf-8 BOM before a quoted header": _quoted_header,
+    "utf-8 BOM and a stray cp1252 byte": lambda text: _utf8_bom(text).replace("é".encode(), b"\xe9").replace(
+        "£".encode(), b"\xa3"),
+    "BOM twice": lambda text: b"\xef\xbb\xbf" + _utf8_bom(text),
+    "BOM read as cp1252 and saved as UTF-8": lambda text: "ï»¿".encode() + text.encode(),
+    "utf-16 LE BOM, tab-separated": _utf16_tabs,
+    "utf-16 BE BOM": lambda text: b"\xfe\xff" + text.encode("utf-16-be"),
+}
+
+
+@pytest.mark.parametrize("flavour", BOM_FLAVOURS)
+def test_a_catalog_saved_with_a_byte_order_mark_loses_no_row(tmp_path: Path, flavour):
+    encode = BOM_FLAVOURS[flavour]
+    raw = tmp_path / "raw"
+    _write(raw / "myntra" / "styles" / "styles.csv", encode(STYLES_HEADER + STYLES_ROWS))
+    _write(raw / "asos" / "asos.csv", encode(ASOS_HEADER + ASOS_ROWS))
+    result = ingest_catalogs(raw)
+    assert result.quarantine.is_empty(), result.quarantine["reason"].to_list()
+    products = {r["product_id"]: r for r in result.products.iter_rows(named=True)}
+    assert set(products) == {"myntra_styles:1", "myntra_styles:2", "asos:1011", "asos:1012"}
+    assert products["myntra_styles:2"]["name"] == "Café Women Flats"
+    assert (products["asos:1011"]["price"], products["asos:1012"]["price"]) == (40.0, 25.0)
+    assert products["asos:1012"]["currency"] == "GBP"
+
+
+def test_missing_price_words_are_missing_prices_in_every_source(tmp_path: Path):
+    raw = tmp_path / "raw"
+    _write(raw / "asos" / "asos.csv", (ASOS_HEADER +
+        'Coat A,NA,Black,"Coats by XProduct Code: 1011",[],Asos\n'
+        'Coat B,null,Black,"Coats by XProduct Code: 1012",[],Asos\n').encode())
+    _write(raw / "myntra" / "catalog" / "c.csv", (CATALOG_HEADER +
+        "10,DKNY Bag,DKNY,Unisex,NA,7,x,Black\n11,Roadster Jeans,Roadster,Men,N/A,3,x,Blue\n").encode())
+    result = ingest_catalogs(raw)
+    assert result.quarantine.is_empty(), result.quarantine["reason"].to_list()
+    assert result.products.height == 4
+    assert result.products["price"].null_count() == 4 and result.products["currency"].null_count() == 4
+
+
+def test_an_over_long_field_is_cut_and_counted_not_the_product_lost(tmp_path: Path):
+    raw = tmp_path / "raw"
+    long_description = "<p>Soft cotton</p>" + "x" * (MAX_FIELD_CHARS + 10)
+    _write(raw / "asos" / "asos.csv", (ASOS_HEADER +
+        f'Coat A,40.00,Black,"{long_description}",[],Asos\n'
+        'Coat B,41.00,Red,"Jacket by TopshopProduct Code: 1012",[],Asos\n').encode())
+    result = ingest_catalogs(raw)
+    assert result.quarantine.is_empty() and result.products.height == 2
+    coat = result.products.filter(pl.col("name") == "Coat A").row(0, named=True)
+    assert coat["description"].startswith("Soft cotton") and coat["price"] == 40.0
+    assert result.fields_truncated == {"asos.description": 1}

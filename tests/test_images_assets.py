@@ -38,7 +38,7 @@ def test_sample_cache_every_local_image_and_record_every_remote_one(tiny_lake):
     result = dg.materialize([silver_catalog, image_manifest], resources=_resources(tiny_lake))
     assert result.success
     manifest = _manifest(tiny_lake)
-    local = manifest.filter(pl.col("url").str.starts_with("file:"))
+    local = manifest.filter(pl.col("url").str.starts_with("raw/myntra/images/"))
     remote = manifest.filter(pl.col("url").str.starts_with("http"))
     assert local.height == TINY_STYLES_WITH_IMAGES and set(local["status"]) == {"ok"}
     assert remote.height > 0 and set(remote["status"]) == {"unreachable"}

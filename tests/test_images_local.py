@@ -1,8 +1,9 @@
-"""Local images (file:// and lake-relative): confinement to raw/, incrementality, the store."""
+"""Local images (lake-relative and file://): confinement to raw/, incrementality, the store."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 from pathlib import Path
 
@@ -240,3 +241,43 @@ def test_products_without_images_have_no_rows(lake):
                             schema={"product_id": pl.String, "image_urls": pl.List(pl.String)})
     result = _run(lake, products)
     assert result.manifest.is_empty() and result.manifest.schema == pl.Schema(MANIFEST_SCHEMA)
+
+
+def _relative(names: list[str]) -> pl.DataFrame:
+    """Products as the catalog writes them today: local images as lake-relative paths."""
+    return pl.DataFrame({"product_id": [f"shop:{n}" for n in names],
+                         "image_urls": [[f"raw/shop/images/{n}"] for n in names]})
+
+
+def test_a_lake_copied_with_its_file_times_reads_and_decodes_nothing(lake, tmp_path, monkeypatch):
+    products = _relative(["big.jpg", "small.jpg", "broken.jpg", "gone.jpg"])
+    first = _run(lake, products)
+    copy = Path(shutil.copytree(lake, tmp_path / "restored" / "lake", copy_function=shutil.copy2))
+    image = "raw/shop/images/big.jpg"
+    assert (copy / image).stat().st_mtime_ns == (lake / image).stat().st_mtime_ns   # as `cp -a` keeps them
+    monkeypatch.setattr(processing_module, "normalize_image", lambda *a, **k: pytest.fail("decoded in the copy"))
+    second = _run(copy, products)
+    assert second.stats.reused == 4 and second.stats.local_processed == 0 and not second.manifest_written
+    assert second.manifest.equals(first.manifest)
+    assert not any(str(root) in str(value) for root in (lake, copy) for value in second.manifest.rows())
+
+
+def test_stored_errors_name_files_lake_relative(lake):
+    (lake / "outside.jpg").write_bytes(jpeg())
+    products = pl.DataFrame({"product_id": ["gone", "out"],
+                             "image_urls": [["raw/shop/images/gone.jpg"], ["raw/shop/../../outside.jpg"]]})
+    errors = dict(_run(lake, products).manifest.select("product_id", "error").iter_rows())
+    assert errors == {"gone": "no file at raw/shop/images/gone.jpg", "out": "outside.jpg is outside raw/"}
+
+
+def test_a_manifest_of_absolute_file_uris_still_answers_for_lake_relative_references(lake, monkeypatch):
+    """A lake built before local images were stored lake-relative: its manifest names them by
+    file:// URI. The first build after the change reuses those outcomes and rewrites the manifest."""
+    names = ["big.jpg", "small.jpg", "broken.jpg"]
+    old = _run(lake, _products(lake, names))
+    assert old.manifest["url"].str.starts_with("file://").all()
+    monkeypatch.setattr(processing_module, "normalize_image", lambda *a, **k: pytest.fail("decoded again"))
+    new = _run(lake, _relative(names))
+    assert new.stats.reused == 3 and new.stats.local_processed == 0 and new.pruned == 0
+    assert new.manifest_written and new.manifest["url"].to_list() == [f"raw/shop/images/{n}" for n in sorted(names)]
+    assert new.manifest.drop("url").equals(old.manifest.drop("url"))

@@ -8,6 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from recsys.catalog.csv_records import MAX_FIELD_CHARS
 from recsys.catalog.schema import QUARANTINE_SCHEMA
 from recsys.interactions import INTERACTION_SCHEMA, SimulatorConfig, build_interactions, read_events
 from recsys.interactions.events import parse_timestamps
@@ -319,3 +320,37 @@ def test_only_an_empty_load_or_a_whole_rejected_file_is_systemic(tmp_path):
     assert systemic_faults(noisy, 1, rejected_file_share=0.5) == [
         "file rejected: events/noisy.csv (1 of 2 records quarantined)"]
     assert systemic_faults(noisy.clear(), 0) == ["empty load: 0 interactions, at least 1 needed"]
+SMALL_EVENTS = "user_id,product_id,event,ts\nu1,asos:300,click,2024-03-01\nu2,myntra_styles:200,purchase,2024-03-02\n"
+
+
+@pytest.mark.parametrize("encoded", [
+    b"\xef\xbb\xbf" + SMALL_EVENTS.encode(),
+    b"\xef\xbb\xbf" + SMALL_EVENTS.replace("u2", "u\xe92").encode("cp1252"),    # the BOM and a stray cp1252 byte
+    b"\xff\xfe" + SMALL_EVENTS.replace(",", "\t").replace("\n", "\r\n").encode("utf-16-le"),  # Excel "Unicode text"
+], ids=["utf-8 BOM", "utf-8 BOM, cp1252 byte", "utf-16 tabs"])
+def test_an_events_csv_with_a_byte_order_mark_loses_no_row(tmp_path: Path, encoded):
+    folder = tmp_path / "raw" / "events"
+    folder.mkdir(parents=True)
+    (folder / "a.csv").write_bytes(encoded)
+    result = read_events(folder, PRODUCTS, now=NOW)
+    assert result.quarantine.is_empty(), result.quarantine["reason"].to_list()
+    assert result.interactions["product_id"].to_list() == ["asos:300", "myntra_styles:200"]
+
+
+def test_an_events_parquet_whose_first_column_kept_a_byte_order_mark_loses_no_row(tmp_path: Path):
+    folder = tmp_path / "raw" / "events"
+    folder.mkdir(parents=True)
+    pl.DataFrame({"\ufeffuser_id": ["u1"], "product_id": ["asos:300"], "event": ["click"], "ts": ["2024-03-01"]}
+                 ).write_parquet(folder / "b.parquet")
+    result = read_events(folder, PRODUCTS, now=NOW)
+    assert result.quarantine.is_empty(), result.quarantine["reason"].to_list()
+    assert result.interactions["user_id"].to_list() == ["u1"]
+
+
+def test_an_event_with_a_huge_field_is_quarantined_alone(tmp_path: Path):
+    folder = tmp_path / "raw" / "events"
+    folder.mkdir(parents=True)
+    (folder / "a.csv").write_text(SMALL_EVENTS + f"{'u' * (MAX_FIELD_CHARS + 1)},asos:300,click,2024-03-03\n")
+    result = read_events(folder, PRODUCTS, now=NOW)
+    assert result.interactions.height == 2
+    assert result.quarantine["reason"].to_list() == [f"field too large: user_id over {MAX_FIELD_CHARS} characters"]

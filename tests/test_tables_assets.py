@@ -55,7 +55,7 @@ def write_upstream_fixtures(lake: Path, encoder_version: str = "1") -> None:
     }).write_parquet(_mkdir(lake / "features") / "item_embeddings.parquet")
     pl.DataFrame({
         "product_id": [p for p, ok in zip(ids, with_image) if ok], "position": 0,
-        "url": [f"file://raw/myntra/images/{p}.jpg" for p, ok in zip(ids, with_image) if ok], "status": "ok",
+        "url": [f"raw/myntra/images/{p}.jpg" for p, ok in zip(ids, with_image) if ok], "status": "ok",
         "sha256": [f"{i:064x}" for i, ok in enumerate(with_image) if ok],
         "path": [f"images/{i:064x}"[:10] + f"/{i:064x}.jpg" for i, ok in enumerate(with_image) if ok],
     }).write_parquet(_mkdir(lake / "images") / "manifest.parquet")

@@ -52,7 +52,7 @@ def synthetic_products(n: int = 90, seed: int = 0) -> pl.DataFrame:
             "usage": "Sports" if article_type == "Sports Shoes" else "Casual", "season": None,
             "price": None if source == "myntra_styles" else float(rng.integers(100, 3000)),
             "currency": None if source == "myntra_styles" else ("GBP" if source == "asos" else "INR"),
-            "image_urls": [f"file://raw/myntra/images/{1000 + i}.jpg"], "content_hash": f"h{i}",
+            "image_urls": [f"raw/myntra/images/{1000 + i}.jpg"], "content_hash": f"h{i}",
             "ingested_at": now, "source_file": "x.csv", "source_line": i + 2,
         })
     return pl.DataFrame(rows, schema=PRODUCT_SCHEMA)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
-from recsys.catalog.csv_records import FileReadStats, RawRecord, read_csv_records
+from recsys.catalog.csv_records import MAX_FIELD_CHARS, FileReadStats, RawRecord, read_csv_records
 from recsys.catalog.enrich import enrich
 from recsys.catalog.image_urls import ImageUrlReport
 from recsys.catalog.schema import CONTENT_FIELDS, PRODUCT_SCHEMA, QUARANTINE_SCHEMA
@@ -37,6 +37,7 @@ class IngestResult:
     genders_inferred: int = 0
     # (source, raw field, raw value) -> products whose value the source's mapping does not know
     unmapped_vocabulary: Counter = field(default_factory=Counter)
+    fields_truncated: Counter = field(default_factory=Counter)  # "<source>.<column>" -> records whose field was cut
 
     @property
     def records(self) -> int:
@@ -72,12 +73,13 @@ def _quarantine_row(record: RawRecord, source: str, reason: str, now: datetime, 
 
 
 def _load_file(fmt: SourceFormat, path: Path, raw_root: Path, images: ImageUrlReport, now: datetime,
-               products: dict[str, dict], quarantine: list[dict]) -> FileReadStats:
+               products: dict[str, dict], quarantine: list[dict], truncated: Counter) -> FileReadStats:
     display = path.relative_to(raw_root).as_posix()
     info, records = read_csv_records(path, display)
     missing_columns = [c for c in fmt.required_columns if c not in info.header]
     ctx = ParseContext(raw_root=raw_root, file_path=path, images=images)
     for record in records:
+        truncated.update(f"{fmt.name}.{column}" for column in record.truncated)
         if missing_columns:
             quarantine.append(_quarantine_row(record, fmt.name, f"missing columns: {', '.join(missing_columns)}", now))
             continue
@@ -101,6 +103,12 @@ def _load_file(fmt: SourceFormat, path: Path, raw_root: Path, images: ImageUrlRe
     return info.stats
 
 
+def _warn_truncated(truncated: Counter) -> None:
+    for column, records in sorted(truncated.items()):
+        log.warning("%s: %d records held a field over %d characters, cut to that length", column, records,
+                    MAX_FIELD_CHARS)
+
+
 def ingest_catalogs(raw_root: Path, previous: pl.DataFrame | None = None,
                     now: datetime | None = None) -> IngestResult:
     """Parse every raw catalog under ``raw_root`` into silver products + quarantine.
@@ -114,9 +122,11 @@ def ingest_catalogs(raw_root: Path, previous: pl.DataFrame | None = None,
     products: dict[str, dict] = {}
     quarantine: list[dict] = []
     files: list[FileReadStats] = []
+    truncated: Counter = Counter()
     for fmt in SOURCE_FORMATS:
         for path in sorted(raw_root.glob(fmt.pattern)):
-            files.append(_load_file(fmt, path, raw_root, images, now, products, quarantine))
+            files.append(_load_file(fmt, path, raw_root, images, now, products, quarantine, truncated))
+    _warn_truncated(truncated)
     rows = list(products.values())
     for row in rows:
         row.pop("_quarantine_if_replaced")
@@ -135,4 +145,5 @@ def ingest_catalogs(raw_root: Path, previous: pl.DataFrame | None = None,
         row["ingested_at"] = first_seen.get((row["product_id"], row["content_hash"]), now)
     product_df = pl.DataFrame(rows, schema=PRODUCT_SCHEMA).sort("product_id") if rows else pl.DataFrame(schema=PRODUCT_SCHEMA)
     quarantine_df = pl.DataFrame(quarantine, schema=QUARANTINE_SCHEMA).sort("source", "file", "line")
-    return IngestResult(product_df, quarantine_df, files, images.dropped, types_inferred, genders_inferred, unmapped)
+    return IngestResult(product_df, quarantine_df, files, images.dropped, types_inferred, genders_inferred, unmapped,
+                        truncated)

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 
 from recsys.catalog.schema import MAX_PRICE
+from recsys.catalog.text import null_if_missing
 
 _NUMBER = re.compile(r"[-+]?\d[\d,]*(?:\.\d+)?|[-+]?\.\d+")
 _NOW = re.compile(r"\bnow\b", re.IGNORECASE)
@@ -24,10 +25,11 @@ class ParsedPrice:
 def parse_price(raw: str | None, default_currency: str | None) -> ParsedPrice:
     """Parse a price; the current ("Now") price wins over a struck-through ("Was") one.
 
-    Missing prices are valid (value None). Anything present that does not give one finite
-    number in [0, MAX_PRICE] is an error with a reason, so the row can be quarantined.
+    Missing prices are valid (value None): empty, or a null token such as "NA" or "null". Anything
+    else that does not give one finite number in [0, MAX_PRICE] is an error with a reason, so the
+    row can be quarantined.
     """
-    if raw is None or not raw.strip():
+    if null_if_missing(raw) is None:
         return ParsedPrice(None, None)
     text = raw.strip()
     currency = default_currency

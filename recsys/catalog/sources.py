@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from recsys.catalog.csv_records import RawRecord
-from recsys.catalog.image_urls import ImageUrlReport, parse_image_urls
+from recsys.catalog.image_urls import ImageUrlReport, lake_reference, parse_image_urls
 from recsys.catalog.price import parse_price
 from recsys.catalog.text import clean_description, clean_short, null_if_missing, strip_html, title_case_colour
 from recsys.catalog.vocabulary import SOURCE_FIELDS, source_column
@@ -145,6 +145,7 @@ def parse_myntra_style(record: RawRecord, ctx: ParseContext) -> Parsed:
     if name is None:
         return "missing name"
     image = ctx.raw_root / "myntra" / "images" / f"{source_id}.jpg"
+    image_ref = lake_reference(image, ctx.raw_root, ctx.images) if image.is_file() else None
     return {
         "source_id": source_id,
         "name": name,
@@ -158,7 +159,7 @@ def parse_myntra_style(record: RawRecord, ctx: ParseContext) -> Parsed:
         "season": clean_short(f.get("season")),
         "price": None,
         "currency": None,
-        "image_urls": [image.resolve().as_uri()] if image.is_file() else [],
+        "image_urls": [image_ref] if image_ref else [],
     }
 
 

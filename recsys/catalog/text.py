@@ -13,7 +13,10 @@ MAX_SHORT_FIELD_CHARS = 300
 
 _TAG = re.compile(r"<[^>]{0,2000}>")
 _BLOCK_TAG = re.compile(r"<\s*(br|/p|/li|/div|/h\d)\s*/?>", re.IGNORECASE)
-_SCRIPT = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_COMMENT = re.compile(r"<!--.*?(?:-->|$)", re.DOTALL)
+# An opening script/style tag; its attributes may quote ">" and it may close itself ("/>").
+_CODE_OPEN = re.compile(r"""<\s*(?P<tag>script|style)\b(?:"[^"]*"|'[^']*'|[^'">])*?(?P<empty>/\s*)?>""", re.IGNORECASE)
+_CODE_CLOSE = {tag: re.compile(rf"<\s*/\s*{tag}\b[^>]*>", re.IGNORECASE) for tag in ("script", "style")}
 _SPACE = re.compile(r"[ \t\r\f\v\u00a0]+")
 _NEWLINES = re.compile(r"\s*\n\s*")
 # "Low-key layeringNotch collar": ASOS bullets lost their separators; a lower-case letter
@@ -38,9 +41,34 @@ def clean_short(value: str | None) -> str | None:
     return value[:MAX_SHORT_FIELD_CHARS] or None
 
 
+def _drop_code_blocks(value: str) -> str:
+    """``value`` without its script and style blocks; the text around them stays. A block that is
+    never closed ends at the next tag, so one broken ``<script>`` costs its own code, not the text
+    after it."""
+    kept, position = [], 0
+    unclosed_from: dict[str, int] = {}  # no closing tag of this kind at or after this position
+    while opening := _CODE_OPEN.search(value, position):
+        kept.append(value[position:opening.start()])
+        position = opening.end()
+        if opening["empty"]:
+            continue
+        tag = opening["tag"].lower()
+        closing = None if position >= unclosed_from.get(tag, len(value) + 1) else _CODE_CLOSE[tag].search(value, position)
+        if closing is not None:
+            position = closing.end()
+        else:
+            unclosed_from.setdefault(tag, position)
+            next_tag = value.find("<", position)
+            position = len(value) if next_tag < 0 else next_tag
+        kept.append(" ")
+    kept.append(value[position:])
+    return "".join(kept)
+
+
 def strip_html(value: str) -> str:
-    """Plain text from HTML-ish text: scripts dropped, block tags to newlines, tags removed."""
-    value = _SCRIPT.sub(" ", value)
+    """Plain text from HTML-ish text: comments, scripts and styles dropped (the text around them
+    kept), block tags to newlines, tags removed."""
+    value = _drop_code_blocks(_COMMENT.sub(" ", value))
     value = _BLOCK_TAG.sub("\n", value)
     value = _TAG.sub(" ", value)
     return html.unescape(value)

@@ -13,8 +13,12 @@ import polars as pl
 
 from recsys.catalog.schema import MAX_PRICE, SOURCES
 from recsys.catalog.vocabulary import UNIFIED_FIELDS, unified_vocabulary
+from recsys.images.local import RAW_FOLDER
 
-URL_SCHEMES = ("http", "https", "file")
+# Image references: http(s) URLs, and local files as lake-relative paths under raw/ (never file://
+# URIs, which would carry the build machine's path).
+LAKE_PATH = "raw/ path"
+URL_SCHEMES = ("http", "https", LAKE_PATH)
 
 
 @dataclass(frozen=True)
@@ -93,8 +97,10 @@ def validate_products(products: pl.DataFrame) -> SuiteResult:
     product_view = products.select("product_id", "source", "name", "price", *UNIFIED_FIELDS,
                                    "content_hash").to_pandas()
     url_view = (products.select("product_id", "image_urls").explode("image_urls").drop_nulls("image_urls")
-                .select("product_id", scheme=pl.col("image_urls").str.extract(r"^([A-Za-z][A-Za-z0-9+.\-]*):", 1)
-                        .fill_null("(none)"))).to_pandas()
+                .select("product_id", scheme=pl.when(pl.col("image_urls").str.starts_with(f"{RAW_FOLDER}/"))
+                        .then(pl.lit(LAKE_PATH))
+                        .otherwise(pl.col("image_urls").str.extract(r"^([A-Za-z][A-Za-z0-9+.\-]*):", 1)
+                                   .fill_null("(none)")))).to_pandas()
     outcomes = _outcomes(context, "silver_products", product_view, _product_expectations(gx))
     outcomes += _outcomes(context, "silver_products_image_urls", url_view, _url_expectations(gx))
     return SuiteResult(success=all(o.success for o in outcomes), outcomes=outcomes)

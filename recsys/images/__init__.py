@@ -1,8 +1,9 @@
 """The image cache: the only component that touches image bytes.
 
-Products reference images by http(s) URL or by local file (``file://`` inside the lake's raw/,
-or a lake-relative path). ``update_image_cache`` fetches or reads each one safely, normalizes it
-(RGB JPEG, longest side <= 320, EXIF orientation applied), stores it content-addressed under
+Products reference images by http(s) URL or by local file inside raw/: a lake-relative path
+(``raw/myntra/images/10000.jpg``, what the catalog stores) or a ``file://`` URI.
+``update_image_cache`` fetches or reads each one safely, normalizes it (RGB JPEG, longest side
+<= 320, EXIF orientation applied), stores it content-addressed under
 ``<lake>/images/<sha[:2]>/<sha256>.jpg`` and records every (product, url) in
 ``images/manifest.parquet`` (a catalog shard's run: ``images/manifests/<shard>.parquet``).
 Downstream reads ``primary_images(manifest)``.

@@ -104,10 +104,11 @@ def update_image_cache(products: pl.DataFrame, *, store: ImageStore, local: Loca
     manifest_path = manifest_file(store, shard)
     with _holding(store, shard, manifest_path):
         previous = storage.read_parquet(manifest_path) if manifest_path.exists() else None
-        others = [storage.read_parquet(path) for path in manifest_files(store) if path != manifest_path]
+        others = [_lake_relative(storage.read_parquet(path), local) for path in manifest_files(store)
+                  if path != manifest_path]
         run = _CacheRun(store, local, remote, settings, now or datetime.now(timezone.utc), on_progress)
         wanted = products["image_urls"].explode().drop_nulls()
-        manifest = run.build(products, outcomes_by_url(*others, previous, urls=wanted))
+        manifest = run.build(products, outcomes_by_url(*others, _lake_relative(previous, local), urls=wanted))
         written = previous is None or not manifest.equals(previous)
         if written:
             storage.write_parquet_atomic(manifest, manifest_path)
@@ -116,6 +117,17 @@ def update_image_cache(products: pl.DataFrame, *, store: ImageStore, local: Loca
             pruned = store.prune(ok_paths(manifest, *others))
         return CacheResult(manifest, manifest_path, written, run.stats, pruned, remote.breaker.hosts_down(),
                            run.progress.finish())
+
+
+def _lake_relative(manifest: pl.DataFrame | None, local: LocalFiles) -> pl.DataFrame | None:
+    """``manifest`` plus its ``file://`` rows again under the lake-relative reference of their file:
+    a manifest written before the catalog stored local images that way names them by absolute URI,
+    and its outcomes still answer for the same files (a build after the change decodes nothing again)."""
+    if manifest is None or not manifest["url"].str.starts_with("file:").any():
+        return manifest
+    uris = manifest.filter(pl.col("url").str.starts_with("file:"))
+    relative = uris.with_columns(pl.col("url").map_elements(local.lake_reference, return_dtype=pl.String))
+    return pl.concat([manifest, relative.filter(pl.col("url") != uris["url"])])
 
 
 def manifest_file(store: ImageStore, shard: str | None = None) -> Path:

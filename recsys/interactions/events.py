@@ -7,7 +7,9 @@ interaction, a quarantine row (with its file, line (data row number for Parquet)
 or the quantity of an earlier identical row (see below). A quarantined record gets the first
 reason that applies:
 
-- the record itself is broken (wrong field count, invalid bytes) or the file lacks a column;
+- the record itself is broken (wrong field count, invalid bytes, a field over ``MAX_FIELD_CHARS``:
+  no id or timestamp is that long) or the file lacks a column (names are matched without the
+  byte-order mark a tool may have left on the first one, in CSV and Parquet alike);
 - ``missing user_id`` / ``missing product_id`` / ``missing event``;
 - ``unknown product`` (no such product_id or source id), ``ambiguous product id`` (a raw
   source id shared by products of several sources);
@@ -42,7 +44,7 @@ from pathlib import Path
 
 import polars as pl
 
-from recsys.catalog.csv_records import read_csv_records
+from recsys.catalog.csv_records import MAX_FIELD_CHARS, read_csv_records
 from recsys.catalog.schema import QUARANTINE_SCHEMA
 from recsys.interactions.schema import INTERACTION_SCHEMA, RATING_SCALE
 
@@ -114,7 +116,9 @@ def _csv_records(path: Path, display: str) -> pl.DataFrame:
     rows = []
     for record in records:
         problem = record.problem
-        if problem is None and missing:
+        if problem is None and record.truncated:
+            problem = f"field too large: {', '.join(record.truncated)} over {MAX_FIELD_CHARS} characters"
+        elif problem is None and missing:
             problem = f"missing columns: {', '.join(missing)}"
         elif problem is None and (record.extra or any(c not in record.fields and c not in optional
                                                       for c in info.header)):
@@ -147,6 +151,7 @@ def _parquet_records(path: Path, display: str) -> pl.DataFrame:
 
 def _parquet_as_text(frame: pl.DataFrame, display: str) -> pl.DataFrame:
     """The event columns as text (as a CSV would give them), with 1-based data row numbers."""
+    frame = _bare_column_names(frame)
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     as_text = []
     for column in EVENT_COLUMNS:
@@ -162,11 +167,24 @@ def _parquet_as_text(frame: pl.DataFrame, display: str) -> pl.DataFrame:
             as_text.append(pl.col(column).cast(pl.String).alias(column))
     text = frame.select(as_text)
     raw = pl.concat_str([pl.col(c).fill_null("") for c in EVENT_COLUMNS], separator=",").str.slice(0, MAX_RAW_CHARS)
-    problem = f"missing columns: {', '.join(missing)}" if missing else None
+    too_long = pl.any_horizontal([pl.col(c).str.len_chars() > MAX_FIELD_CHARS for c in EVENT_COLUMNS])
+    problem = (pl.lit(f"missing columns: {', '.join(missing)}") if missing else
+               pl.when(too_long.fill_null(False)).then(pl.lit(f"field too large: over {MAX_FIELD_CHARS} characters")))
     return text.with_row_index("line", offset=1).select(
         pl.lit(display).alias("file"), pl.col("line").cast(pl.Int64), raw.alias("raw"),
-        pl.lit(problem, dtype=pl.String).alias("problem"), *EVENT_COLUMNS,
+        problem.cast(pl.String).alias("problem"), *EVENT_COLUMNS,
     )
+
+
+def _bare_column_names(frame: pl.DataFrame) -> pl.DataFrame:
+    """Column names without the byte-order mark or blanks a CSV converted by a BOM-unaware tool
+    leaves on its first header."""
+    renames: dict[str, str] = {}
+    for column in frame.columns:
+        bare = column.replace("\ufeff", "").strip()
+        if bare != column and bare not in frame.columns and bare not in renames.values():
+            renames[column] = bare
+    return frame.rename(renames)
 
 
 def parse_timestamps(text: pl.Expr) -> pl.Expr:
