@@ -3,8 +3,9 @@
 Seeded random catalogs (content, two-tower and ALS vectors with repeated vectors and unknown
 items, and a purchase history) are built in full, then changed: 1% to 50% of the products new,
 changed (vectors, attributes, a copy of another product's vector, vectors a source stops or
-starts knowing) or removed, users buying and leaving. The lists refreshed from the first build's
-table and state must equal the lists a full build of the changed catalog computes.
+starts knowing) or removed, users buying and leaving, over several nights. The lists refreshed
+from the previous night's table and state must equal the lists a full build of the changed
+catalog computes, and a small change must still re-rank product lists without searching them.
 """
 
 from __future__ import annotations
@@ -197,7 +198,12 @@ def check_refreshes(seed: int, shares: tuple[float, ...], n_products: int = 240,
         full = build_lists(world, "full")
         for table in KEYS:
             wrong = differences(builds[table].table, full[table].table, table)
-            assert wrong.is_empty(), (table, seed, night, share, builds[table].plan.counts, wrong)
+            counts = builds[table].plan.counts
+            assert wrong.is_empty(), (table, seed, night, share, counts, wrong)
+            # The fast path: product lists re-ranked from their kept proposals. (User lists here share
+            # one popularity source whose tiny counts tie at its cut, so any night may search them all.)
+            if share <= 0.02 and table == "similar_items":
+                assert counts["reranked"] > 0 and counts["searched"] < counts["recomputed"], counts
 
 
 @pytest.mark.parametrize("seed,shares", [(0, (0.01, 0.05)), (1, (0.5, 0.2)), (2, (0.05, 0.2, 0.01))])
