@@ -28,11 +28,17 @@ def _ranked(sims: np.ndarray, size: int) -> RankedProposals:
     return RankedProposals(positions, scores, scores[:, -1].copy())
 
 
+def _searched_scores(queries: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """The toy search's scores: inner products as another kernel computes them, here rounded down
+    to a 2**-20 grid, within float noise of (but not equal to) the refresh's own matrix product."""
+    return (np.floor((queries @ items.T).astype(np.float64) * 2**20) / 2**20).astype(np.float32)
+
+
 def _search(catalog, queries):
     """The toy builder's candidate search: two item-to-item sources, SIZE proposals each, self excluded."""
     ranked = {}
     for name in ("a", "b"):
-        sims = catalog[name][queries] @ catalog[name].T
+        sims = _searched_scores(catalog[name][queries], catalog[name])
         sims[np.arange(len(queries)), queries] = -np.inf
         ranked[name] = _ranked(sims, SIZE)
     return ranked, unique_per_row(np.concatenate([r.positions[:, :SIZE] for r in ranked.values()], axis=1))
@@ -89,7 +95,7 @@ def _assert_same_proposals(state: ListState, full: dict[str, RankedProposals], c
     for name, truth in full.items():
         kept = state.ranked[name]
         assert [set(r[r >= 0]) for r in kept.positions[:, :SIZE]] == [set(r[r >= 0]) for r in truth.positions[:, :SIZE]]
-        sims = catalog[name] @ catalog[name].T
+        sims = _searched_scores(catalog[name], catalog[name])
         np.fill_diagonal(sims, -np.inf)
         listed = np.zeros_like(sims, dtype=bool)
         rows = np.repeat(np.arange(len(sims)), kept.positions.shape[1])
@@ -156,6 +162,33 @@ def test_a_list_whose_buffer_runs_out_is_searched_again_and_still_exact():
     full_ranked, full_lists = _full(after)
     assert refreshed == full_lists
     _assert_same_proposals(_next(state, plan, after, searched), full_ranked, after)
+
+
+def test_a_mover_tied_with_a_buffered_proposal_stays_exact_when_the_cut_reaches_them():
+    # Night 1: p000's source-a proposal just past its candidates gets a twin (a product relisted with
+    # the same vector) at a later position. The refresh scores the twin with its own matrix product,
+    # the search scored the original: the two differ by float noise, and the twin may rank first.
+    # Night 2: one of p000's candidates is removed, so the cut falls between the two: the search
+    # keeps the original (equal scores, lower position), and so must the refresh.
+    rng, raws, before, lists_before, state = _built(seed=4, n=200, dims=(5, 3))
+    first_out, last_in = (int(i) for i in state.ranked["a"].positions[0, [SIZE, 0]])
+    twin = max(i for i in range(200) if i > first_out and i not in state.ranked["a"].positions[0])
+    raw_a, raw_b = (r.copy() for r in raws)
+    raw_a[twin] = raw_a[first_out]
+    night_1 = _catalog(before["ids"], raw_a, raw_b)
+    plan = _plan(state, night_1)
+    lists_1, searched = _refresh(plan, night_1, lists_before)
+    assert lists_1 == _full(night_1)[1]
+    state_1 = _next(state, plan, night_1, searched)
+    state_1.table_digest = "t2"
+
+    keep = [i for i in range(200) if i != last_in]
+    night_2 = _catalog([before["ids"][i] for i in keep], raw_a[keep], raw_b[keep])
+    plan = _plan(state_1, night_2, digest="t2")
+    lists_2, searched = _refresh(plan, night_2, lists_1)
+    full_ranked, full_lists = _full(night_2)
+    assert lists_2 == full_lists
+    _assert_same_proposals(_next(state_1, plan, night_2, searched), full_ranked, night_2)
 
 
 def test_new_settings_or_a_foreign_table_rebuild_everything(tmp_path):

@@ -19,10 +19,15 @@ of them exceeds. For a query p whose own inputs did not change (its hash), today
 p's list is then carried over when its candidates and their inputs are unchanged (it is exactly
 what a full rebuild computes), re-ranked from its new candidates when they changed (no search),
 and searched again when step 3 cannot decide or p itself is new or changed. The proposals' scores
-come from the search and the movers' from a matrix product here; where float noise between the
-two could decide (a mover within ``SIMILARITY_SLACK`` of the boundary, a boundary that close to
-the frontier), p is searched again. Exactness needs exact candidate search (a flat index):
-approximate search (HNSW) answers depend on the graph, so with it the caller rebuilds every list.
+come from the search and the movers' from a matrix product here, which may differ by float noise;
+the state remembers which proposals were scored here, on any night. p is also searched again when
+its size-th proposal is within ``SIMILARITY_SLACK`` of the frontier, or when one scored here is
+that close to a proposal across the cut (an item relisted with the same vector as a proposed one:
+equal scores, which noise could order either way, tonight or on a later night when the cut has
+moved down to them). Pairs of searched scores rank, ties by position, as a search ranks them.
+Exactness needs exact candidate
+search (a flat index): approximate search (HNSW) answers depend on the graph, so with it the
+caller rebuilds every list.
 Any change of the settings (weights, K, sources, buffer, code) or a state that does not belong to
 the table on disk also means a full rebuild.
 """
@@ -46,7 +51,7 @@ from recsys.topk import top_of_rows
 
 log = logging.getLogger(__name__)
 
-STATE_FORMAT = "2"
+STATE_FORMAT = "3"     # 3: which proposals' scores the refresh computed (``RankedProposals.rescored``)
 SIMILARITY_SLACK = 1e-5     # float noise between the search's and this module's dot products
 MOVERS_PER_BLOCK = 1024
 # Items kept per query and source beyond its proposals. A nightly change takes a few of a list's
@@ -106,6 +111,7 @@ class ListState:
             arrays[f"positions__{name}"] = proposals.positions.astype(np.int32, copy=False)
             arrays[f"scores__{name}"] = proposals.scores.astype(np.float32)
             arrays[f"frontier__{name}"] = proposals.frontier.astype(np.float32)
+            arrays[f"rescored__{name}"] = np.packbits(proposals.rescored_mask(), axis=1)
         np.savez(staging / "lists.npz", **arrays)
         storage.write_parquet_atomic(pl.DataFrame({"id": self.query_ids, "hash": self.query_hashes}),
                                      staging / "queries.parquet")
@@ -134,7 +140,9 @@ class ListState:
             items = pl.read_parquet(directory / "items.parquet")
             with np.load(directory / "lists.npz") as saved:
                 ranked = {name: RankedProposals(saved[f"positions__{name}"], saved[f"scores__{name}"],
-                                                saved[f"frontier__{name}"])
+                                                saved[f"frontier__{name}"],
+                                                np.unpackbits(saved[f"rescored__{name}"], axis=1,
+                                                              count=saved[f"positions__{name}"].shape[1]).astype(bool))
                           for name in meta["sources"]}
             return cls(meta["settings_hash"], queries["id"].to_list(), queries["hash"].to_list(),
                        items["id"].to_list(), items["hash"].to_list(), ranked, meta["table_digest"])
@@ -311,6 +319,7 @@ def _refresh_source(before: RankedProposals, today: np.ndarray, space: Space, qu
     stale = (before.positions >= 0) & (positions < 0)
     scores = np.where(positions >= 0, before.scores, -np.inf).astype(np.float32)
     frontier = before.frontier.astype(np.float32)
+    rescored = before.rescored_mask() & (positions >= 0)
     hit_rows, hit_items, hit_scores = _movers_reaching(space, queries, movers, own, frontier)
     touched = stale.any(axis=1)
     touched[hit_rows] = True
@@ -330,23 +339,40 @@ def _refresh_source(before: RankedProposals, today: np.ndarray, space: Space, qu
         extra_scores = np.full((len(rows), wide), -np.inf, dtype=np.float32)
         extra_positions[local[order], column] = hit_items[order]
         extra_scores[local[order], column] = hit_scores[order]
-        top_scores, top_positions = top_of_rows(np.concatenate([scores[rows], extra_scores], axis=1),
-                                                np.concatenate([positions[rows], extra_positions], axis=1), width + 1)
+        # Positions ride with a bit that says whether the refresh scored them (the movers did): 2p + bit
+        # keeps the order by position, so ties settle as before.
+        tagged = np.concatenate([np.where(positions[rows] >= 0, 2 * positions[rows] + rescored[rows], -1),
+                                 np.where(extra_positions >= 0, 2 * extra_positions + 1, -1)], axis=1)
+        top_scores, top_tagged = top_of_rows(np.concatenate([scores[rows], extra_scores], axis=1), tagged, width + 1)
+        top_positions = np.where(top_tagged >= 0, top_tagged >> 1, -1)
+        kept_rescored = (top_tagged[:, :width] >= 0) & (top_tagged[:, :width] & 1 == 1)
         boundary = np.where(top_positions[:, size - 1] >= 0, top_scores[:, size - 1], -np.inf)
-        old = frontier[rows]
-        # Every item outside the proposals scores at most ``old``: the first ``size`` are today's
-        # candidates when the size-th beats it (or when nothing was left out at all).
-        decided = np.isneginf(old) | (boundary > old + SIMILARITY_SLACK)
-        near = np.zeros(len(rows), dtype=bool)
-        close = np.abs(hit_scores - boundary[local]) <= SIMILARITY_SLACK
-        near[local[close]] = True
-        undecided[rows] = ~decided | near
+        # No item outside the kept proposals scores above the new frontier (those left out before
+        # score at most the old one, the movers pushed out at most the first of them): the first
+        # ``size`` are today's candidates when the size-th beats it (or when nothing is left out)
+        # and float noise cannot move an item across the cut.
+        frontier[rows] = np.maximum(frontier[rows], top_scores[:, width])
+        decided = np.isneginf(frontier[rows]) | (boundary > frontier[rows] + SIMILARITY_SLACK)
+        noisy = _noisy_cut(top_scores[:, :width], kept_rescored, size)
+        undecided[rows] = ~decided | noisy
         before_top = np.sort(positions[rows, :size], axis=1)
         after_top = np.sort(top_positions[:, :size], axis=1)
         gained[rows] = (before_top != after_top).any(axis=1) & ~lost[rows]
-        positions[rows], scores[rows] = top_positions[:, :width], top_scores[:, :width]
-        frontier[rows] = np.maximum(old, top_scores[:, width])
-    return _RefreshedSource(RankedProposals(positions, scores, frontier), lost, gained, undecided)
+        positions[rows], scores[rows], rescored[rows] = top_positions[:, :width], top_scores[:, :width], kept_rescored
+    return _RefreshedSource(RankedProposals(positions, scores, frontier, rescored), lost, gained, undecided)
+
+
+def _noisy_cut(scores: np.ndarray, rescored: np.ndarray, size: int) -> np.ndarray:
+    """Rows whose cut after the ``size``-th proposal float noise could move: a proposal scored by the
+    refresh within ``SIMILARITY_SLACK`` of one on the other side of the cut.
+
+    Scores of one search rank as a new search ranks them (ties by position, like the search); one
+    computed here may differ from the search's by float noise, so a pair across the cut that close
+    (an item relisted with the same vector as one proposed: equal scores) could fall the other way."""
+    above = scores[:, size - 1:size]                    # the size-th: the lowest above the cut
+    below = scores[:, size:size + 1]                    # the highest below it
+    zone = (scores >= above - SIMILARITY_SLACK) & (scores <= below + SIMILARITY_SLACK)
+    return (zone & rescored).any(axis=1)
 
 
 def _movers_reaching(space: Space, queries: np.ndarray, movers: np.ndarray, own: np.ndarray,

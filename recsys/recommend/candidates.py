@@ -43,22 +43,30 @@ class RankedProposals:
     positions: np.ndarray   # (n_queries, width) item positions, -1 padded
     scores: np.ndarray      # (n_queries, width) float32, -inf where the position is -1
     frontier: np.ndarray    # (n_queries,) float32: no item left out scores above it (-inf: none was left out)
+    # (n_queries, width) bool: the score was computed by the list refresh, not by the search (which
+    # may differ from it by float noise); None: every score is the search's.
+    rescored: np.ndarray | None = None
+
+    def rescored_mask(self) -> np.ndarray:
+        return np.zeros(self.positions.shape, dtype=bool) if self.rescored is None else self.rescored
 
     def take(self, rows: np.ndarray) -> RankedProposals:
-        return RankedProposals(self.positions[rows], self.scores[rows], self.frontier[rows])
+        return RankedProposals(self.positions[rows], self.scores[rows], self.frontier[rows],
+                               None if self.rescored is None else self.rescored[rows])
 
     @classmethod
     def empty(cls, n_queries: int, width: int) -> RankedProposals:
         """Nothing proposed yet for ``n_queries`` rows, to be filled with ``put``. Positions are int32
         (what the saved list state keeps): a million users' proposals take half the memory."""
         return cls(np.full((n_queries, width), -1, dtype=np.int32), np.full((n_queries, width), -np.inf, np.float32),
-                   np.full(n_queries, -np.inf, dtype=np.float32))
+                   np.full(n_queries, -np.inf, dtype=np.float32), np.zeros((n_queries, width), dtype=bool))
 
     def put(self, rows: np.ndarray, proposals: RankedProposals) -> None:
-        """Write ``proposals`` (one row per entry of ``rows``) into these rows."""
+        """Write ``proposals`` (one row per entry of ``rows``) into these rows (made by ``empty``)."""
         self.positions[rows] = proposals.positions
         self.scores[rows] = proposals.scores
         self.frontier[rows] = proposals.frontier
+        self.rescored[rows] = proposals.rescored_mask()
 
 
 @dataclass(frozen=True)
