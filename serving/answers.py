@@ -4,6 +4,7 @@ for what no table holds (free text, photos, a new shopper, and lists thinned by 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -89,8 +90,11 @@ def for_user(snapshot: Snapshot, user_id: str, k: int, filters: Filters) -> list
 
 
 def for_style(snapshot: Snapshot, style: str, gender: str | None, k: int, filters: Filters) -> list[dict]:
-    """A style's list for ``gender`` (the any-gender list filtered when none was built for it)."""
+    """A style's list for ``gender``: the list built for that gender (which may hold unisex products),
+    else the any-gender list filtered to it."""
     key = (style, gender) if (style, gender) in snapshot.styles else (style, None)
+    if key[1] is not None:
+        filters = replace(filters, gender=None)
     if key not in snapshot.styles:
         raise NotFound(f"unknown style {style!r} (GET /styles lists them)")
     rows = snapshot.styles.rows(key)

@@ -138,9 +138,9 @@ def load_snapshot(lake: Path, previous: Snapshot | None = None) -> Snapshot:
         builds = _read(con, "SELECT build_id, finished_at FROM builds ORDER BY finished_at DESC LIMIT 1")
         products = _read(con, f"SELECT {', '.join(_PRODUCT_COLUMNS)} FROM products ORDER BY product_id")
         similar = _read(con, "SELECT product_id AS key, similar_product_id AS product_id, score, reason, model "
-                             "FROM similar_items ORDER BY product_id, rank")
+                             "FROM similar_items ORDER BY key, rank")
         users = _read(con, "SELECT user_id AS key, product_id, score, reason, model "
-                           "FROM user_recommendations ORDER BY user_id, rank")
+                           "FROM user_recommendations ORDER BY key, rank")
         styles = _read(con, "SELECT style, gender, product_id, score, reason, 'style' AS model "
                             "FROM style_recommendations ORDER BY style, gender NULLS FIRST, rank")
     except Exception as error:
