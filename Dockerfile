@@ -9,6 +9,9 @@
 #       adds dagster-k8s and dagster-postgres for deploy/k8s (Helm chart, one pod per step)
 #   docker run --init -p 3000:3000 -v recsys-lake:/app/data_lake fashion-recsys
 #       a bind-mounted lake must be writable by uid 10001 (or add --user "$(id -u)")
+#   docker run --init -p 8000:8000 -v recsys-lake:/app/data_lake fashion-recsys \
+#       python -m serving --host 0.0.0.0 --port 8000
+#       the serving app (REST API + browse page) over the lake's newest build, instead of Dagster
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 ARG TORCH_WHEEL=torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl
@@ -57,6 +60,7 @@ COPY pipelines/ pipelines/
 COPY assets/ assets/
 COPY resources/ resources/
 COPY recsys/ recsys/
+COPY serving/ serving/
 COPY deploy/ deploy/
 COPY --chown=10001:10001 dagster_home/dagster.yaml dagster_home/
 COPY --chown=10001:10001 data_lake/raw/ data_lake/raw/
@@ -65,7 +69,7 @@ RUN --mount=type=bind,from=torch-wheel,target=/opt/wheels \
     uv sync --locked --no-dev
 
 USER 10001
-EXPOSE 3000
+EXPOSE 3000 8000
 # The daemon runs schedules, sensors and the run queue; the webserver serves the UI. If either
 # exits, so does the container (wait -n), and a stop signal reaches both (kill 0).
 CMD ["bash", "-c", "trap 'kill 0' TERM INT; dagster-daemon run -w workspace.yaml & dagster-webserver -w workspace.yaml -h 0.0.0.0 -p 3000 & wait -n; kill 0"]
