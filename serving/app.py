@@ -46,25 +46,31 @@ class NewShopper(BaseModel):
 
 
 class FilterParams:
-    """The filters every list takes (query parameters)."""
+    """The filters every list takes (query parameters), as given."""
 
-    def __init__(self, gender: str | None = None, category: str | None = None, article_type: str | None = None,
-                 brand: str | None = None, min_price: Annotated[float | None, Query(ge=0)] = None,
-                 max_price: Annotated[float | None, Query(ge=0)] = None):
-        self.values = {"gender": gender, "category": category, "article_type": article_type, "brand": brand,
-                       "min_price": min_price, "max_price": max_price}
+    def __init__(self, **values):
+        self.values = values
 
     def resolve(self, snapshot: Snapshot) -> Filters:
         return resolve_filters(snapshot.vocabulary, **self.values)
 
 
-def _snapshot(request: Request) -> Snapshot:
+# Dependencies are coroutines: FastAPI runs a plain function dependency in its thread pool, a
+# thread hop that costs more than the lookup it serves.
+async def _filters(gender: str | None = None, category: str | None = None, article_type: str | None = None,
+                   brand: str | None = None, min_price: Annotated[float | None, Query(ge=0)] = None,
+                   max_price: Annotated[float | None, Query(ge=0)] = None) -> FilterParams:
+    return FilterParams(gender=gender, category=category, article_type=article_type, brand=brand,
+                        min_price=min_price, max_price=max_price)
+
+
+async def _snapshot(request: Request) -> Snapshot:
     """The snapshot this request answers from, taken once."""
     return request.app.state.holder.get()
 
 
 Snap = Annotated[Snapshot, Depends(_snapshot)]
-Filter = Annotated[FilterParams, Depends()]
+Filter = Annotated[FilterParams, Depends(_filters)]
 
 
 def _wants_html(request: Request) -> bool:
