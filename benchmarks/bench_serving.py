@@ -232,7 +232,8 @@ def main() -> None:
     con.close()
     report = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "lake": str(args.lake),
               "products": products, "users": users, "clients": args.clients, "seconds": args.seconds, "k": k,
-              "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()},
+              "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
+                          "load_average_1_5_15_min_at_end": [round(x, 2) for x in os.getloadavg()]},
               "goals": GOALS, "met": met, "results": results}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "serving.json").write_text(json.dumps(report, indent=2))

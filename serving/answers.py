@@ -57,11 +57,17 @@ def _from_index(snapshot: Snapshot, vector: np.ndarray | None, k: int, filters: 
     return [ListRow(p, s, reason, model) for p, s in hits if p in snapshot.cards]
 
 
+def _limit(k: int, filters: Filters) -> int | None:
+    """How much of a precomputed list a request reads: k rows, or all of it when filters may drop some."""
+    return k if filters.is_empty else None
+
+
 def _complete(snapshot: Snapshot, rows: list[ListRow], k: int, filters: Filters, exclude: set[str],
               deeper_vector: Callable[[], np.ndarray | None], reason: str) -> list[dict]:
     """The list's rows that pass ``filters``, then, while fewer than ``k``, the index's nearest
     products to ``deeper_vector()`` that pass them (never a product already listed or excluded)."""
-    kept = [r for r in rows if r.product_id in snapshot.cards and filters.matches(snapshot.cards[r.product_id])][:k]
+    cards = snapshot.cards
+    kept = [r for r in rows if r.product_id in cards and (filters.is_empty or filters.matches(cards[r.product_id]))][:k]
     if len(kept) < k and (not filters.is_empty or len(rows) < k):
         seen = exclude | {r.product_id for r in rows}
         kept += _from_index(snapshot, deeper_vector(), k - len(kept), filters, seen, "content", reason)
@@ -71,7 +77,7 @@ def _complete(snapshot: Snapshot, rows: list[ListRow], k: int, filters: Filters,
 def similar(snapshot: Snapshot, product_id: str, k: int, filters: Filters) -> list[dict]:
     if product_id not in snapshot.cards:
         raise NotFound(f"unknown product {product_id!r}")
-    rows = snapshot.similar.rows(product_id) if product_id in snapshot.similar else []
+    rows = snapshot.similar.rows(product_id, _limit(k, filters)) if product_id in snapshot.similar else []
 
     def vector():
         try:
@@ -84,7 +90,7 @@ def similar(snapshot: Snapshot, product_id: str, k: int, filters: Filters) -> li
 def for_user(snapshot: Snapshot, user_id: str, k: int, filters: Filters) -> list[dict]:
     if user_id not in snapshot.users:
         raise NotFound(f"unknown user {user_id!r} (a new shopper: POST /recommendations or GET /styles)")
-    rows = snapshot.users.rows(user_id)
+    rows = snapshot.users.rows(user_id, _limit(k, filters))
     return _complete(snapshot, rows, k, filters, set(), lambda: _mean_vector(snapshot, [r.product_id for r in rows]),
                      DEEPER_REASON["user"])
 
@@ -97,7 +103,7 @@ def for_style(snapshot: Snapshot, style: str, gender: str | None, k: int, filter
         filters = replace(filters, gender=None)
     if key not in snapshot.styles:
         raise NotFound(f"unknown style {style!r} (GET /styles lists them)")
-    rows = snapshot.styles.rows(key)
+    rows = snapshot.styles.rows(key, _limit(k, filters))
     return _complete(snapshot, rows, k, filters, set(), lambda: _mean_vector(snapshot, [r.product_id for r in rows]),
                      DEEPER_REASON["style"])
 

@@ -117,12 +117,14 @@ def create_app(lake: Path, check_every_s: float = 2.0) -> FastAPI:
         {"detail": [{"loc": list(e["loc"]), "msg": e["msg"]} for e in error.errors()]}, status_code=422))
     app.add_exception_handler(Exception, lambda request, error: _error(500, "internal error: see the server log"))
 
+    # JSONResponse directly: the answers are plain JSON values, and FastAPI's encoder would walk
+    # every value of every row again.
     def answer(request: Request, snap: Snapshot, query: dict, results, title: str, template: str = "list.html",
                **page):
         if _wants_html(request):
             return templates.TemplateResponse(request, template, {"title": title, "query": query, "results": results,
                                                                    "snap": snap, **page})
-        return {"query": query, "build_id": snap.build_id, "results": results}
+        return JSONResponse({"query": query, "build_id": snap.build_id, "results": results})
 
     # --- the API -------------------------------------------------------------------------------
     @app.get("/health", tags=["service"])
@@ -149,7 +151,7 @@ def create_app(lake: Path, check_every_s: float = 2.0) -> FastAPI:
             return templates.TemplateResponse(request, "product.html", {
                 "title": card["name"] or product_id, "product": card, "results": similar, "snap": snap,
                 "query": {"product_id": product_id, **filters.values}})
-        return {**card, "build_id": snap.build_id}
+        return JSONResponse({**card, "build_id": snap.build_id})
 
     @app.get("/products/{product_id}/similar", tags=["products"])
     async def similar(request: Request, product_id: str, snap: Snap, filters: Filter, k: K = 10):
@@ -164,8 +166,8 @@ def create_app(lake: Path, check_every_s: float = 2.0) -> FastAPI:
         if unknown:
             raise answers.NotFound(f"unknown products: {unknown[:10]}" + (" ..." if len(unknown) > 10 else ""))
         results = {p: answers.similar(snap, p, body.k, chosen) for p in dict.fromkeys(body.product_ids)}
-        return {"query": {"product_ids": body.product_ids, "k": body.k, **chosen.given()}, "build_id": snap.build_id,
-                "results": results}
+        return JSONResponse({"query": {"product_ids": body.product_ids, "k": body.k, **chosen.given()},
+                             "build_id": snap.build_id, "results": results})
 
     @app.get("/users/{user_id}/recommendations", tags=["users"])
     async def user_recommendations(request: Request, user_id: str, snap: Snap, filters: Filter, k: K = 10):
@@ -176,8 +178,8 @@ def create_app(lake: Path, check_every_s: float = 2.0) -> FastAPI:
     @app.post("/recommendations", tags=["users"])
     def new_shopper(body: NewShopper, snap: Snap, filters: Filter):
         chosen = filters.resolve(snap)
-        return {"query": {"history": body.history, "k": body.k, **chosen.given()}, "build_id": snap.build_id,
-                "results": answers.new_shopper(snap, body.history, body.k, chosen)}
+        return JSONResponse({"query": {"history": body.history, "k": body.k, **chosen.given()},
+                             "build_id": snap.build_id, "results": answers.new_shopper(snap, body.history, body.k, chosen)})
 
     @app.get("/styles", tags=["styles"])
     async def styles(request: Request, snap: Snap):

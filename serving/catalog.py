@@ -57,7 +57,7 @@ class Filters:
 
     @property
     def is_empty(self) -> bool:
-        return all(v is None for v in asdict(self).values())
+        return all(getattr(self, name) is None for name in self.__dataclass_fields__)
 
     def given(self) -> dict:
         return {k: v for k, v in asdict(self).items() if v is not None}

@@ -24,7 +24,7 @@ class RankedLists:
     """``frame``: key, product_id, score, reason, model; rows in list order within each key."""
 
     def __init__(self, frame: pl.DataFrame, key: Callable[[object], Hashable] = lambda value: value):
-        self._columns = {c: frame[c] for c in ("product_id", "score", "reason", "model")}
+        self._rows = frame.select("product_id", "score", "reason", "model")
         runs = frame.select(pl.col("key").rle()).unnest("key")
         self._spans: dict[Hashable, tuple[int, int]] = {}
         start = 0
@@ -39,9 +39,8 @@ class RankedLists:
     def __contains__(self, key: Hashable) -> bool:
         return key in self._spans
 
-    def rows(self, key: Hashable) -> list[ListRow]:
-        """The whole list of ``key`` in rank order (KeyError for an unknown key)."""
+    def rows(self, key: Hashable, limit: int | None = None) -> list[ListRow]:
+        """The list of ``key`` in rank order, its first ``limit`` rows (KeyError for an unknown key)."""
         start, length = self._spans[key]
-        product_ids, scores, reasons, models = (self._columns[c].slice(start, length).to_list()
-                                                for c in ("product_id", "score", "reason", "model"))
-        return [ListRow(p, float(s), r, m) for p, s, r, m in zip(product_ids, scores, reasons, models)]
+        # One slice converted row-wise: its cost grows with the rows taken, so a lookup takes only k.
+        return [ListRow(*row) for row in self._rows.slice(start, length if limit is None else min(limit, length)).rows()]
