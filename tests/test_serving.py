@@ -274,6 +274,8 @@ def test_no_build_yet_is_a_503_not_a_crash(tmp_path):
         health = client.get("/health")
         assert health.status_code == 503 and "no build" in health.json()["detail"]
         assert client.get("/products/x:1/similar").status_code == 503
+        page = client.get("/", headers={"accept": "text/html"})
+        assert page.status_code == 503 and "No build yet" in page.text
 
 
 def test_the_app_never_imports_dagster():
