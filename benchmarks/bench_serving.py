@@ -24,6 +24,7 @@ import platform
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -47,14 +48,16 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _start_server(lake: Path, port: int, timeout_s: float) -> subprocess.Popen:
+def _start_server(lake: Path, port: int, timeout_s: float, log: Path) -> subprocess.Popen:
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    server = subprocess.Popen([sys.executable, "-m", "serving", "--lake", str(lake), "--port", str(port)], cwd=REPO,
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # The server's log goes to a file: an unread pipe fills up and stalls the server mid-benchmark.
+    with open(log, "wb") as sink:
+        server = subprocess.Popen([sys.executable, "-m", "serving", "--lake", str(lake), "--port", str(port)],
+                                  cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise RuntimeError(f"the server exited: {server.stderr.read().decode()[-2000:]}")
+            raise RuntimeError(f"the server exited: {log.read_text(errors='replace')[-2000:]}")
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             conn.request("GET", "/health")
@@ -104,6 +107,9 @@ def closed_loop(make_client: Callable[[int], Callable[[int], bool]], clients: in
     return _summary([x for part in latencies for x in part], sum(errors), time.perf_counter() - began)
 
 
+ERROR_SAMPLES: list[str] = []     # the first few failed answers, for the report
+
+
 def http_client(port: int, method: str, paths: list[str], bodies: list[bytes] | None = None):
     def make(_: int) -> Callable[[int], bool]:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -115,10 +121,14 @@ def http_client(port: int, method: str, paths: list[str], bodies: list[bytes] | 
                 conn.request(method, paths[i % len(paths)], body=body, headers=headers)
                 response = conn.getresponse()
                 payload = response.read()
-                return response.status == 200 and b'"results"' in payload
-            except OSError:
+                ok = response.status == 200 and b'"results"' in payload
+                failure = None if ok else f"{response.status} {payload[:300]!r}"
+            except OSError as error:
                 conn.close()
-                return False
+                ok, failure = False, repr(error)
+            if failure and len(ERROR_SAMPLES) < 10:
+                ERROR_SAMPLES.append(f"{method} {paths[i % len(paths)]}: {failure}")
+            return ok
         return request
     return make
 
@@ -195,7 +205,8 @@ def main() -> None:
     ids = _ids(db, args.ids, seed=0)
     k = args.k
     port = _free_port()
-    server = _start_server(args.lake, port, args.start_timeout)
+    args.out.mkdir(parents=True, exist_ok=True)
+    server = _start_server(args.lake, port, args.start_timeout, Path(tempfile.gettempdir()) / "bench_serving_server.log")
     try:
         with_k = urlencode({"k": k})
         loads = {
@@ -234,8 +245,7 @@ def main() -> None:
               "products": products, "users": users, "clients": args.clients, "seconds": args.seconds, "k": k,
               "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
                           "load_average_1_5_15_min_at_end": [round(x, 2) for x in os.getloadavg()]},
-              "goals": GOALS, "met": met, "results": results}
-    args.out.mkdir(parents=True, exist_ok=True)
+              "goals": GOALS, "met": met, "results": results, "error_samples": ERROR_SAMPLES}
     (args.out / "serving.json").write_text(json.dumps(report, indent=2))
     _plot(results, args.out / "serving.png")
     print(markdown(results))

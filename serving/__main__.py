@@ -20,6 +20,7 @@ def main() -> None:
     parser.add_argument("--check-every", type=float, default=2.0, help="seconds between checks for a new build")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("recsys").setLevel(logging.WARNING)     # the encoders log progress on every query
     # One process: the whole build is held in memory once; torch and BLAS stay on one thread each so
     # model queries do not fight the event loop for the cores.
     import torch

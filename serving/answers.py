@@ -66,9 +66,9 @@ def _complete(snapshot: Snapshot, rows: list[ListRow], k: int, filters: Filters,
               deeper_vector: Callable[[], np.ndarray | None], reason: str) -> list[dict]:
     """The list's rows that pass ``filters``, then, while fewer than ``k``, the index's nearest
     products to ``deeper_vector()`` that pass them (never a product already listed or excluded)."""
-    cards = snapshot.cards
-    kept = [r for r in rows if r.product_id in cards and (filters.is_empty or filters.matches(cards[r.product_id]))][:k]
-    if len(kept) < k and (not filters.is_empty or len(rows) < k):
+    cards, unfiltered = snapshot.cards, filters.is_empty
+    kept = [r for r in rows if r.product_id in cards and (unfiltered or filters.matches(cards[r.product_id]))][:k]
+    if len(kept) < k and (not unfiltered or len(rows) < k):
         seen = exclude | {r.product_id for r in rows}
         kept += _from_index(snapshot, deeper_vector(), k - len(kept), filters, seen, "content", reason)
     return [_result(snapshot, rank, row) for rank, row in enumerate(kept, start=1)]

@@ -60,7 +60,7 @@ class Filters:
         return all(getattr(self, name) is None for name in self.__dataclass_fields__)
 
     def given(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        return {name: getattr(self, name) for name in self.__dataclass_fields__ if getattr(self, name) is not None}
 
     def matches(self, card: ProductCard) -> bool:
         for column in FILTER_COLUMNS:

@@ -57,6 +57,23 @@ class FileStamp:
         return cls(st.st_ino, st.st_mtime_ns, st.st_size)
 
 
+class SerializedEncoder:
+    """The query encoder, one call at a time: Hugging Face's fast tokenizers refuse concurrent use
+    from several threads ("Already borrowed"), and the app answers searches on a thread pool."""
+
+    def __init__(self, encoder):
+        self.encoder, self.name, self.version = encoder, encoder.name, encoder.version
+        self._lock = threading.Lock()
+
+    def encode_texts(self, texts):
+        with self._lock:
+            return self.encoder.encode_texts(texts)
+
+    def encode_images(self, paths):
+        with self._lock:
+            return self.encoder.encode_images(paths)
+
+
 class Snapshot:
     """Every table, the index and the models of one build. Read-only once loaded."""
 
@@ -112,7 +129,7 @@ def _load_models(lake: Path, previous: Snapshot | None) -> tuple[ItemIndex | Non
         reuse = previous is not None and previous.encoder is not None and (
             previous.encoder.name, previous.encoder.version) == (spec.model, spec.version)
         try:
-            encoder = previous.encoder if reuse else query_encoder(lake, spec)
+            encoder = previous.encoder if reuse else SerializedEncoder(query_encoder(lake, spec))
         except Exception as error:  # noqa: BLE001
             unavailable["encoder"] = f"the query encoder cannot be loaded: {error}"
     try:
