@@ -3,7 +3,6 @@ bad input gets a clear JSON error, and a build swapped in mid-traffic fails no r
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import subprocess
