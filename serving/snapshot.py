@@ -58,8 +58,10 @@ class FileStamp:
 
 
 class SerializedEncoder:
-    """The query encoder, one call at a time: Hugging Face's fast tokenizers refuse concurrent use
-    from several threads ("Already borrowed"), and the app answers searches on a thread pool."""
+    """The query encoder, one call at a time. The app answers searches on a thread pool, and neither
+    the torch towers nor Hugging Face's fast tokenizers promise safe concurrent calls (a tokenizer
+    whose settings change mid-call fails with "Already borrowed"); each call runs on one thread
+    anyway, so taking turns costs no throughput."""
 
     def __init__(self, encoder):
         self.encoder, self.name, self.version = encoder, encoder.name, encoder.version
