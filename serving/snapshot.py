@@ -60,8 +60,8 @@ class FileStamp:
 class SerializedEncoder:
     """The query encoder, one call at a time. The app answers searches on a thread pool, and neither
     the torch towers nor Hugging Face's fast tokenizers promise safe concurrent calls (a tokenizer
-    whose settings change mid-call fails with "Already borrowed"); each call runs on one thread
-    anyway, so taking turns costs no throughput."""
+    whose settings change mid-call fails with "Already borrowed"). Taking turns caps searches at
+    one core; table lookups and new-shopper lists do not wait for it."""
 
     def __init__(self, encoder):
         self.encoder, self.name, self.version = encoder, encoder.name, encoder.version
