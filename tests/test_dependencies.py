@@ -18,7 +18,7 @@ OWN = {"recsys", "assets", "resources", "pipelines", "serving", "tests", "benchm
 # and pandas' Parquet engine, pandas for Great Expectations' pandas source, python-multipart for
 # FastAPI's file uploads.
 NOT_IMPORTED_ON_PURPOSE = {"dagster-webserver", "pyarrow", "pandas", "dagster-dg-cli", "dagster-postgres",
-                           "python-multipart"}
+                           "python-multipart", "jinja2"}
 
 
 def _name(requirement: str) -> str:
