@@ -10,7 +10,9 @@
 
 It reads only what the pipeline built: warehouse.duckdb for the precomputed tables, and for photos
 and free text the FAISS index (models/faiss_index) with the encoder saved beside the embeddings.
-Exit status: 0 answered, 1 nothing found for the query, 2 the artefacts are missing or unusable.
+Exit status: 0 answered, 1 nothing found for the query, 2 the artefacts are missing or unusable, or
+the command line is wrong. With --format json an error is JSON on stdout too:
+{"error": {"kind": "not_found" | "unavailable" | "usage", "message": "..."}}.
 """
 
 from __future__ import annotations
@@ -147,10 +149,35 @@ def _options(top_level: bool) -> argparse.ArgumentParser:
     return options
 
 
+def _wants_json(argv: Sequence[str]) -> bool:
+    """Whether the command line asks for JSON, read before parsing so a usage error can be JSON too."""
+    argv = list(argv)
+    return "--format=json" in argv or any(a == "--format" and b == "json" for a, b in zip(argv, argv[1:]))
+
+
+def _report(kind: str, message: str, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"error": {"kind": kind, "message": message}}))
+    else:
+        print(f"recsys: {message}", file=sys.stderr)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, except that a usage error is reported as JSON when the command line asked for JSON."""
+
+    json_errors = False
+
+    def error(self, message: str):
+        if not self.json_errors:
+            super().error(message)
+        _report("usage", message, as_json=True)
+        sys.exit(2)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="recsys", parents=[_options(True)], description=__doc__.split("\n\n")[0],
+    parser = _Parser(prog="recsys", parents=[_options(True)], description=__doc__.split("\n\n")[0],
                                      epilog=__doc__.split("\n\n")[1], formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     common = [_options(False)]
     similar = sub.add_parser("similar", parents=common, help="products similar to a product id or to a photo")
     target = similar.add_mutually_exclusive_group(required=True)
@@ -168,10 +195,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    _Parser.json_errors = _wants_json(argv)
     parser = _parser()
     args = parser.parse_args(argv)
     if args.k < 1:
         parser.error("-k must be at least 1")
+    as_json = args.format == "json"
     lake = Path(args.lake or os.getenv(LAKE_ENV_VAR) or DEFAULT_LAKE)
     try:
         if args.command == "similar":
@@ -186,10 +216,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             answer = styles(lake)
     except NotFound as missing:
-        print(f"recsys: {missing}", file=sys.stderr)
+        _report("not_found", str(missing), as_json)
         return 1
     except (FileNotFoundError, ValueError) as broken:
-        print(f"recsys: {broken}", file=sys.stderr)
+        _report("unavailable", str(broken), as_json)
         return 2
     print(render(answer, args.format))
     return 0

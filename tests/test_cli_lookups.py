@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from contextlib import nullcontext as _nothing
 
 import polars as pl
 import pytest
@@ -68,6 +69,26 @@ def test_unknown_ids_and_missing_artefacts_have_clear_exit_codes(lake, tmp_path,
     assert "recsys style" in capsys.readouterr().err
     assert main(["user", "nobody", "--lake", str(tmp_path / "empty")]) == 2
     assert "run the pipeline" in capsys.readouterr().err
+
+
+def test_errors_are_json_when_json_was_asked_for(lake, tmp_path, capsys):
+    root, _ = lake
+
+    def error(code: int, *argv) -> dict:
+        with pytest.raises(SystemExit) if code == "usage" else _nothing():
+            returned = main([*argv, "--format", "json"])
+        out = capsys.readouterr()
+        assert out.err == ""
+        if code != "usage":
+            assert returned == code
+        return json.loads(out.out)["error"]
+
+    assert error(1, "similar", "asos:nope", "--lake", str(root))["kind"] == "not_found"
+    unavailable = error(2, "user", "nobody", "--lake", str(tmp_path / "empty"))
+    assert unavailable["kind"] == "unavailable" and "run the pipeline" in unavailable["message"]
+    assert error("usage", "user", "nobody", "-k", "0", "--lake", str(root)) == {
+        "kind": "usage", "message": "-k must be at least 1"}
+    assert error("usage", "user", "--no-such-option")["kind"] == "usage"
 
 
 def test_the_installed_entry_point_runs(lake):
