@@ -88,6 +88,7 @@ class CacheResult:
     pruned: int
     hosts_down: dict[str, HostDown]
     progress: Progress
+    previous_manifest: pl.DataFrame | None = None   # what the manifest held before this run (None: first run)
 
 
 def update_image_cache(products: pl.DataFrame, *, store: ImageStore, local: LocalFiles, remote: HttpFetcher,
@@ -115,7 +116,7 @@ def update_image_cache(products: pl.DataFrame, *, store: ImageStore, local: Loca
         if shard is None and settings.prune_orphans:
             pruned = store.prune(ok_paths(manifest, *others))
         return CacheResult(manifest, manifest_path, written, run.stats, pruned, remote.breaker.hosts_down(),
-                           run.progress.finish())
+                           run.progress.finish(), previous)
 
 
 def manifest_file(store: ImageStore, shard: str | None = None) -> Path:
