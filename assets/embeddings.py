@@ -309,7 +309,7 @@ def item_embeddings(context: dg.AssetExecutionContext, config: ItemEmbeddingsCon
             "image_items_per_second": round(build.image_items_per_second, 1),
             "image_decode_wait_seconds": round(build.decode_wait_seconds, 2),
             "fusion_weights": {"image": config.image_weight, "text": config.text_weight},
-            "image_side": model.no_images_reason or "image tower",
+            "image_side": model.no_images_reason or model.image_encoder_id,
             "threads": encoder.threads, "device": encoder.resolved_device(),
             "seconds": round(build.seconds, 1),
             "preview": metadata.preview(table, ["product_id", "has_image", "has_text", "encoder", "encoder_version",
