@@ -41,7 +41,8 @@ def test_simulated_interactions_and_split(tiny_lake):
     products = with_products(tiny_lake)
     result = materialize(tiny_lake)
     assert result.success
-    assert check_results(result) == {"interactions_valid": True, "events_accounting": True, "no_leakage": True}
+    assert check_results(result) == {"interactions_valid": True, "events_accounting": True, "no_leakage": True,
+                                     "training_events_present": True}
     interactions = read_parquet(tiny_lake / "silver" / "interactions.parquet")
     assert interactions.schema == pl.Schema(INTERACTION_SCHEMA)
     assert interactions["user_id"].n_unique() == 120 and set(interactions["origin"]) == {"simulated"}
@@ -85,6 +86,19 @@ def test_real_events_win_and_bad_rows_are_quarantined(tiny_lake):
     quarantine = read_parquet(tiny_lake / "silver" / "events_quarantine.parquet")
     assert sorted(quarantine["line"].to_list()) == [7, 8]
     assert metadata_of(result, ["silver", "interactions"])["quarantined"].value == 2
+
+
+def test_events_that_are_all_quarantined_block_the_split_instead_of_the_models_crashing(tiny_lake):
+    with_products(tiny_lake)
+    (tiny_lake / "raw" / "events").mkdir()
+    (tiny_lake / "raw" / "events" / "shop.csv").write_text(
+        "user_id,product_id,event,ts\nu1,no-such-product,click,2024-05-01\nu2,gone,click,2024-05-02\n")
+    result = dg.materialize([silver_interactions, interaction_split], resources=default_resources(str(tiny_lake)),
+                            raise_on_error=False)
+    assert metadata_of(result, ["silver", "interactions"])["quarantined"].value == 2
+    check = next(e for e in result.get_asset_check_evaluations() if e.check_name == "training_events_present")
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    assert check.metadata["train_events"].value == 0
 
 
 def test_real_source_without_events_fails(tiny_lake):
