@@ -48,7 +48,7 @@ def image_manifest_shards(context: dg.AssetExecutionContext, config: ImageShardC
     store = ImageStore(lake.root_path)
     settings = image_fetcher.cache_settings(config.retry_after_hours, config.refetch, prune_orphans=False)
     local = image_fetcher.local_files(lake.root_path)
-    manifests, previous, shard_products, this_run, written = [], [], [], Counter(), 0
+    manifests, shard_products, this_run, written = [], [], Counter(), 0
     with image_fetcher.http() as http:
         for shard in context.partition_keys:
             shard_products.append(products_in_shard(catalog, shard, SHARD_COUNT))
@@ -58,8 +58,6 @@ def image_manifest_shards(context: dg.AssetExecutionContext, config: ImageShardC
                 on_progress=lambda progress, shard=shard: context.log.info("images, shard %s: %s", shard, progress))
             stats = result.stats
             manifests.append(result.manifest)
-            if result.previous_manifest is not None:
-                previous.append(result.previous_manifest)
             written += result.manifest_written
             this_run.update({"reused from the manifests": stats.reused, "local files read": stats.local_processed,
                              "remote URLs handled": stats.remote_processed, "HTTP requests": stats.requests,
@@ -82,6 +80,6 @@ def image_manifest_shards(context: dg.AssetExecutionContext, config: ImageShardC
         },
         check_results=image_checks.check_results(
             manifest, manifest_health(manifest),
-            local_image_loss(pl.concat(previous) if previous else None, manifest,
+            local_image_loss(image_checks.accepted_local_images(lake), manifest,
                              pl.concat(shard_products)["product_id"]), config),
     )

@@ -10,7 +10,7 @@ from assets import image_checks, metadata
 from assets.catalog import PRODUCTS
 from recsys.images import ImageStore, primary_images, status_counts, update_image_cache
 from recsys.images.contact_sheet import contact_sheet
-from recsys.images.health import counts_by_origin, local_image_loss, manifest_health
+from recsys.images.health import counts_by_origin, local_failures_by_status, local_image_loss, manifest_health
 from resources import LakeResource
 from resources.images import ImageFetcherResource
 
@@ -79,11 +79,14 @@ def image_manifest(context: dg.AssetExecutionContext, config: ImageCacheConfig, 
     health = manifest_health(manifest)
     if health.local_failed:
         context.log.warning("%d of %d local images failed (%s); their products are served text-only",
-                            health.local_failed, health.local_rows, status_counts(manifest))
+                            health.local_failed, health.local_rows, local_failures_by_status(manifest))
     context.log.info("image cache: %d rows, %d reused, %d local and %d remote processed, manifest %s in %.1fs",
                      stats.rows, stats.reused, stats.local_processed, stats.remote_processed,
                      "written" if result.manifest_written else "unchanged", seconds)
     processed = stats.local_processed + stats.remote_processed
+    loss = local_image_loss(image_checks.accepted_local_images(lake), manifest, products["product_id"])
+    local_checks = image_checks.check_results(manifest, health, loss, config)
+    image_checks.accept_local_images(lake, manifest, local_checks)
     ok_files = manifest.filter(pl.col("status") == "ok").unique("path")
     return dg.MaterializeResult(
         metadata={
@@ -107,6 +110,7 @@ def image_manifest(context: dg.AssetExecutionContext, config: ImageCacheConfig, 
             "bytes_read_this_run": stats.bytes_read,
             "files_pruned": result.pruned,
             "local_failure_rate": round(health.local_failure_rate, 4),
+            "local_images_lost": f"{loss.lost:,} of {loss.previously_ok:,} products with a local image before",
             "seconds": round(seconds, 2),
             "urls_processed_per_second": round(processed / result.progress.seconds, 1) if processed else 0.0,
             "failures": metadata.preview(
@@ -117,10 +121,7 @@ def image_manifest(context: dg.AssetExecutionContext, config: ImageCacheConfig, 
             "contact_sheet": _contact_sheet(lake, primary),
             "path": dg.MetadataValue.path(str(result.manifest_path)),
         },
-        check_results=[*image_checks.check_results(
-                           manifest, health, local_image_loss(result.previous_manifest, manifest, products["product_id"]),
-                           config),
-                       _remote_check(health, config, image_fetcher.offline, sorted(result.hosts_down))],
+        check_results=[*local_checks, _remote_check(health, config, image_fetcher.offline, sorted(result.hosts_down))],
     )
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import dagster as dg
 import polars as pl
 
-from assets.image_checks import check_results
+from assets.image_checks import accept_local_images, accepted_local_images, check_results
 from assets.images import ImageCacheConfig
-from recsys.images.health import LocalImageLoss, local_image_loss, manifest_health
+from recsys.images.health import LocalImageLoss, local_image_loss, manifest_health, ok_local_products
+from resources import default_resources
 
 
 def _manifest(rows: list[tuple[str, str, str]]) -> pl.DataFrame:
@@ -23,7 +24,7 @@ def _local(n: int, broken: dict[str, int] | None = None, form: str = "file:///la
 
 def _checks(manifest: pl.DataFrame, previous: pl.DataFrame | None = None, catalog: pl.Series | None = None) -> dict:
     catalog = manifest["product_id"] if catalog is None else catalog
-    loss = local_image_loss(previous, manifest, catalog)
+    loss = local_image_loss(None if previous is None else ok_local_products(previous), manifest, catalog)
     return {c.check_name: c for c in check_results(manifest, manifest_health(manifest), loss, ImageCacheConfig())}
 
 
@@ -61,7 +62,7 @@ def test_most_previous_images_gone_blocks_even_when_the_catalog_no_longer_refere
 def test_removed_products_and_a_new_form_of_local_reference_are_no_loss():
     previous = _manifest(_local(50))
     now = _manifest(_local(20, form="raw/myntra/images/{}.jpg"))    # lake-relative now; 30 products left
-    assert local_image_loss(previous, now, now["product_id"]) == LocalImageLoss(previously_ok=20, lost=0)
+    assert local_image_loss(ok_local_products(previous), now, now["product_id"]) == LocalImageLoss(20, 0)
     assert _checks(now, previous)["local_images_available"].passed
 
 
@@ -71,3 +72,17 @@ def test_a_few_images_lost_since_the_previous_build_only_warn():
     checks = _checks(now, previous)
     assert checks["local_images_available"].passed and not checks["local_image_failures"].passed
     assert checks["local_images_available"].metadata["lost_products"].value == 5
+
+
+def test_only_a_build_that_passed_becomes_the_reference_for_the_next(tmp_path):
+    lake = default_resources(str(tmp_path))["lake"]
+    good = _manifest(_local(50))
+    assert accepted_local_images(lake) is None
+    assert accept_local_images(lake, good, list(_checks(good).values()))
+    gone = _manifest([("a1", "https://x/1.jpg", "unreachable")])
+    catalog = pl.Series([f"p{i}" for i in range(50)])
+    blocked = check_results(gone, manifest_health(gone), local_image_loss(accepted_local_images(lake), gone, catalog),
+                            ImageCacheConfig())
+    assert not accept_local_images(lake, gone, blocked)
+    # The blocked build's manifest is on disk, but the next build still compares with the good one.
+    assert accepted_local_images(lake).to_list() == ok_local_products(good).to_list()

@@ -88,7 +88,6 @@ class CacheResult:
     pruned: int
     hosts_down: dict[str, HostDown]
     progress: Progress
-    previous_manifest: pl.DataFrame | None = None   # what the manifest held before this run (None: first run)
 
 
 def update_image_cache(products: pl.DataFrame, *, store: ImageStore, local: LocalFiles, remote: HttpFetcher,
@@ -116,7 +115,7 @@ def update_image_cache(products: pl.DataFrame, *, store: ImageStore, local: Loca
         if shard is None and settings.prune_orphans:
             pruned = store.prune(ok_paths(manifest, *others))
         return CacheResult(manifest, manifest_path, written, run.stats, pruned, remote.breaker.hosts_down(),
-                           run.progress.finish(), previous)
+                           run.progress.finish())
 
 
 def manifest_file(store: ImageStore, shard: str | None = None) -> Path:

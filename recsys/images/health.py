@@ -2,9 +2,9 @@
 
 Local images are ours, but a broken file is still one item's problem: its product is served
 text-only. Only a systemic fault is worth stopping for: nearly every local image failing (a lost
-mount, wrong permissions) or most of the images the previous manifest had ok gone now
-(``local_image_loss``: products compared, so it holds whatever form the local references take,
-and also when the catalog no longer references the missing files). Remote images fail for two
+mount, wrong permissions) or most of the products that had a local image in the last accepted
+build having none now (``local_image_loss``: products compared, so it holds whatever form the
+local references take, and also when the catalog no longer references the missing files). Remote images fail for two
 different reasons: the network (unreachable, timeout, server_error: nothing is known about the
 image yet, and a later run retries) and the content (404, not an image, corrupt, ...).
 """
@@ -86,7 +86,7 @@ def local_failures_by_status(manifest: pl.DataFrame) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class LocalImageLoss:
-    """Catalog products that had an ok local image in the previous manifest, and how many have none now."""
+    """Catalog products that had an ok local image in the last accepted build, and how many have none now."""
 
     previously_ok: int
     lost: int
@@ -96,17 +96,18 @@ class LocalImageLoss:
         return self.lost / self.previously_ok if self.previously_ok else 0.0
 
 
-def local_image_loss(previous: pl.DataFrame | None, manifest: pl.DataFrame, product_ids: pl.Series) -> LocalImageLoss:
-    """Products of ``product_ids`` (the catalog now: removed products are no loss) whose local image was ok in
-    ``previous`` and that have no ok local image in ``manifest``."""
-    if previous is None:
-        return LocalImageLoss(0, 0)
-    before = _ok_local_products(previous)
-    before = before.filter(before.is_in(product_ids.implode()))
-    lost = before.filter(~before.is_in(_ok_local_products(manifest).implode()))
-    return LocalImageLoss(previously_ok=before.len(), lost=lost.len())
-
-
-def _ok_local_products(manifest: pl.DataFrame) -> pl.Series:
+def ok_local_products(manifest: pl.DataFrame) -> pl.Series:
+    """``product_id`` of every product with an ok local image in ``manifest``, sorted."""
     ok_local = with_origin(manifest).filter(pl.col("origin") == "local", pl.col("status") == Status.OK.value)
-    return ok_local["product_id"].unique()
+    return ok_local["product_id"].unique().sort()
+
+
+def local_image_loss(accepted: pl.Series | None, manifest: pl.DataFrame, product_ids: pl.Series) -> LocalImageLoss:
+    """Of ``accepted`` (``ok_local_products`` of the last build that passed; None: no such build), the products
+    still in the catalog (``product_ids``: removed products are no loss) that have no ok local image in
+    ``manifest``."""
+    if accepted is None:
+        return LocalImageLoss(0, 0)
+    before = accepted.filter(accepted.is_in(product_ids.implode()))
+    lost = before.filter(~before.is_in(ok_local_products(manifest).implode()))
+    return LocalImageLoss(previously_ok=before.len(), lost=lost.len())
