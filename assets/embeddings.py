@@ -45,11 +45,11 @@ class ImageTowerConfig(dg.Config):
     """Myntra (image, text) pairs kept out of training and scored (at most 20% of them on small catalogs)."""
     input_height: int = 64
     input_width: int = 48
-    min_training_pairs: int = 80
+    min_training_pairs: int = PairMinimum.training
     """Fewest (image, text) pairs to train on. Below it (or min_heldout_pairs) no tower is trained and every
     product is embedded from its text alone: trained on a few dozen pairs, the tower and the ridge baseline
     find a product's image from its text little better than chance (README), so image vectors would add noise."""
-    min_heldout_pairs: int = 20
+    min_heldout_pairs: int = PairMinimum.heldout
     """Fewest held-out Myntra pairs for the comparison with the random tower to mean something (among 7
     held-out images any model reaches Recall@10 = 1)."""
     retrain: RetrainConfig = RetrainConfig()
