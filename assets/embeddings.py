@@ -17,8 +17,9 @@ from recsys import retraining, storage
 from recsys.embeddings import (Encoder, EmbeddingBuild, FusionWeights, TowerConfig, TowerFitSettings, TrainingConfig,
                                build_item_embeddings)
 from recsys.embeddings.item_table import validate_item_embeddings
-from recsys.embeddings.image_tower import CONFIG_FILE
-from recsys.embeddings.tower_fit import fit_image_tower, training_data, training_pairs
+from recsys.embeddings.image_tower import CONFIG_FILE, write_skipped
+from recsys.embeddings.tower_fit import (PairMinimum, TooFewPairs, fit_image_tower, too_few_pairs, training_data,
+                                         training_pairs)
 from recsys.images import primary_images
 from resources import LakeResource
 from resources.encoders import EncoderResource
@@ -44,7 +45,17 @@ class ImageTowerConfig(dg.Config):
     """Myntra (image, text) pairs kept out of training and scored (at most 20% of them on small catalogs)."""
     input_height: int = 64
     input_width: int = 48
+    min_training_pairs: int = PairMinimum.training
+    """Fewest (image, text) pairs to train on. Below it (or min_heldout_pairs) no tower is trained and every
+    product is embedded from its text alone: trained on a few dozen pairs, the tower and the ridge baseline
+    find a product's image from its text little better than chance (README), so image vectors would add noise."""
+    min_heldout_pairs: int = PairMinimum.heldout
+    """Fewest held-out Myntra pairs for the comparison with the random tower to mean something (among 7
+    held-out images any model reaches Recall@10 = 1)."""
     retrain: RetrainConfig = RetrainConfig()
+
+    def minimum(self) -> PairMinimum:
+        return PairMinimum(training=self.min_training_pairs, heldout=self.min_heldout_pairs)
 
     def settings(self) -> TowerFitSettings:
         return TowerFitSettings(
@@ -124,6 +135,29 @@ def _tower_result(summary: dict, version: str, decision: retraining.RetrainDecis
                 check_name="beats_ridge_baseline", asset_key=IMAGE_TOWER, severity=dg.AssetCheckSeverity.WARN,
                 passed=bool(tower) and tower.get(key, 0) >= ridge.get(key, 1),
                 metadata={"tower": tower.get(key), "ridge": ridge.get(key)}),
+            dg.AssetCheckResult(check_name="tower_trained", asset_key=IMAGE_TOWER, passed=True,
+                                description=f"trained on {summary['train_pairs']} pairs"),
+        ],
+    )
+
+
+def _skipped_tower(context: dg.AssetExecutionContext, reason: str, target: Path, pairs: int) -> dg.MaterializeResult:
+    """No tower: its folder says why, products are embedded text-only, and a warning check says so."""
+    context.log.warning("image tower not trained, products get text-only vectors: %s", reason)
+    stage = storage.staging_dir(target)
+    write_skipped(stage, reason, {"pairs": pairs})
+    storage.replace_dir_atomic(stage, target)
+    not_applicable = f"not applicable: no tower trained ({reason})"
+    return dg.MaterializeResult(
+        asset_key=IMAGE_TOWER,
+        metadata={"skipped": reason, "pairs": pairs, "image_side": "none: text-only vectors",
+                  "path": dg.MetadataValue.path(str(target))},
+        check_results=[
+            dg.AssetCheckResult(check_name="aligned_better_than_random", passed=True, description=not_applicable),
+            dg.AssetCheckResult(check_name="beats_ridge_baseline", passed=True, description=not_applicable),
+            dg.AssetCheckResult(check_name="tower_trained", passed=False, severity=dg.AssetCheckSeverity.WARN,
+                                description=f"no image tower, products are embedded from their text alone: {reason}",
+                                metadata={"pairs": pairs}),
         ],
     )
 
@@ -137,12 +171,16 @@ def _tower_result(summary: dict, version: str, decision: retraining.RetrainDecis
                 "(image, product text) pairs so image vectors land in the all-MiniLM-L6-v2 text space, ending in a "
                 "text-memory readout over the training texts. Scored on held-out pairs against a random tower and a "
                 "colour/pixel ridge baseline. Pinned between retrains (weekly, or when the pairs drift more than "
-                "10% or the settings change); not trained when the encoder backend is 'clip'.",
+                "10% or the settings change); not trained when the encoder backend is 'clip', nor on too few pairs "
+                "(min_training_pairs, min_heldout_pairs: then products are embedded text-only, with a warning).",
     check_specs=[
         dg.AssetCheckSpec("aligned_better_than_random", asset=IMAGE_TOWER, blocking=True,
                           description="Held-out text->image Recall@10 above the untrained (random) tower's."),
         dg.AssetCheckSpec("beats_ridge_baseline", asset=IMAGE_TOWER,
                           description="Held-out text->image Recall@10 at least the ridge baseline's (warning)."),
+        dg.AssetCheckSpec("tower_trained", asset=IMAGE_TOWER,
+                          description="A tower was trained: enough (image, text) pairs (min_training_pairs, "
+                                      "min_heldout_pairs). A warning: without one every product is text-only."),
     ],
 )
 def image_tower(context: dg.AssetExecutionContext, config: ImageTowerConfig, lake: LakeResource,
@@ -154,10 +192,12 @@ def image_tower(context: dg.AssetExecutionContext, config: ImageTowerConfig, lak
         return dg.MaterializeResult(
             metadata={"skipped": "encoder backend 'clip' does not use the image tower"},
             check_results=[dg.AssetCheckResult(check_name=name, passed=True, description="skipped: clip backend")
-                           for name in ("aligned_better_than_random", "beats_ridge_baseline")])
+                           for name in ("aligned_better_than_random", "beats_ridge_baseline", "tower_trained")])
     products = lake.read_table("silver/products")
     pairs = training_pairs(products, primary_images(lake.read_table("images/manifest")), lake.root_path)
     settings = config.settings()
+    if reason := too_few_pairs(pairs, settings, config.minimum()):
+        return _skipped_tower(context, reason, target, pairs.height)
     data = training_data(pairs, encoder.text_encoder_id(), settings)
     decision = retraining.decide(target, data, config.retrain.policy())
     saved = None if decision.retrain else _saved_tower(target)
@@ -167,8 +207,12 @@ def image_tower(context: dg.AssetExecutionContext, config: ImageTowerConfig, lak
     context.log.info("training a new tower: %s", decision.reason)
     text_encoder = encoder.text_encoder()
     context.log.info("training on %d pairs (load average %s)", pairs.height, os.getloadavg())
-    fit = fit_image_tower(pairs, text_encoder, settings, device=encoder.resolved_device(), threads=encoder.threads,
-                          decode_workers=max(encoder.decode_workers, encoder.threads), precision=encoder.precision)
+    try:
+        fit = fit_image_tower(pairs, text_encoder, settings, device=encoder.resolved_device(), threads=encoder.threads,
+                              decode_workers=max(encoder.decode_workers, encoder.threads), precision=encoder.precision,
+                              minimum=config.minimum())
+    except TooFewPairs as too_few:
+        return _skipped_tower(context, str(too_few), target, pairs.height)
     summary = {**fit.summary(), "load_average_at_start": os.getloadavg()}
     stage = storage.staging_dir(target)
     version = fit.trained.tower.save_pretrained(stage, training=summary)
@@ -228,6 +272,9 @@ def shard_tables(lake: LakeResource) -> list[pl.DataFrame]:
         dg.AssetCheckSpec("vectors_complete_and_normalized", asset=ITEM_EMBEDDINGS, blocking=True,
                           description="One row per silver product; fused vector never null; every vector unit "
                                       "length; has_image/has_text match the vectors."),
+        dg.AssetCheckSpec("cached_images_embedded", asset=ITEM_EMBEDDINGS,
+                          description="Every product with a cached image has an image vector (a warning: the others "
+                                      "are served text-only, e.g. no image tower was trained)."),
     ],
 )
 def item_embeddings(context: dg.AssetExecutionContext, config: ItemEmbeddingsConfig, lake: LakeResource,
@@ -244,6 +291,9 @@ def item_embeddings(context: dg.AssetExecutionContext, config: ItemEmbeddingsCon
                      build.images_reused, build.seconds)
     problems = validate_item_embeddings(table, products["product_id"])
     has_image, has_text = table["has_image"], table["has_text"]
+    images_check = _cached_images_check(table, model.no_images_reason)
+    if not images_check.passed:
+        context.log.warning("item embeddings: %s", images_check.description)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": table.height,
@@ -259,6 +309,7 @@ def item_embeddings(context: dg.AssetExecutionContext, config: ItemEmbeddingsCon
             "image_items_per_second": round(build.image_items_per_second, 1),
             "image_decode_wait_seconds": round(build.decode_wait_seconds, 2),
             "fusion_weights": {"image": config.image_weight, "text": config.text_weight},
+            "image_side": model.no_images_reason or model.image_encoder_id,
             "threads": encoder.threads, "device": encoder.resolved_device(),
             "seconds": round(build.seconds, 1),
             "preview": metadata.preview(table, ["product_id", "has_image", "has_text", "encoder", "encoder_version",
@@ -268,6 +319,18 @@ def item_embeddings(context: dg.AssetExecutionContext, config: ItemEmbeddingsCon
         check_results=[dg.AssetCheckResult(
             check_name="vectors_complete_and_normalized", passed=not problems,
             description="; ".join(problems) or "all products present, all vectors unit length",
-            metadata={"problems": len(problems)})],
+            metadata={"problems": len(problems)}), images_check],
     )
+
+
+def _cached_images_check(table: pl.DataFrame, no_images_reason: str | None) -> dg.AssetCheckResult:
+    cached = table.filter(pl.col("image_sha256").is_not_null())
+    missing = cached.filter(~pl.col("has_image"))
+    why = no_images_reason or f"{missing['image_error'].drop_nulls().len():,} cached images failed to decode"
+    return dg.AssetCheckResult(
+        check_name="cached_images_embedded", passed=missing.is_empty(), severity=dg.AssetCheckSeverity.WARN,
+        description=(f"{missing.height:,} of {cached.height:,} products with a cached image have no image vector and "
+                     f"are served text-only: {why}" if missing.height else
+                     f"all {cached.height:,} products with a cached image have an image vector"),
+        metadata={"cached": cached.height, "without_image_vector": missing.height})
 

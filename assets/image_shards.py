@@ -17,13 +17,13 @@ from collections import Counter
 import dagster as dg
 import polars as pl
 
-from assets import metadata
+from assets import image_checks, metadata
 from assets.catalog import PRODUCTS
 from assets.catalog_shards import CATALOG_SHARDS, SHARD_BACKFILL, SHARD_COUNT
-from assets.images import MANIFEST_SHARDS, ImageShardConfig, local_failures_check
+from assets.images import MANIFEST_SHARDS, ImageShardConfig
 from recsys.embeddings.shards import products_in_shard
 from recsys.images import ImageStore, manifest_file, status_counts, update_image_cache
-from recsys.images.health import manifest_health
+from recsys.images.health import local_image_loss, manifest_health
 from resources import LakeResource
 from resources.images import ImageFetcherResource
 
@@ -39,11 +39,7 @@ from resources.images import ImageFetcherResource
                 "(a stable hash of product_id), their files in the shared store images/<sha[:2]>/<sha256>.jpg. "
                 "Shard runs go side by side and never prune; images/manifest reuses what they cached, and "
                 "features/item_embedding_shards reads the same shard's manifest. Run by the embed_shards job.",
-    check_specs=[
-        dg.AssetCheckSpec("local_image_failures", asset=MANIFEST_SHARDS, blocking=True,
-                          description="Local images of the run's shards that failed, at most max_local_failure_rate "
-                                      "of them (blocks the embedding shards)."),
-    ],
+    check_specs=image_checks.check_specs(MANIFEST_SHARDS, "the embedding shards"),
 )
 def image_manifest_shards(context: dg.AssetExecutionContext, config: ImageShardConfig, lake: LakeResource,
                           image_fetcher: ImageFetcherResource) -> dg.MaterializeResult:
@@ -52,11 +48,12 @@ def image_manifest_shards(context: dg.AssetExecutionContext, config: ImageShardC
     store = ImageStore(lake.root_path)
     settings = image_fetcher.cache_settings(config.retry_after_hours, config.refetch, prune_orphans=False)
     local = image_fetcher.local_files(lake.root_path)
-    manifests, this_run, written = [], Counter(), 0
+    manifests, shard_products, this_run, written = [], [], Counter(), 0
     with image_fetcher.http() as http:
         for shard in context.partition_keys:
+            shard_products.append(products_in_shard(catalog, shard, SHARD_COUNT))
             result = update_image_cache(
-                products_in_shard(catalog, shard, SHARD_COUNT), store=store, local=local, remote=http,
+                shard_products[-1], store=store, local=local, remote=http,
                 settings=settings, shard=shard,
                 on_progress=lambda progress, shard=shard: context.log.info("images, shard %s: %s", shard, progress))
             stats = result.stats
@@ -81,5 +78,8 @@ def image_manifest_shards(context: dg.AssetExecutionContext, config: ImageShardC
             "seconds": round(time.perf_counter() - started, 2),
             "path": dg.MetadataValue.path(str(manifest_file(store, context.partition_keys[0]).parent)),
         },
-        check_results=[local_failures_check(manifest_health(manifest), config)],
+        check_results=image_checks.check_results(
+            manifest, manifest_health(manifest),
+            local_image_loss(image_checks.accepted_local_images(lake), manifest,
+                             pl.concat(shard_products)["product_id"]), config),
     )

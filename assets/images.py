@@ -6,11 +6,11 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from assets import metadata
+from assets import image_checks, metadata
 from assets.catalog import PRODUCTS
 from recsys.images import ImageStore, primary_images, status_counts, update_image_cache
 from recsys.images.contact_sheet import contact_sheet
-from recsys.images.health import counts_by_origin, manifest_health
+from recsys.images.health import counts_by_origin, local_failures_by_status, local_image_loss, manifest_health
 from resources import LakeResource
 from resources.images import ImageFetcherResource
 
@@ -27,8 +27,12 @@ class ImageShardConfig(dg.Config):
     refetch: list[str] = []
     """Statuses to process again regardless, e.g. ["too_large"] after raising max_bytes, ["refused"] after
     changing allowed_hosts."""
-    max_local_failure_rate: float = 0.01
-    """Blocking check: share of local image rows that may fail."""
+    systemic_local_failure_rate: float = 0.9
+    """Blocking check: this share of the local image rows failing (or more) is a systemic fault (a lost mount,
+    wrong permissions), not bad items. Fewer failures only warn: those products are served text-only."""
+    max_local_image_loss: float = 0.5
+    """Blocking check: the share of catalog products with an ok local image in the previous manifest that may
+    have none now (more is a lost or moved image folder)."""
 
 
 class ImageCacheConfig(ImageShardConfig):
@@ -52,9 +56,7 @@ class ImageCacheConfig(ImageShardConfig):
                 "every outcome of its previous manifest and of the catalog shards' (images/manifest_shards), "
                 "then prunes stored files no manifest names.",
     check_specs=[
-        dg.AssetCheckSpec("local_image_failures", asset=MANIFEST, blocking=True,
-                          description="Local images (the lake's raw/ files) that failed, at most "
-                                      "max_local_failure_rate of them."),
+        *image_checks.check_specs(MANIFEST, "everything downstream"),
         dg.AssetCheckSpec("remote_image_failures", asset=MANIFEST, blocking=False,
                           description="Remote images: unusable answers and unreachable URLs within their limits "
                                       "(a warning: the network is not ours)."),
@@ -75,10 +77,16 @@ def image_manifest(context: dg.AssetExecutionContext, config: ImageCacheConfig, 
     manifest, stats = result.manifest, result.stats
     primary = primary_images(manifest)
     health = manifest_health(manifest)
+    if health.local_failed:
+        context.log.warning("%d of %d local images failed (%s); their products are served text-only",
+                            health.local_failed, health.local_rows, local_failures_by_status(manifest))
     context.log.info("image cache: %d rows, %d reused, %d local and %d remote processed, manifest %s in %.1fs",
                      stats.rows, stats.reused, stats.local_processed, stats.remote_processed,
                      "written" if result.manifest_written else "unchanged", seconds)
     processed = stats.local_processed + stats.remote_processed
+    loss = local_image_loss(image_checks.accepted_local_images(lake), manifest, products["product_id"])
+    local_checks = image_checks.check_results(manifest, health, loss, config)
+    image_checks.accept_local_images(lake, manifest, local_checks)
     ok_files = manifest.filter(pl.col("status") == "ok").unique("path")
     return dg.MaterializeResult(
         metadata={
@@ -102,6 +110,7 @@ def image_manifest(context: dg.AssetExecutionContext, config: ImageCacheConfig, 
             "bytes_read_this_run": stats.bytes_read,
             "files_pruned": result.pruned,
             "local_failure_rate": round(health.local_failure_rate, 4),
+            "local_images_lost": f"{loss.lost:,} of {loss.previously_ok:,} products with a local image before",
             "seconds": round(seconds, 2),
             "urls_processed_per_second": round(processed / result.progress.seconds, 1) if processed else 0.0,
             "failures": metadata.preview(
@@ -112,19 +121,7 @@ def image_manifest(context: dg.AssetExecutionContext, config: ImageCacheConfig, 
             "contact_sheet": _contact_sheet(lake, primary),
             "path": dg.MetadataValue.path(str(result.manifest_path)),
         },
-        check_results=[local_failures_check(health, config),
-                       _remote_check(health, config, image_fetcher.offline, sorted(result.hosts_down))],
-    )
-
-
-def local_failures_check(health, config: ImageShardConfig) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(
-        check_name="local_image_failures",
-        passed=health.local_failure_rate <= config.max_local_failure_rate,
-        description=f"{health.local_failed:,} of {health.local_rows:,} local images failed "
-                    f"(limit {config.max_local_failure_rate:.1%}).",
-        metadata={"local_rows": health.local_rows, "failed": health.local_failed,
-                  "failure_rate": round(health.local_failure_rate, 4)},
+        check_results=[*local_checks, _remote_check(health, config, image_fetcher.offline, sorted(result.hosts_down))],
     )
 
 

@@ -151,7 +151,11 @@ class InteractionSplitConfig(dg.Config):
                 "splits), with new-user truncation for the cold-start slice. The same split feeds every model "
                 "and the evaluation.",
     check_specs=[dg.AssetCheckSpec("no_leakage", asset=INTERACTION_SPLIT, blocking=True,
-                                   description="No pair in two splits; per user train <= validation <= test in time.")],
+                                   description="No pair in two splits; per user train <= validation <= test in time."),
+                 dg.AssetCheckSpec("training_events_present", asset=INTERACTION_SPLIT, blocking=True,
+                                   description="The train split has events: without any, no model can be trained "
+                                               "and every user table would be empty (e.g. every raw event "
+                                               "quarantined). A few events are enough to go on.")],
 )
 def interaction_split(context: dg.AssetExecutionContext, config: InteractionSplitConfig, lake: LakeResource):
     started = time.perf_counter()
@@ -168,6 +172,7 @@ def interaction_split(context: dg.AssetExecutionContext, config: InteractionSpli
                                             users=pl.col("user_id").n_unique(),
                                             products=pl.col("product_id").n_unique()).sort("split")
     seconds = time.perf_counter() - started
+    train_events = result.counts().get("train", 0)
     context.log.info("split %d events: %s; %d cold-start users, %d cold-start items (%.1fs)", frame.height,
                      result.counts(), len(cold_users), len(cold_items), seconds)
     return dg.MaterializeResult(
@@ -183,6 +188,9 @@ def interaction_split(context: dg.AssetExecutionContext, config: InteractionSpli
             "preview": metadata.preview(frame),
             "path": dg.MetadataValue.path(str(lake.path("features/interaction_split.parquet"))),
         },
-        check_results=[dg.AssetCheckResult(check_name="no_leakage", passed=not any(leaks.values()), metadata=leaks)],
+        check_results=[dg.AssetCheckResult(check_name="no_leakage", passed=not any(leaks.values()), metadata=leaks),
+                       dg.AssetCheckResult(check_name="training_events_present", passed=train_events > 0,
+                                           description=f"{train_events:,} train events of {frame.height:,}",
+                                           metadata={"train_events": train_events})],
     )
 

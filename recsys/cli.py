@@ -112,7 +112,10 @@ def similar_to_image(lake: Path, image: Path, k: int, clip: str | None = None) -
     if not Path(image).is_file():
         raise FileNotFoundError(f"no image file at {image}")
     index = _index(lake)
-    encoded = query_encoder(lake, index.manifest.vectors, clip).encode_images([Path(image)])
+    encoder = query_encoder(lake, index.manifest.vectors, clip)
+    if encoder.no_images_reason:
+        raise ValueError(f"this build cannot search by image: {encoder.no_images_reason}")
+    encoded = encoder.encode_images([Path(image)])
     if encoded.errors[0] is not None:
         raise ValueError(f"cannot read {image} as an image: {encoded.errors[0]}")
     return Answer({"similar_to_image": str(image)}, _nearest(lake, index, encoded.vectors[0], k, "looks similar"))

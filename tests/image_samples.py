@@ -53,3 +53,20 @@ def truncated(data: bytes) -> bytes:
 
 
 HTML_PAGE = b"<!doctype html><html><body><h1>Access denied</h1></body></html>"
+
+
+def corrupt_jpeg() -> bytes:
+    """JPEG magic bytes followed by data no decoder accepts."""
+    return b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4
+
+
+def broken_local_files(real_jpeg: bytes) -> dict[str, tuple[bytes, str]]:
+    """Every kind of broken local file (name -> bytes, the status the cache must record)."""
+    return {"corrupt": (corrupt_jpeg(), "corrupt"), "truncated": (truncated(real_jpeg), "corrupt"),
+            "bomb": (png_bomb(), "bomb"), "text": (b"this is not a picture\n", "not_image")}
+
+
+def odd_valid_files() -> dict[str, bytes]:
+    """Unusual files that are still good images (name -> bytes): the cache must accept every one."""
+    return {"cmyk": jpeg(mode="CMYK"), "grayscale": jpeg(mode="L"), "exif_rotated": jpeg((200, 100), orientation=6),
+            "png_named_jpg": png(mode="RGB"), "one_pixel": jpeg((1, 1))}

@@ -13,6 +13,7 @@ from PIL import Image
 from recsys import warehouse
 from recsys.cli import main
 from recsys.embeddings import ImageTower, LocalEncoder, TowerConfig
+from recsys.embeddings.image_tower import write_skipped
 from recsys.gold import gold_warehouse_tables
 from recsys.index import ItemIndex, VectorSpec
 from tests.test_tables_gold import write_gold_tables
@@ -74,3 +75,18 @@ def test_unreadable_photo_and_other_encoder_version_are_refused(lake, tmp_path, 
     (other / "warehouse.duckdb").symlink_to(root / "warehouse.duckdb")
     assert main(["search", "shirt", "--lake", str(other)]) == 2
     assert "rebuild" in capsys.readouterr().err
+
+
+def test_a_text_only_build_answers_text_searches_and_refuses_photos(lake, tmp_path, capsys):
+    root, products, photo = lake
+    text_only = tmp_path / "lake"
+    write_skipped(text_only / "models" / "image_tower", "36 usable (image, text) pairs", {"pairs": 36})
+    encoder = LocalEncoder(text_only / "models" / "image_tower")
+    vectors = encoder.encode_texts((products["name"] + " " + products["colour"].fill_null("")).to_list())
+    spec = VectorSpec(encoder.name, encoder.version, "fused_vector", encoder.dimension)
+    ItemIndex.build(products["product_id"].to_list(), vectors, spec).save(text_only / "models" / "faiss_index")
+    (text_only / "warehouse.duckdb").symlink_to(root / "warehouse.duckdb")
+    assert main(["search", "red", "dresses", "--lake", str(text_only), "-k", "3"]) == 0
+    capsys.readouterr()
+    assert main(["similar", "--image", str(photo), "--lake", str(text_only)]) == 2
+    assert "cannot search by image: no image tower was trained: 36 usable" in capsys.readouterr().err

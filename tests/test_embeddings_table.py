@@ -171,3 +171,15 @@ def test_fuse_weights_and_missing_inputs():
     assert np.isnan(only_text[3]).all()
     with pytest.raises(ValueError):
         FusionWeights(image=0, text=0)
+
+
+def test_an_encoder_without_an_image_model_embeds_every_product_from_its_text(lake):
+    encoder = CountingEncoder()
+    encoder.no_images_reason = "no image tower was trained: 3 usable pairs"
+    build = build_item_embeddings(products_frame(), primary_frame(), lake, encoder)
+    table = build.table
+    assert encoder.images == [] and build.images_encoded == 0 and build.image_failures == {}
+    assert not table["has_image"].any() and table["image_error"].null_count() == table.height
+    assert validate_item_embeddings(table, products_frame()["product_id"]) == []
+    with_text = table.filter(pl.col("has_text"))
+    np.testing.assert_allclose(with_text["fused_vector"].to_list(), with_text["text_vector"].to_list(), atol=1e-6)

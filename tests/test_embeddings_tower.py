@@ -4,16 +4,20 @@ the alignment metrics and the baselines."""
 from __future__ import annotations
 
 import copy
+from types import SimpleNamespace
 
 import numpy as np
+import polars as pl
 import pytest
 import torch
 
 from recsys.embeddings.alignment_metrics import alignment_report, recall_at_k, zero_shot_accuracy
 from recsys.embeddings.baselines import RidgeBaseline, colour_pixel_features, embed_with, random_tower_vectors
 from recsys.embeddings.contrastive import TrainingConfig, train_image_tower
-from recsys.embeddings.image_tower import ImageTower, TowerConfig, read_version
+from recsys.embeddings.image_tower import ImageTower, TowerConfig, read_version, write_skipped
+from recsys.embeddings.local_backend import LocalEncoder
 from recsys.embeddings.text_memory import MIXES, TEMPERATURES, choose_readout, readout
+from recsys.embeddings.tower_fit import PairMinimum, TooFewPairs, TowerFitSettings, fit_image_tower, too_few_pairs
 
 SMALL = TowerConfig(input_height=32, input_width=24, widths=(8, 16, 32), head_hidden=64, embed_dim=24)
 COLOURS = np.array([(220, 30, 30), (30, 30, 220), (30, 170, 30), (20, 20, 20)], dtype=np.uint8)
@@ -156,3 +160,45 @@ def test_readout_choice_uses_training_pairs_and_is_saved_with_the_tower(trained,
     assert loaded.readout_mix == 0.5 and loaded.text_memory.shape == (len(first), SMALL.embed_dim)
     np.testing.assert_allclose(embed_with(loaded, images[:8]), embed_with(tower, images[:8]), atol=1e-6)
     assert not np.allclose(embed_with(loaded, images[:8]), embed_with(loaded, images[:8], use_readout=False))
+
+
+def _pairs(n_myntra: int, n_other: int = 0, image_path: str = "missing.jpg") -> pl.DataFrame:
+    n = n_myntra + n_other
+    return pl.DataFrame({"product_id": [f"p{i:04d}" for i in range(n)],
+                         "source": ["myntra_styles"] * n_myntra + ["asos"] * n_other,
+                         "article_type": ["Tshirts"] * n, "text": [f"text {i}" for i in range(n)],
+                         "text_key": [f"k{i}" for i in range(n)], "image_path": [image_path] * n,
+                         "sha256": [f"s{i}" for i in range(n)]},
+                        schema={c: pl.String for c in ("product_id", "source", "article_type", "text", "text_key",
+                                                       "image_path", "sha256")})
+
+
+def test_too_few_pairs_names_what_is_missing():
+    settings = TowerFitSettings(heldout_pairs=24)
+    assert too_few_pairs(_pairs(120), settings, PairMinimum(training=80, heldout=20)) is None
+    reason = too_few_pairs(_pairs(36), settings, PairMinimum(training=80, heldout=20))
+    assert "29 to train (minimum 80)" in reason and "7 myntra_styles pairs held out (minimum 20)" in reason
+    # Plenty of pairs, but none of the held-out source: nothing to score the tower on.
+    assert "0 myntra_styles pairs held out" in too_few_pairs(_pairs(0, 500), settings, PairMinimum())
+
+
+@pytest.mark.parametrize("pairs", [_pairs(0), _pairs(36)])
+def test_fitting_on_too_few_pairs_says_so_instead_of_crashing(pairs):
+    with pytest.raises(TooFewPairs):
+        fit_image_tower(pairs, text_encoder=None, settings=TowerFitSettings())
+
+
+def test_pairs_whose_images_fail_to_decode_do_not_count(tmp_path):
+    with pytest.raises(TooFewPairs, match="after 200 thumbnails failed to decode"):
+        fit_image_tower(_pairs(200, image_path=str(tmp_path / "gone.jpg")),
+                        text_encoder=SimpleNamespace(name="minilm", version="v1"),
+                        settings=TowerFitSettings(heldout_pairs=24), decode_workers=1)
+
+
+def test_a_skipped_tower_folder_gives_a_text_only_local_encoder(tmp_path):
+    write_skipped(tmp_path / "image_tower", "12 usable (image, text) pairs", {"pairs": 12})
+    encoder = LocalEncoder(tmp_path / "image_tower", text_encoder=SimpleNamespace(name="minilm", version="v1"))
+    assert "12 usable (image, text) pairs" in encoder.no_images_reason
+    assert encoder.image_encoder_id.endswith("@none") and encoder.version == "v1+none"
+    encoded = encoder.encode_images([tmp_path / "any.jpg"])
+    assert not encoded.ok.any() and "no image tower was trained" in encoded.errors[0]

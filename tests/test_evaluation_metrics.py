@@ -136,3 +136,12 @@ def test_paired_difference_of_two_models_on_the_same_queries():
     assert diff.difference == pytest.approx(diff.mean_a - diff.mean_b)
     assert diff.low <= diff.difference <= diff.high
     assert paired_difference(rankings, truth.filter(pl.col("query_id") == "zz"), "x", "y") is None
+
+
+def test_nan_is_in_range_only_for_a_model_that_ranked_no_list():
+    from recsys.evaluation.protocol import out_of_range
+
+    metrics = pl.DataFrame({"model": ["image", "image", "text", "text"],
+                            "metric": ["diversity", "cold_item_share", "cold_item_share", "ndcg"],
+                            "value": [float("nan"), float("nan"), float("nan"), 1.5], "n_queries": [0, 0, 40, 40]})
+    assert out_of_range(metrics).select("model", "metric").rows() == [("text", "cold_item_share"), ("text", "ndcg")]

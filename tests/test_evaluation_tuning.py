@@ -4,6 +4,7 @@ the index and the tables use what was tuned."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import dagster as dg
@@ -192,6 +193,16 @@ def test_validation_tuning_prefers_the_informative_modality_and_never_reads_test
     assert again.fusion.trials == tuned.fusion.trials
     assert (again.user.weights, again.user.best) == (tuned.user.weights, tuned.user.best)
     assert (again.similar.weights, again.similar.best) == (tuned.similar.weights, tuned.similar.best)
+
+
+def test_without_image_vectors_the_fusion_is_text_only_and_not_tuned(planted_split):
+    data, split = planted_split
+    inputs = _planted_inputs(split, data)
+    text_only = replace(inputs, embeddings=inputs.embeddings.with_columns(
+        image_vector=pl.lit(None, dtype=inputs.embeddings.schema["image_vector"])))
+    tuned = tune_on_validation(text_only, k=10, candidates_per_source=40)
+    assert tuned.fusion.image_weight == 0.0 and [t["image_weight"] for t in tuned.fusion.trials] == [0.0]
+    assert "no image vectors" in tuned.fusion.objective
 
 
 @pytest.mark.slow

@@ -46,7 +46,8 @@ def test_simulated_interactions_and_split(tiny_lake):
     result = materialize(tiny_lake)
     assert result.success
     assert check_results(result) == {"interactions_valid": True, "events_accounting": True, "events_load": True,
-                                     "events_row_faults": True, "no_leakage": True}
+                                     "events_row_faults": True, "no_leakage": True,
+                                     "training_events_present": True}
     interactions = read_parquet(tiny_lake / "silver" / "interactions.parquet")
     assert interactions.schema == pl.Schema(INTERACTION_SCHEMA)
     assert interactions["user_id"].n_unique() == 120 and set(interactions["origin"]) == {"simulated"}
@@ -115,6 +116,26 @@ def test_day_log_quantities_and_a_rejected_file_blocks(tiny_lake):
     assert accounting.passed and accounting.metadata["merged_as_quantity"].value == 1
     purchases = read_parquet(tiny_lake / "silver" / "interactions.parquet").filter(pl.col("event") == "purchase")
     assert purchases["value"].to_list() == [2.0]
+
+
+def test_events_that_are_all_quarantined_block_before_any_model_runs(tiny_lake):
+    """Every raw event rejected: the load check blocks; and were it relaxed, the split's check would
+    block instead of the models crashing on an empty train split."""
+    with_products(tiny_lake)
+    (tiny_lake / "raw" / "events").mkdir()
+    (tiny_lake / "raw" / "events" / "shop.csv").write_text(
+        "user_id,product_id,event,ts\nu1,no-such-product,click,2024-05-01\nu2,gone,click,2024-05-02\n")
+    resources = default_resources(str(tiny_lake))
+    result = dg.materialize([silver_interactions, interaction_split], resources=resources, raise_on_error=False)
+    assert metadata_of(result, ["silver", "interactions"])["quarantined"].value == 2
+    assert not check_evaluation(result, "events_load").passed
+    assert "training_events_present" not in check_results(result)      # the split never ran
+    relaxed = {"ops": {"silver__interactions": {"config": {"min_events": 0, "rejected_file_share": 1.01}}}}
+    result = dg.materialize([silver_interactions, interaction_split], resources=resources, raise_on_error=False,
+                            run_config=relaxed)
+    check = check_evaluation(result, "training_events_present")
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    assert check.metadata["train_events"].value == 0
 
 
 def test_real_source_without_events_fails(tiny_lake):

@@ -52,6 +52,9 @@ class Encoder(ABC):
     dimension: int
     image_batch_size: int = 64
     decode_workers: int = 1
+    no_images_reason: str | None = None
+    """Set when this encoder has no image model (e.g. the catalog had too few images to train one):
+    products are then embedded from their text alone and no image is encoded."""
 
     @property
     @abstractmethod

@@ -10,7 +10,8 @@ training texts; ``forward`` is the bare network that training optimizes.
 Saved as a directory (``save_pretrained`` / ``from_pretrained``): ``config.json`` (the
 architecture, the readout settings and how it was trained), ``model.safetensors`` (weights and
 the text memory) and ``version`` (a content hash of config + weights; it names the image
-encoder, so new weights re-encode every image).
+encoder, so new weights re-encode every image). A catalog with too few (image, text) pairs gets
+no tower: its folder holds only ``skipped.json`` (why), and the local encoder is text-only.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 VERSION_FILE = "version"
 MEMORY_KEY = "text_memory"
+SKIPPED_FILE = "skipped.json"
 
 
 @dataclass(frozen=True)
@@ -149,3 +151,17 @@ def tower_fingerprint(directory: Path) -> str:
 def read_version(directory: Path) -> str | None:
     path = Path(directory) / VERSION_FILE
     return path.read_text().strip() if path.exists() else None
+
+
+def write_skipped(directory: Path, reason: str, details: dict) -> None:
+    """Mark ``directory`` as the folder of a tower that was not trained, and why."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / SKIPPED_FILE).write_text(json.dumps({"reason": reason, **details}, indent=2, sort_keys=True))
+
+
+def read_skipped(directory: Path) -> dict | None:
+    """Why no tower was trained into ``directory`` (``write_skipped``), or None when it was not skipped."""
+    with reading_dir(Path(directory)) as directory:
+        path = directory / SKIPPED_FILE
+        return json.loads(path.read_text()) if path.exists() else None

@@ -11,7 +11,8 @@ The fused vector is recomputed every time (cheap), so new fusion weights need no
 
 Products with no image get ``image_vector`` null and a text-only fused vector, products with
 no text an image-only one; an image that fails to decode is recorded in ``image_error`` and
-the product is kept with its text. No product is dropped.
+the product is kept with its text. No product is dropped. An encoder without an image model
+(``Encoder.no_images_reason``) encodes no image: every product gets its text-only fused vector.
 """
 
 from __future__ import annotations
@@ -143,8 +144,8 @@ def build_item_embeddings(products: pl.DataFrame, primary_images: pl.DataFrame, 
     # An image this encoder version already failed to decode is not tried again (same bytes, same code).
     errors = _known_failures([previous, *shards], encoder.version)
     todo = frame.filter(pl.col("image_sha256").is_not_null() & pl.col("image_vector").is_null()
-                        & ~pl.col("image_sha256").is_in(errors["image_sha256"].implode())).unique(
-        "image_sha256", keep="first", maintain_order=True)
+                        & ~pl.col("image_sha256").is_in(errors["image_sha256"].implode())
+                        & (encoder.no_images_reason is None)).unique("image_sha256", keep="first", maintain_order=True)
     build.images_reused = frame.filter(pl.col("image_vector").is_not_null())["image_sha256"].n_unique()
     if todo.height:
         log.info("encoding %d images (%d reused)", todo.height, build.images_reused)

@@ -9,6 +9,11 @@ and the ridge baseline (with and without the same readout) on the held-out pairs
 
 The fit is keyed by a fingerprint of its inputs (every pair's image sha256 and text key, the
 text encoder, the settings), so an unchanged catalog reuses the saved tower.
+
+A tower is trained only on enough pairs (``PairMinimum``): with too few training pairs it
+learns nothing an image can be trusted for, and with too few held-out pairs its comparison with
+the random tower means nothing (Recall@10 among 7 held-out images is 1 for any model). Below
+the minimum ``fit_image_tower`` raises ``TooFewPairs`` and the catalog is embedded text-only.
 """
 
 from __future__ import annotations
@@ -50,6 +55,28 @@ class TowerFitSettings:
     heldout_source: str = "myntra_styles"
     heldout_seed: int = 0
     heldout_max_share: float = 0.2   # small catalogs (tests) hold out at most this share of the source's pairs
+
+
+@dataclass(frozen=True)
+class PairMinimum:
+    """The fewest pairs a tower is trained and judged on (kept out of the settings, so out of the fingerprint)."""
+
+    training: int = 80
+    heldout: int = 20
+
+
+class TooFewPairs(ValueError):
+    """Too few usable (image, text) pairs to train the tower and score it."""
+
+
+def too_few_pairs(pairs: pl.DataFrame, settings: TowerFitSettings, minimum: PairMinimum) -> str | None:
+    """Why ``pairs`` are too few to train and score a tower, or None when they are enough."""
+    heldout = int(heldout_mask(pairs, settings).sum())
+    training = pairs.height - heldout
+    if training >= minimum.training and heldout >= minimum.heldout:
+        return None
+    return (f"{pairs.height} usable (image, text) pairs: {training} to train (minimum {minimum.training}), "
+            f"{heldout} {settings.heldout_source} pairs held out (minimum {minimum.heldout})")
 
 
 @dataclass
@@ -128,8 +155,13 @@ def decode_thumbnails(paths: list[str], height: int, width: int, workers: int) -
 
 
 def fit_image_tower(pairs: pl.DataFrame, text_encoder: MiniLMTextEncoder, settings: TowerFitSettings,
-                    device: str = "cpu", threads: int = 2, decode_workers: int = 2, precision: str = "auto") -> TowerFit:
-    """Train the tower on ``pairs`` (from ``training_pairs``) and score it on the held-out ones."""
+                    device: str = "cpu", threads: int = 2, decode_workers: int = 2, precision: str = "auto",
+                    minimum: PairMinimum = PairMinimum()) -> TowerFit:
+    """Train the tower on ``pairs`` (from ``training_pairs``) and score it on the held-out ones.
+
+    Raises ``TooFewPairs`` when fewer than ``minimum`` pairs are usable (checked again after decoding)."""
+    if reason := too_few_pairs(pairs, settings, minimum):
+        raise TooFewPairs(reason)
     timings: dict[str, float] = {}
     text_encoder_id = f"{text_encoder.name}@{text_encoder.version}"
     fingerprint = fit_fingerprint(pairs, text_encoder_id, settings)
@@ -140,9 +172,11 @@ def fit_image_tower(pairs: pl.DataFrame, text_encoder: MiniLMTextEncoder, settin
                                        decode_workers)
     timings["decode_seconds"] = round(time.perf_counter() - started, 2)
     failures = Counter(e.split(":", 1)[0] for e in errors if e is not None)
-    usable = np.array([e is None for e in errors])
-    pairs, images = pairs.filter(pl.Series(usable)), images[usable]
+    usable = np.array([e is None for e in errors], dtype=bool)
+    pairs, images = pairs.filter(pl.Series(usable, dtype=pl.Boolean)), images[usable]
     log.info("decoded %d thumbnails (%d failed) in %.1fs", len(images), int((~usable).sum()), timings["decode_seconds"])
+    if reason := too_few_pairs(pairs, settings, minimum):
+        raise TooFewPairs(f"after {int((~usable).sum())} thumbnails failed to decode: {reason}")
 
     started = time.perf_counter()
     text_vectors = text_encoder.encode(pairs["text"].to_list())

@@ -101,13 +101,16 @@ def score_models(rankings_by_model: Mapping[str, Mapping[str, pl.DataFrame]], tr
 
 
 def out_of_range(metrics: pl.DataFrame) -> pl.DataFrame:
-    """Rows whose value leaves the metric's valid range (NaN is allowed only where undefined)."""
+    """Rows whose value leaves the metric's valid range. NaN is allowed only where undefined: a model that
+    ranked no list (``n_queries`` 0, e.g. the image model of a catalog without image vectors) has no
+    diversity, novelty or cold-item share; elsewhere a NaN in a bounded metric is a bug."""
     bounded = {"precision", "recall", "ndcg", "map", "mrr", "hit_rate", "coverage", "cold_item_share"}
     value = pl.col("value")
+    undefined = value.is_nan() & (pl.col("n_queries") == 0)
     bad = (pl.when(pl.col("metric").is_in(list(bounded))).then((value < 0) | (value > 1 + 1e-9) | value.is_nan())
            .when(pl.col("metric") == "diversity").then((value < -1e-9) | (value > 2 + 1e-9))
            .otherwise(value < 0))
-    return metrics.filter(bad)
+    return metrics.filter(bad & ~undefined)
 
 
 def comparison_table(metrics: pl.DataFrame, task: str, metric: str, k: int, slices: Sequence[str]) -> pl.DataFrame:

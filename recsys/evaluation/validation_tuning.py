@@ -103,8 +103,13 @@ def tune_on_validation(inputs: EvaluationInputs, k: int = 10, candidates_per_sou
         return scores
 
     parts = " x ".join(["user", *truth.similar])
-    fusion = tuning.tune_fusion(fusion_scores, f"geometric mean of the content model's ndcg@{k} on validation "
-                                               f"({parts})")
+    objective = f"geometric mean of the content model's ndcg@{k} on validation ({parts})"
+    if inputs.embeddings["image_vector"].null_count() < inputs.embeddings.height:
+        fusion = tuning.tune_fusion(fusion_scores, objective)
+    else:  # every weight gives the same text-only vectors: nothing to tune
+        log.warning("no product has an image vector: the fusion's image weight is 0, not tuned")
+        fusion = tuning.tune_fusion(fusion_scores, f"{objective}; no image vectors, image weight not tuned",
+                                    grid=(0.0,))
     seconds["fusion"] = time.perf_counter() - started
 
     space = fused_space(inputs, fusion.image_weight)

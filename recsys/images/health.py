@@ -1,8 +1,12 @@
 """How healthy a manifest is, split by where the images come from (local files vs remote URLs).
 
-Local images are ours: any failure is a data problem worth stopping for. Remote images fail for
-two different reasons: the network (unreachable, timeout, server_error: nothing is known about
-the image yet, and a later run retries) and the content (404, not an image, corrupt, ...).
+Local images are ours, but a broken file is still one item's problem: its product is served
+text-only. Only a systemic fault is worth stopping for: nearly every local image failing (a lost
+mount, wrong permissions) or most of the products that had a local image in the last accepted
+build having none now (``local_image_loss``: products compared, so it holds whatever form the
+local references take, and also when the catalog no longer references the missing files). Remote images fail for two
+different reasons: the network (unreachable, timeout, server_error: nothing is known about the
+image yet, and a later run retries) and the content (404, not an image, corrupt, ...).
 """
 
 from __future__ import annotations
@@ -71,3 +75,39 @@ def counts_by_origin(manifest: pl.DataFrame) -> pl.DataFrame:
         if origin not in table.columns:
             table = table.with_columns(pl.lit(0, pl.UInt32).alias(origin))
     return table.select("status", "local", "remote").sort(pl.col("local") + pl.col("remote"), descending=True)
+
+
+def local_failures_by_status(manifest: pl.DataFrame) -> dict[str, int]:
+    """Failed local image rows per status, most frequent first."""
+    failed = with_origin(manifest).filter(pl.col("origin") == "local", pl.col("status") != Status.OK.value)
+    counts = failed.group_by("status").len().sort(["len", "status"], descending=[True, False])
+    return {status: int(n) for status, n in counts.iter_rows()}
+
+
+@dataclass(frozen=True)
+class LocalImageLoss:
+    """Catalog products that had an ok local image in the last accepted build, and how many have none now."""
+
+    previously_ok: int
+    lost: int
+
+    @property
+    def rate(self) -> float:
+        return self.lost / self.previously_ok if self.previously_ok else 0.0
+
+
+def ok_local_products(manifest: pl.DataFrame) -> pl.Series:
+    """``product_id`` of every product with an ok local image in ``manifest``, sorted."""
+    ok_local = with_origin(manifest).filter(pl.col("origin") == "local", pl.col("status") == Status.OK.value)
+    return ok_local["product_id"].unique().sort()
+
+
+def local_image_loss(accepted: pl.Series | None, manifest: pl.DataFrame, product_ids: pl.Series) -> LocalImageLoss:
+    """Of ``accepted`` (``ok_local_products`` of the last build that passed; None: no such build), the products
+    still in the catalog (``product_ids``: removed products are no loss) that have no ok local image in
+    ``manifest``."""
+    if accepted is None:
+        return LocalImageLoss(0, 0)
+    before = accepted.filter(accepted.is_in(product_ids.implode()))
+    lost = before.filter(~before.is_in(ok_local_products(manifest).implode()))
+    return LocalImageLoss(previously_ok=before.len(), lost=lost.len())
