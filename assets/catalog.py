@@ -29,7 +29,7 @@ class SilverCatalogConfig(dg.Config):
     specs=[
         dg.AssetSpec(PRODUCTS, group_name="catalog", kinds={"python", "polars", "parquet"},
                      deps=[*raw_catalog_specs, myntra_images_raw],
-                     description="One row per valid product, unified schema (DESIGN.md: silver/products)."),
+                     description="One row per valid product, unified schema (docs/tables.md: silver/products)."),
         dg.AssetSpec(QUARANTINE, group_name="catalog", kinds={"python", "polars", "parquet"},
                      deps=raw_catalog_specs,
                      description="Every rejected raw row: source, file, line, raw text and reason."),

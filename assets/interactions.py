@@ -48,7 +48,7 @@ class InteractionsConfig(dg.Config):
 
 @dg.asset(
     key=INTERACTIONS, group_name=GROUP, deps=[PRODUCTS, events_raw], kinds={"python", "polars", "parquet"},
-    description="One row per user event (DESIGN.md silver/interactions): real events from raw/events/ when present, "
+    description="One row per user event (docs/lake.md: silver/interactions): real events from raw/events/ when present, "
                 "otherwise the persona simulator. Rejected event rows go to silver/events_quarantine.parquet; "
                 "repeated rows of a date-only log count as quantity (value).",
     check_specs=[

@@ -6,7 +6,7 @@
 - ``planted``: clustered users and items; an item's content vector sits near its cluster's
   centroid, users click items of their own cluster (with a popularity skew that crosses
   clusters), later clicks are held out; some items of every cluster are never clicked (cold).
-- ``attribute_embeddings``: an item_embeddings table (DESIGN.md contract) for real products,
+- ``attribute_embeddings``: an item_embeddings table (docs/lake.md) for real products,
   built from seeded vectors per attribute value, so similar products get similar vectors: what
   the tests use while the real encoder's output is not available.
 """

@@ -36,7 +36,7 @@ DIM = 16
 
 
 def write_upstream_fixtures(lake: Path, encoder_version: str = "1") -> None:
-    """Files of the contract schemas the upstream stages write (CONTRACTS.md)."""
+    """Files of the contract schemas the upstream stages write (docs/lake.md)."""
     products = pl.read_parquet(lake / "silver" / "products.parquet")
     ids = products["product_id"].to_list()
     rng = np.random.default_rng(0)

@@ -1,4 +1,4 @@
-"""The unified product schema (contract: DESIGN.md, silver/products) and the quarantine schema."""
+"""The unified product schema (contract: docs/tables.md, silver/products) and the quarantine schema."""
 
 from __future__ import annotations
 

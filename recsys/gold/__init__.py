@@ -1,4 +1,4 @@
-"""The gold tables (contract: DESIGN.md): products, similar_items, user_recommendations,
+"""The gold tables (contract: docs/tables.md): products, similar_items, user_recommendations,
 style_recommendations and builds, built from aligned vectors, models and history."""
 
 from recsys.gold.builds import append_build, build_record

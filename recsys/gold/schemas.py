@@ -1,4 +1,4 @@
-"""Gold table schemas (contract: DESIGN.md, gold tables) and how each is laid out for readers.
+"""Gold table schemas (contract: docs/tables.md) and how each is laid out for readers.
 
 Every table carries ``build_id`` (the build that wrote it). Tables are sorted by their lookup
 keys before writing, so Parquet row-group statistics and DuckDB zone maps skip everything but

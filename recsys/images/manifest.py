@@ -1,4 +1,4 @@
-"""images/manifest.parquet: one row per (product_id, url) the cache considered (CONTRACTS.md).
+"""images/manifest.parquet: one row per (product_id, url) the cache considered (docs/lake.md: images/).
 
 Besides the contract columns the manifest keeps ``position`` (the URL's index in the product's
 ``image_urls``, so "the first ok image" needs nothing but the manifest), ``format`` (sniffed from

@@ -1,4 +1,4 @@
-"""Untrusted image bytes to the normalized form the encoders read (CONTRACTS.md).
+"""Untrusted image bytes to the normalized form the encoders read (docs/lake.md: images/).
 
 Normalized: RGB JPEG, longest side <= ``NORMALIZED_MAX_SIDE`` (aspect kept), EXIF orientation
 applied. The checks run cheapest first and before any pixel is decoded: empty, magic bytes,

@@ -1,4 +1,4 @@
-"""Interaction tables (contract: DESIGN.md silver/interactions, CONTRACTS.md features/interaction_split).
+"""Interaction tables (docs/lake.md: silver/interactions, features/interaction_split).
 
 An interaction is one event of one user on one product at one time. ``value`` is the rating for
 ``rating`` events (on ``RATING_SCALE``); for the others it is how many times the event happened
