@@ -27,13 +27,13 @@ class SilverCatalogConfig(dg.Config):
 
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec(PRODUCTS, group_name="catalog", kinds={"python", "polars", "parquet"},
+        dg.AssetSpec(PRODUCTS, group_name="catalog", code_version="2026-12-07", kinds={"python", "polars", "parquet"},
                      deps=[*raw_catalog_specs, myntra_images_raw],
                      description="One row per valid product, unified schema (docs/tables.md: silver/products)."),
-        dg.AssetSpec(QUARANTINE, group_name="catalog", kinds={"python", "polars", "parquet"},
+        dg.AssetSpec(QUARANTINE, group_name="catalog", code_version="2026-12-07", kinds={"python", "polars", "parquet"},
                      deps=raw_catalog_specs,
                      description="Every rejected raw row: source, file, line, raw text and reason."),
-        dg.AssetSpec(PRODUCT_CHANGES, group_name="catalog", kinds={"python", "polars", "parquet"},
+        dg.AssetSpec(PRODUCT_CHANGES, group_name="catalog", code_version="2026-12-07", kinds={"python", "polars", "parquet"},
                      deps=raw_catalog_specs,
                      description="What this load changed since the previous one: product_id and change "
                                  "(new | changed = content_hash differs | removed). Feeds incremental stages."),

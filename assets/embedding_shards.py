@@ -36,6 +36,7 @@ from resources.encoders import EncoderResource
 
 
 @dg.asset(
+    code_version="2026-12-07",
     key=ITEM_EMBEDDING_SHARDS,
     group_name=GROUP,
     deps=[PRODUCTS, MANIFEST, dg.AssetDep(MANIFEST_SHARDS, partition_mapping=dg.IdentityPartitionMapping()),

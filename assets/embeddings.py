@@ -163,6 +163,7 @@ def _skipped_tower(context: dg.AssetExecutionContext, reason: str, target: Path,
 
 
 @dg.asset(
+    code_version="2026-12-07",
     key=IMAGE_TOWER,
     group_name=GROUP,
     deps=[PRODUCTS, MANIFEST],
@@ -260,6 +261,7 @@ def shard_tables(lake: LakeResource) -> list[pl.DataFrame]:
 
 
 @dg.asset(
+    code_version="2026-12-07",
     key=ITEM_EMBEDDINGS,
     group_name=GROUP,
     deps=[PRODUCTS, MANIFEST, IMAGE_TOWER, ITEM_EMBEDDING_SHARDS],

@@ -66,6 +66,7 @@ def _best_trials(result: tuning.TuningResult) -> dg.MarkdownMetadataValue:
 
 
 @dg.asset(
+    code_version="2026-12-07",
     key=HYBRID_WEIGHTS, group_name=GROUP, kinds={"python", "json"}, deps=MODEL_INPUTS,
     description="Weights the index and tables use, tuned on the VALIDATION split (never test): the text/image "
                 "fusion weight (grid), user_recommendations and similar_items re-ranking weights (coordinate ascent "
@@ -112,6 +113,7 @@ def hybrid_weights(context: dg.AssetExecutionContext, config: TuningConfig, lake
 
 
 @dg.asset(
+    code_version="2026-12-07",
     key=EVALUATION, group_name=GROUP, kinds={"python", "parquet", "markdown"}, deps=[HYBRID_WEIGHTS, *MODEL_INPUTS],
     description="gold/evaluation/{metrics,rankings,ground_truth}.parquet + report.md: every model (random, popularity, "
                 "tfidf, text, image, fused_default, fused_tuned, als, two_tower, hybrid) on the TEST split, user and "

@@ -29,6 +29,7 @@ from resources.images import ImageFetcherResource
 
 
 @dg.asset(
+    code_version="2026-12-07",
     key=MANIFEST_SHARDS,
     group_name="images",
     deps=[PRODUCTS],

@@ -47,6 +47,7 @@ class ImageCacheConfig(ImageShardConfig):
 
 
 @dg.asset(
+    code_version="2026-12-07",
     key=MANIFEST,
     group_name="images",
     deps=[PRODUCTS, MANIFEST_SHARDS],

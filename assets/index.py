@@ -54,6 +54,7 @@ def _neighbour_examples(index, names: dict[str, str], count: int = 5, k: int = 5
 
 
 @dg.asset(
+    code_version="2026-12-07",
     key=FAISS_INDEX,
     group_name="index",
     deps=[ITEM_EMBEDDINGS, HYBRID_WEIGHTS],

@@ -47,6 +47,7 @@ class InteractionsConfig(dg.Config):
 
 
 @dg.asset(
+    code_version="2026-12-07",
     key=INTERACTIONS, group_name=GROUP, deps=[PRODUCTS, events_raw], kinds={"python", "polars", "parquet"},
     description="One row per user event (docs/lake.md: silver/interactions): real events from raw/events/ when present, "
                 "otherwise the persona simulator. Rejected event rows go to silver/events_quarantine.parquet; "
@@ -146,6 +147,7 @@ class InteractionSplitConfig(dg.Config):
 
 
 @dg.asset(
+    code_version="2026-12-07",
     key=INTERACTION_SPLIT, group_name=GROUP, deps=[INTERACTIONS], kinds={"python", "polars", "parquet"},
     description="Time-based per-user train/validation/test split of silver/interactions (pairs never straddle "
                 "splits), with new-user truncation for the cold-start slice. The same split feeds every model "

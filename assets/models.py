@@ -69,6 +69,7 @@ def _rounded(values: dict) -> dict:
 
 
 @dg.asset(
+    code_version="2026-12-07",
     key=ALS_MODEL, group_name=GROUP, deps=[INTERACTION_SPLIT], kinds={"python", "implicit"},
     description="Implicit-feedback ALS on the train split: user and item factors with their ids (models/als/).",
     check_specs=[dg.AssetCheckSpec("factors_finite", asset=ALS_MODEL, blocking=True,
@@ -147,6 +148,7 @@ class TwoTowerConfig(dg.Config):
 
 
 @dg.asset(
+    code_version="2026-12-07",
     key=TWO_TOWER_MODEL, group_name=GROUP, deps=[INTERACTION_SPLIT, ITEM_EMBEDDINGS, ALS_MODEL],
     kinds={"python", "pytorch"},
     description="Two-tower model (PyTorch): item tower over content embeddings, user tower pooling the user's "
@@ -213,6 +215,7 @@ def two_tower_model(context: dg.AssetExecutionContext, config: TwoTowerConfig, l
 
 
 @dg.asset(
+    code_version="2026-12-07",
     key=ITEM_TOWER_VECTORS, group_name=GROUP, deps=[TWO_TOWER_MODEL, ITEM_EMBEDDINGS], kinds={"python", "parquet"},
     description="The two-tower item vector of every product (cold ones from content alone), for indexes and apps.",
     check_specs=[dg.AssetCheckSpec("one_vector_per_product", asset=ITEM_TOWER_VECTORS, blocking=True,

@@ -171,6 +171,7 @@ def _reason_counts(table: pl.DataFrame) -> dg.MarkdownMetadataValue:
 
 # --- assets ---------------------------------------------------------------------------------------
 @dg.asset(
+    code_version="2026-12-07",
     key=GOLD_PRODUCTS, group_name=GROUP, **_published("products"), deps=[SILVER_PRODUCTS, IMAGE_MANIFEST, ITEM_EMBEDDINGS],
     kinds={"python", "polars", "parquet"},
     description="gold/products.parquet: the catalog dimension for joins (silver columns, price_band, "
@@ -197,6 +198,7 @@ def gold_products(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.M
 
 
 @dg.asset(
+    code_version="2026-12-07",
     key=SIMILAR_ITEMS, group_name=GROUP, **_published("similar_items"),
     deps=[GOLD_PRODUCTS, FAISS_INDEX, ITEM_EMBEDDINGS, INTERACTION_SPLIT, ALS_MODEL, ITEM_TOWER_VECTORS, HYBRID_WEIGHTS],
     kinds={"python", "faiss", "parquet"},
@@ -255,6 +257,7 @@ def similar_items(context: dg.AssetExecutionContext, config: SimilarItemsAssetCo
 
 
 @dg.asset(
+    code_version="2026-12-07",
     key=USER_RECOMMENDATIONS, group_name=GROUP, **_published("user_recommendations"),
     deps=[GOLD_PRODUCTS, FAISS_INDEX, ITEM_EMBEDDINGS, INTERACTION_SPLIT, ALS_MODEL, TWO_TOWER_MODEL,
           ITEM_TOWER_VECTORS, HYBRID_WEIGHTS],
@@ -329,6 +332,7 @@ def _style_catalogue() -> StyleCatalogue:
 
 
 @dg.asset(
+    code_version="2026-12-07",
     key=STYLE_RECOMMENDATIONS, group_name=GROUP, **_published("style_recommendations"), deps=[GOLD_PRODUCTS, INTERACTION_SPLIT],
     kinds={"python", "parquet"},
     description="gold/style_recommendations.parquet: cold-start lists for a shopper who only picks a style "
@@ -371,6 +375,7 @@ def style_recommendations(context: dg.AssetExecutionContext, config: StyleRecomm
 
 
 @dg.asset(
+    code_version="2026-12-07",
     key=BUILDS, group_name=GROUP, **_published("builds"),
     deps=[GOLD_PRODUCTS, SIMILAR_ITEMS, USER_RECOMMENDATIONS, STYLE_RECOMMENDATIONS, FAISS_INDEX, PRODUCT_CHANGES,
           EVALUATION],
@@ -414,6 +419,7 @@ def _first_key(con, table: str, column: str) -> str | None:
 
 
 @dg.asset(
+    code_version="2026-12-07",
     key=WAREHOUSE, group_name=GROUP, freshness_policy=NIGHTLY_FRESHNESS, deps=[GOLD_PRODUCTS, SIMILAR_ITEMS, USER_RECOMMENDATIONS, STYLE_RECOMMENDATIONS,
                                            BUILDS, EVALUATION],
     kinds={"duckdb"},

@@ -80,3 +80,9 @@ def test_the_lake_location_comes_from_the_environment_as_an_env_var(monkeypatch)
     monkeypatch.delenv(LAKE_ENV_VAR)
     assert default_resources()["lake"].root == "data_lake"
     assert default_resources("/given")["lake"].root == "/given"
+
+
+def test_every_built_asset_has_a_code_version():
+    graph = _graph()
+    missing = [key.to_user_string() for key in graph.materializable_asset_keys if not graph.get(key).code_version]
+    assert not missing
