@@ -18,6 +18,7 @@ from urllib.parse import quote
 import pytest
 
 from deploy import torch_wheel
+from tests.conftest import build_tiny_lake
 
 REPO = Path(__file__).resolve().parents[1]
 LOCKED_WHEEL = REPO / ".wheels" / torch_wheel.WHEEL   # put there by `make env`, which runs before the tests
@@ -90,7 +91,7 @@ def _checkout_copy(dest: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_make_env_off_our_machines_installs_the_cpu_wheel_from_the_index(tmp_path: Path):
+def test_make_env_off_our_machines_installs_the_cpu_wheel_from_the_index_and_builds(tmp_path: Path):
     assert LOCKED_WHEEL.is_file(), "run `make env` first: it puts the wheel in .wheels/"
     clone = _checkout_copy(tmp_path / "clone")
     with pytorch_index_on_loopback(_index_with(tmp_path, LOCKED_WHEEL)) as (index, requested):
@@ -105,3 +106,9 @@ def test_make_env_off_our_machines_installs_the_cpu_wheel_from_the_index(tmp_pat
     assert version == "2.13.0+cpu"
     site = next((clone / ".venv" / "lib").glob("python3.*/site-packages"))
     assert not [p.name for p in site.iterdir() if p.name.startswith(("nvidia", "triton"))]
+    # and that environment builds: the README's build command on a small lake
+    lake = build_tiny_lake(tmp_path / "lake")
+    env = {**env, "RECSYS_LAKE_DIR": str(lake), "DAGSTER_HOME": str(tmp_path / "dagster_home")}
+    built = subprocess.run(["make", "build"], cwd=clone, env=env, capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr[-3000:]
+    assert (lake / "warehouse.duckdb").is_file() and (lake / "gold" / "similar_items.parquet").is_file()
