@@ -25,7 +25,7 @@ env: $(UV)
 
 build: env
 	@mkdir -p $(DAGSTER_HOME)
-	$(UV) run --locked dagster job execute -m pipelines.definitions -j build_all
+	$(UV) run --locked dg launch --job build_all
 
 test: env
 	$(UV) run --locked pytest

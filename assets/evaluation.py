@@ -10,7 +10,7 @@ from assets.index import HYBRID_WEIGHTS, HYBRID_WEIGHTS_FILE
 from assets.interactions import INTERACTION_SPLIT
 from assets.models import ALS_MODEL, ITEM_EMBEDDINGS, ITEM_TOWER_VECTORS, TWO_TOWER_MODEL
 from assets.retrain_config import RetrainConfig, decision_metadata, stage_data
-from assets.tables import EVALUATION, GOLD_PRODUCTS
+from assets.tables import EVALUATION, GOLD_PRODUCTS, NIGHTLY_FRESHNESS
 from recsys import retraining
 from recsys.evaluation import protocol, report, tuning
 from recsys.evaluation.evaluate import HeldoutSettings, evaluate_on_test
@@ -115,6 +115,9 @@ def hybrid_weights(context: dg.AssetExecutionContext, config: TuningConfig, lake
 @dg.asset(
     code_version="2026-12-07",
     key=EVALUATION, group_name=GROUP, kinds={"python", "parquet", "markdown"}, deps=[HYBRID_WEIGHTS, *MODEL_INPUTS],
+    metadata={"dagster/column_schema": metadata.column_schema(protocol.METRICS_SCHEMA,
+                                                              protocol.METRICS_COLUMN_DESCRIPTIONS)},
+    freshness_policy=NIGHTLY_FRESHNESS,
     description="gold/evaluation/{metrics,rankings,ground_truth}.parquet + report.md: every model (random, popularity, "
                 "tfidf, text, image, fused_default, fused_tuned, als, two_tower, hybrid) on the TEST split, user and "
                 "similar-items tasks, with slices; plots in the metadata.",

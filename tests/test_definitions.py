@@ -68,6 +68,10 @@ def test_published_tables_show_their_columns_and_are_overdue_after_a_missed_nigh
         assert all(c.description for c in columns), name
         assert isinstance(node.freshness_policy, dg.FreshnessPolicy), name
     assert graph.get(dg.AssetKey(["warehouse"])).freshness_policy is not None
+    evaluation = graph.get(dg.AssetKey(["gold", "evaluation"]))   # published as evaluation_metrics
+    assert [c.name for c in evaluation.metadata["dagster/column_schema"].columns][:4] == ["model", "task", "slice",
+                                                                                         "metric"]
+    assert evaluation.freshness_policy is not None
 
 
 def test_the_lake_location_comes_from_the_environment_as_an_env_var(monkeypatch):

@@ -28,6 +28,17 @@ MAIN_METRIC = ("ndcg", 10)
 
 METRICS_SCHEMA = {"model": pl.String, "task": pl.String, "slice": pl.String, "metric": pl.String,
                   "k": pl.Int64, "value": pl.Float64, "n_queries": pl.Int64, "build_id": pl.String}
+METRICS_COLUMN_DESCRIPTIONS = {
+    "model": "The model scored: random, popularity, tfidf, text, image, fused_default, fused_tuned, als, "
+             "two_tower, hybrid.",
+    "task": "user_recommendations or similar_items.",
+    "slice": "Which queries: all, cold_start_users, cold_start_items (users); co_interaction, attributes (items).",
+    "metric": "precision, recall, ndcg, map, mrr, hit_rate, coverage, diversity, novelty, ...",
+    "k": "The list length the metric was computed at.",
+    "value": "The metric's value, averaged over the queries.",
+    "n_queries": "How many queries the value averages.",
+    "build_id": "The build that computed it.",
+}
 RANKINGS_SCHEMA = {"model": pl.String, "task": pl.String, "query_id": pl.String, "rank": pl.Int32,
                    "product_id": pl.String, "score": pl.Float32}
 
