@@ -12,7 +12,8 @@ import pytest
 
 from assets.catalog import silver_catalog
 from assets.embeddings import image_tower
-from assets.images import MANIFEST, image_manifest
+from assets import keys
+from assets.images import image_manifest
 from recsys.images.health import with_origin
 from tests.conftest import build_tiny_lake
 from tests.image_samples import broken_local_files, odd_valid_files
@@ -150,7 +151,7 @@ def test_losing_every_local_image_blocks_the_next_build(broken_batch, tmp_path):
         assert check.metadata["lost_products"].value == check.metadata["previously_ok_products"].value > 100
         assert not result.success
         assert [e.asset_key for e in result.get_asset_materialization_events()
-                if e.asset_key.path[0] != "silver"] == [MANIFEST]
+                if e.asset_key.path[0] != "silver"] == [keys.IMAGE_MANIFEST]
 
 
 def test_local_images_referenced_but_unreadable_block_a_first_build(tiny_lake):

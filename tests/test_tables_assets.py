@@ -11,12 +11,9 @@ import polars as pl
 import pytest
 
 from assets.catalog import silver_catalog
-from assets.index import FAISS_INDEX, faiss_index
+from assets import keys
+from assets.index import faiss_index
 from assets.tables import (
-    BUILDS,
-    GOLD_PRODUCTS,
-    SIMILAR_ITEMS,
-    USER_RECOMMENDATIONS,
     builds,
     gold_products,
     similar_items,
@@ -117,11 +114,11 @@ def test_tables_materialize_with_every_check_passing(built):
     assert cold.height == 50 and set(cold["model"]) == {"hybrid"}
     assert set(similar["build_id"]) == {result.run_id} == set(users["build_id"])
     meta = {e.asset_key: e.materialization.metadata for e in result.get_asset_materialization_events()}
-    assert {"coverage", "score_distribution", "sample", "reasons"} <= set(meta[SIMILAR_ITEMS])
-    assert meta[SIMILAR_ITEMS]["coverage"].value == 1.0
-    assert meta[FAISS_INDEX]["kind"].value == "flat"
+    assert {"coverage", "score_distribution", "sample", "reasons"} <= set(meta[keys.SIMILAR_ITEMS])
+    assert meta[keys.SIMILAR_ITEMS]["coverage"].value == 1.0
+    assert meta[keys.FAISS_INDEX]["kind"].value == "flat"
     names = set(products["name"].drop_nulls().str.slice(0, 20))
-    assert any(name in meta[SIMILAR_ITEMS]["sample"].value for name in names)
+    assert any(name in meta[keys.SIMILAR_ITEMS]["sample"].value for name in names)
     assert products.filter(pl.col("has_image"))["image_path"].null_count() == 0
 
 
@@ -159,7 +156,7 @@ def test_rebuild_records_reuse_and_a_failed_build_leaves_the_old_tables(built):
     # which tables were recomputed and which reused.
     other_weights = {"ops": {"gold__similar_items": {"config": {"weights": {"content": 1.0, "popularity": 0.2}}}}}
     second = dg.materialize([similar_items, builds, warehouse_duckdb], resources=resources, run_config=other_weights,
-                            selection=[SIMILAR_ITEMS, BUILDS, dg.AssetKey("warehouse")])
+                            selection=[keys.SIMILAR_ITEMS, keys.BUILDS, keys.WAREHOUSE])
     assert second.success
     history = pl.read_parquet(lake / "gold" / "builds.parquet").sort("started_at")
     assert history["build_id"].to_list() == [first.run_id, second.run_id]
@@ -174,7 +171,7 @@ def test_rebuild_records_reuse_and_a_failed_build_leaves_the_old_tables(built):
     write_upstream_fixtures(lake, encoder_version="2")
     failed = dg.materialize([gold_products, similar_items, user_recommendations, builds, warehouse_duckdb],
                             resources=resources, raise_on_error=False,
-                            selection=[SIMILAR_ITEMS, USER_RECOMMENDATIONS, BUILDS, dg.AssetKey("warehouse")])
+                            selection=[keys.SIMILAR_ITEMS, keys.USER_RECOMMENDATIONS, keys.BUILDS, keys.WAREHOUSE])
     assert not failed.success
     errors = [str(e.event_specific_data.error) for e in failed.all_events if e.is_step_failure]
     assert any("IndexMismatchError" in e or "was built for" in e for e in errors)
@@ -182,7 +179,7 @@ def test_rebuild_records_reuse_and_a_failed_build_leaves_the_old_tables(built):
     assert (lake / "warehouse.duckdb").read_bytes() == db_before
     # Rebuilding the index for the new vectors makes the tables build again.
     assert dg.materialize([faiss_index, similar_items], resources=resources,
-                          selection=[FAISS_INDEX, SIMILAR_ITEMS]).success
+                          selection=[keys.FAISS_INDEX, keys.SIMILAR_ITEMS]).success
 
 
 def test_gold_products_without_images_or_embeddings(tiny_lake):
@@ -191,7 +188,7 @@ def test_gold_products_without_images_or_embeddings(tiny_lake):
     assert result.success
     products = pl.read_parquet(tiny_lake / "gold" / "products.parquet")
     assert not products["has_image"].any() and products["image_path"].null_count() == products.height
-    assert GOLD_PRODUCTS in {e.asset_key for e in result.get_asset_materialization_events()}
+    assert keys.GOLD_PRODUCTS in {e.asset_key for e in result.get_asset_materialization_events()}
 
 
 @pytest.mark.slow
@@ -216,7 +213,7 @@ def test_tables_on_the_real_interactions_als_and_two_tower(tmp_path):
     # Quality checks (WARN) are noise on 150 simulated users; every integrity check (ERROR) must pass.
     assert all(e.passed for e in result.get_asset_check_evaluations() if e.severity == dg.AssetCheckSeverity.ERROR)
     meta = {e.asset_key: e.materialization.metadata for e in result.get_asset_materialization_events()}
-    for key in (SIMILAR_ITEMS, USER_RECOMMENDATIONS):
+    for key in (keys.SIMILAR_ITEMS, keys.USER_RECOMMENDATIONS):
         assert "| two_tower | 1 |" in meta[key]["signals_used"].value and "| als | 1 |" in meta[key]["signals_used"].value
     users = pl.read_parquet(lake / "gold" / "user_recommendations.parquet")
     split = pl.read_parquet(lake / "features" / "interaction_split.parquet")
