@@ -21,7 +21,7 @@ from assets.embedding_shards import item_embedding_shards
 from recsys.embeddings.shards import products_in_shard, shard_names, shard_of
 from recsys.vectors import vector_matrix
 from tests.conftest import REPO
-from tests.test_end_to_end import ALL_ASSETS, RUN_CONFIG, _resources
+from tests.built_lake import ALL_ASSETS, RUN_CONFIG, offline_resources
 
 UPSTREAM = [keys.SILVER_PRODUCTS, keys.SILVER_QUARANTINE, keys.PRODUCT_CHANGES, keys.IMAGE_MANIFEST, keys.IMAGE_TOWER]
 
@@ -71,7 +71,7 @@ def _vectors(table: pl.DataFrame) -> dict[str, np.ndarray]:
 
 @pytest.mark.slow
 def test_shard_runs_side_by_side_cover_the_catalog_and_item_embeddings_reuses_them(tiny_lake, tmp_path):
-    resources = _resources(tiny_lake)
+    resources = offline_resources(tiny_lake)
     tower_config = {"ops": {"models__image_tower": RUN_CONFIG["ops"]["models__image_tower"]}}
     assert dg.materialize(ALL_ASSETS, resources=resources, run_config=tower_config, selection=UPSTREAM).success
     assert dg.materialize(ALL_ASSETS, resources=resources, selection=[keys.ITEM_EMBEDDINGS]).success

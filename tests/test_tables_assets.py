@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
-
 import dagster as dg
-import numpy as np
 import polars as pl
 import pytest
 
-from assets.catalog import silver_catalog
 from assets import keys
+from assets.catalog import silver_catalog
 from assets.index import faiss_index
 from assets.tables import (
     builds,
@@ -26,60 +22,10 @@ from recsys.gold import queries as sql
 from recsys.index import ItemIndex
 from recsys.interactions import personas
 from resources import default_resources
+from tests.helpers import write_upstream_fixtures
 
 TABLE_ASSETS = [faiss_index, gold_products, similar_items, user_recommendations, style_recommendations, builds,
                 warehouse_duckdb]
-DIM = 16
-
-
-def write_upstream_fixtures(lake: Path, encoder_version: str = "1") -> None:
-    """Files of the contract schemas the upstream stages write (docs/lake.md)."""
-    products = pl.read_parquet(lake / "silver" / "products.parquet")
-    ids = products["product_id"].to_list()
-    rng = np.random.default_rng(0)
-    types = products["article_type"].fill_null("?").to_list()
-    basis = {t: rng.standard_normal(DIM) for t in set(types)}
-    fused = np.stack([3 * basis[t] + rng.standard_normal(DIM) for t in types]).astype(np.float32)
-    fused /= np.linalg.norm(fused, axis=1, keepdims=True)
-    with_image = np.arange(len(ids)) % 3 != 0
-    vec = pl.Array(pl.Float32, DIM)
-    pl.DataFrame({
-        "product_id": ids,
-        "image_vector": pl.Series([v if ok else None for v, ok in zip(fused.tolist(), with_image)], dtype=vec),
-        "text_vector": pl.Series(fused.tolist(), dtype=vec), "fused_vector": pl.Series(fused.tolist(), dtype=vec),
-        "has_image": with_image, "has_text": [True] * len(ids), "encoder": ["test-local"] * len(ids),
-        "encoder_version": [encoder_version] * len(ids), "content_key": products["content_hash"],
-    }).write_parquet(_mkdir(lake / "features") / "item_embeddings.parquet")
-    pl.DataFrame({
-        "product_id": [p for p, ok in zip(ids, with_image) if ok], "position": 0,
-        "url": [f"raw/myntra/images/{p}.jpg" for p, ok in zip(ids, with_image) if ok], "status": "ok",
-        "sha256": [f"{i:064x}" for i, ok in enumerate(with_image) if ok],
-        "path": [f"images/{i:064x}"[:10] + f"/{i:064x}.jpg" for i, ok in enumerate(with_image) if ok],
-    }).write_parquet(_mkdir(lake / "images") / "manifest.parquet")
-    # 40 users who each stick to one article type; the last one only clicks once.
-    start = datetime(2025, 1, 1, tzinfo=timezone.utc)
-    rows = []
-    for u in range(40):
-        pool = [i for i, t in enumerate(types) if t == types[(7 * u) % len(types)]]
-        for j, item in enumerate(rng.choice(pool, size=min(len(pool), 1 if u == 39 else 5), replace=False)):
-            split = "train" if j < 3 else ("validation" if j == 3 else "test")
-            for event in ("click", "purchase") if j % 2 == 0 else ("click",):
-                rows.append((f"sim_u{u:06d}", ids[item], event, 1.0, start + timedelta(hours=u * 10 + j), split))
-    pl.DataFrame(rows, schema={"user_id": pl.String, "product_id": pl.String, "event": pl.String, "value": pl.Float64,
-                               "ts": pl.Datetime("us", "UTC"), "split": pl.String}, orient="row") \
-        .write_parquet(lake / "features" / "interaction_split.parquet")
-    als = _mkdir(lake / "models" / "als")
-    warm = sorted({r[1] for r in rows})
-    users = sorted({r[0] for r in rows})[:30]          # ALS knows only some users
-    pl.DataFrame({"user_id": users, "factors": pl.Series(rng.standard_normal((len(users), 8)).tolist(),
-                                                         dtype=pl.Array(pl.Float32, 8))}).write_parquet(als / "users.parquet")
-    pl.DataFrame({"product_id": warm, "factors": pl.Series(rng.standard_normal((len(warm), 8)).tolist(),
-                                                           dtype=pl.Array(pl.Float32, 8))}).write_parquet(als / "items.parquet")
-
-
-def _mkdir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 @pytest.fixture(scope="module")
