@@ -23,11 +23,9 @@ import time
 import dagster as dg
 import polars as pl
 
-from assets.catalog import PRODUCTS
+from assets import keys
 from assets.catalog_shards import CATALOG_SHARDS, SHARD_BACKFILL, SHARD_COUNT
-from assets.embeddings import (GROUP, IMAGE_TOWER, ITEM_EMBEDDING_SHARDS, SHARDS_DIR, TOWER_DIR, ItemEmbeddingsConfig,
-                               product_embedder)
-from assets.images import MANIFEST, MANIFEST_SHARDS
+from assets.embeddings import GROUP, ItemEmbeddingsConfig, product_embedder
 from recsys import storage
 from recsys.embeddings.shards import products_in_shard
 from recsys.images import ImageStore, manifest_file, primary_images
@@ -37,10 +35,10 @@ from resources.encoders import EncoderResource
 
 @dg.asset(
     code_version="2026-12-07",
-    key=ITEM_EMBEDDING_SHARDS,
+    key=keys.ITEM_EMBEDDING_SHARDS,
     group_name=GROUP,
-    deps=[PRODUCTS, MANIFEST, dg.AssetDep(MANIFEST_SHARDS, partition_mapping=dg.IdentityPartitionMapping()),
-          IMAGE_TOWER],
+    deps=[keys.SILVER_PRODUCTS, keys.IMAGE_MANIFEST,
+          dg.AssetDep(keys.IMAGE_MANIFEST_SHARDS, partition_mapping=dg.IdentityPartitionMapping()), keys.IMAGE_TOWER],
     partitions_def=CATALOG_SHARDS,
     backfill_policy=SHARD_BACKFILL,
     kinds={"pytorch", "parquet"},
@@ -53,15 +51,15 @@ from resources.encoders import EncoderResource
 def item_embedding_shards(context: dg.AssetExecutionContext, config: ItemEmbeddingsConfig, lake: LakeResource,
                           encoder: EncoderResource) -> dg.MaterializeResult:
     started = time.perf_counter()
-    catalog = lake.read_table("silver/products")
-    embed = product_embedder(lake, encoder.load(lake.path(TOWER_DIR)), config)
+    catalog = lake.read(keys.SILVER_PRODUCTS)
+    embed = product_embedder(lake, encoder.load(lake.path(keys.IMAGE_TOWER)), config)
     shard_images = _ShardImages(lake)
     rows = texts = images = 0
     for shard in context.partition_keys:
-        path = f"{SHARDS_DIR}/{shard}"
+        path = f"{keys.lake_path(keys.ITEM_EMBEDDING_SHARDS)}/{shard}"
         build = embed(products_in_shard(catalog, shard, SHARD_COUNT), shard_images.primary(shard),
-                      lake.read_table_if_exists(path))
-        lake.write_table(build.table, path)
+                      lake.read_if_exists(path))
+        lake.write(build.table, path)
         rows, texts, images = rows + build.table.height, texts + build.texts_encoded, images + build.images_encoded
         context.log.info("shard %s: %d products, encoded %d texts + %d images, reused %d + %d (%.1fs so far)", shard,
                          build.table.height, build.texts_encoded, build.images_encoded, build.texts_reused,
@@ -72,7 +70,7 @@ def item_embedding_shards(context: dg.AssetExecutionContext, config: ItemEmbeddi
         "texts_encoded": texts, "images_encoded": images,
         "image_manifests": shard_images.used,
         "seconds": round(time.perf_counter() - started, 1),
-        "path": dg.MetadataValue.path(str(lake.path(SHARDS_DIR))),
+        "path": dg.MetadataValue.path(str(lake.path(keys.ITEM_EMBEDDING_SHARDS))),
     })
 
 
@@ -92,6 +90,6 @@ class _ShardImages:
             self.used[shard] = str(path.relative_to(self.lake.root_path))
             return primary_images(storage.read_parquet(path))
         if self._full is None:
-            self._full = primary_images(self.lake.read_table("images/manifest"))
-        self.used[shard] = "images/manifest.parquet"
+            self._full = primary_images(self.lake.read(keys.IMAGE_MANIFEST))
+        self.used[shard] = str(self.lake.table_path(keys.IMAGE_MANIFEST).relative_to(self.lake.root_path))
         return self._full

@@ -9,9 +9,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from assets import metadata
-from assets.catalog import PRODUCTS
-from assets.images import MANIFEST
+from assets import keys, metadata
 from assets.retrain_config import RetrainConfig, decision_metadata
 from recsys import retraining, storage
 from recsys.embeddings import (Encoder, EmbeddingBuild, FusionWeights, TowerConfig, TowerFitSettings, TrainingConfig,
@@ -24,12 +22,7 @@ from recsys.images import primary_images
 from resources import LakeResource
 from resources.encoders import EncoderResource
 
-IMAGE_TOWER = dg.AssetKey(["models", "image_tower"])
-ITEM_EMBEDDINGS = dg.AssetKey(["features", "item_embeddings"])
-ITEM_EMBEDDING_SHARDS = dg.AssetKey(["features", "item_embedding_shards"])
-SHARDS_DIR = "features/item_embedding_shards"      # one <shard>.parquet per catalog shard
-TOWER_DIR = "models/image_tower"
-TOWER_TEXT_VECTORS = "text_vectors.parquet"
+TOWER_TEXT_VECTORS = "text_vectors.parquet"      # in the tower's folder: the training texts' vectors, reused
 GROUP = "embeddings"
 METRIC_COLUMNS = ["text_to_image@1", "text_to_image@5", "text_to_image@10", "image_to_text@1", "image_to_text@5",
                   "image_to_text@10", "zero_shot_accuracy"]
@@ -107,10 +100,10 @@ def _tower_result(summary: dict, version: str, decision: retraining.RetrainDecis
     ridge = metrics.get("ridge", {})
     key = "text_to_image@10"
     return dg.MaterializeResult(
-        asset_key=IMAGE_TOWER,
+        asset_key=keys.IMAGE_TOWER,
         metadata={
             "version": version, "reused": not decision.retrain, **decision_metadata(decision),
-            "trained_at": retraining.trained_at(lake.path(TOWER_DIR)) or "unknown",
+            "trained_at": retraining.trained_at(lake.path(keys.IMAGE_TOWER)) or "unknown",
             "fingerprint": summary["fingerprint"],
             "pairs": summary["pairs"], "train_pairs": summary["train_pairs"], "heldout_pairs": summary["heldout_pairs"],
             "decode_failures": metadata.counts(summary["decode_failures"], "error", "images"),
@@ -124,18 +117,18 @@ def _tower_result(summary: dict, version: str, decision: retraining.RetrainDecis
             "readout": {k: v for k, v in (summary.get("readout") or {}).items() if k != "scores"},
             "training_curve": _curve_plot(summary),
             "seconds": round(seconds, 1),
-            "path": dg.MetadataValue.path(str(lake.path(TOWER_DIR))),
+            "path": dg.MetadataValue.path(str(lake.path(keys.IMAGE_TOWER))),
         },
         check_results=[
             dg.AssetCheckResult(
-                check_name="aligned_better_than_random", asset_key=IMAGE_TOWER,
+                check_name="aligned_better_than_random", asset_key=keys.IMAGE_TOWER,
                 passed=bool(tower) and tower.get(key, 0) > random_tower.get(key, 1),
                 metadata={"tower": tower.get(key), "random_tower": random_tower.get(key)}),
             dg.AssetCheckResult(
-                check_name="beats_ridge_baseline", asset_key=IMAGE_TOWER, severity=dg.AssetCheckSeverity.WARN,
+                check_name="beats_ridge_baseline", asset_key=keys.IMAGE_TOWER, severity=dg.AssetCheckSeverity.WARN,
                 passed=bool(tower) and tower.get(key, 0) >= ridge.get(key, 1),
                 metadata={"tower": tower.get(key), "ridge": ridge.get(key)}),
-            dg.AssetCheckResult(check_name="tower_trained", asset_key=IMAGE_TOWER, passed=True,
+            dg.AssetCheckResult(check_name="tower_trained", asset_key=keys.IMAGE_TOWER, passed=True,
                                 description=f"trained on {summary['train_pairs']} pairs"),
         ],
     )
@@ -149,7 +142,7 @@ def _skipped_tower(context: dg.AssetExecutionContext, reason: str, target: Path,
     storage.replace_dir_atomic(stage, target)
     not_applicable = f"not applicable: no tower trained ({reason})"
     return dg.MaterializeResult(
-        asset_key=IMAGE_TOWER,
+        asset_key=keys.IMAGE_TOWER,
         metadata={"skipped": reason, "pairs": pairs, "image_side": "none: text-only vectors",
                   "path": dg.MetadataValue.path(str(target))},
         check_results=[
@@ -164,9 +157,9 @@ def _skipped_tower(context: dg.AssetExecutionContext, reason: str, target: Path,
 
 @dg.asset(
     code_version="2026-12-07",
-    key=IMAGE_TOWER,
+    key=keys.IMAGE_TOWER,
     group_name=GROUP,
-    deps=[PRODUCTS, MANIFEST],
+    deps=[keys.SILVER_PRODUCTS, keys.IMAGE_MANIFEST],
     kinds={"pytorch"},
     description="The local encoder's image tower: a small CNN trained with CLIP-style InfoNCE on the catalog's own "
                 "(image, product text) pairs so image vectors land in the all-MiniLM-L6-v2 text space, ending in a "
@@ -175,11 +168,11 @@ def _skipped_tower(context: dg.AssetExecutionContext, reason: str, target: Path,
                 "10% or the settings change); not trained when the encoder backend is 'clip', nor on too few pairs "
                 "(min_training_pairs, min_heldout_pairs: then products are embedded text-only, with a warning).",
     check_specs=[
-        dg.AssetCheckSpec("aligned_better_than_random", asset=IMAGE_TOWER, blocking=True,
+        dg.AssetCheckSpec("aligned_better_than_random", asset=keys.IMAGE_TOWER, blocking=True,
                           description="Held-out text->image Recall@10 above the untrained (random) tower's."),
-        dg.AssetCheckSpec("beats_ridge_baseline", asset=IMAGE_TOWER,
+        dg.AssetCheckSpec("beats_ridge_baseline", asset=keys.IMAGE_TOWER,
                           description="Held-out text->image Recall@10 at least the ridge baseline's (warning)."),
-        dg.AssetCheckSpec("tower_trained", asset=IMAGE_TOWER,
+        dg.AssetCheckSpec("tower_trained", asset=keys.IMAGE_TOWER,
                           description="A tower was trained: enough (image, text) pairs (min_training_pairs, "
                                       "min_heldout_pairs). A warning: without one every product is text-only."),
     ],
@@ -187,15 +180,15 @@ def _skipped_tower(context: dg.AssetExecutionContext, reason: str, target: Path,
 def image_tower(context: dg.AssetExecutionContext, config: ImageTowerConfig, lake: LakeResource,
                 encoder: EncoderResource) -> dg.MaterializeResult:
     started = time.perf_counter()
-    target = lake.path(TOWER_DIR)
+    target = lake.path(keys.IMAGE_TOWER)
     if encoder.backend == "clip":
         context.log.info("encoder backend is clip: the image tower is not used, nothing trained")
         return dg.MaterializeResult(
             metadata={"skipped": "encoder backend 'clip' does not use the image tower"},
             check_results=[dg.AssetCheckResult(check_name=name, passed=True, description="skipped: clip backend")
                            for name in ("aligned_better_than_random", "beats_ridge_baseline", "tower_trained")])
-    products = lake.read_table("silver/products")
-    pairs = training_pairs(products, primary_images(lake.read_table("images/manifest")), lake.root_path)
+    products = lake.read(keys.SILVER_PRODUCTS)
+    pairs = training_pairs(products, primary_images(lake.read(keys.IMAGE_MANIFEST)), lake.root_path)
     settings = config.settings()
     if reason := too_few_pairs(pairs, settings, config.minimum()):
         return _skipped_tower(context, reason, target, pairs.height)
@@ -243,7 +236,7 @@ def product_embedder(lake: LakeResource, model: Encoder,
     """``build_item_embeddings`` bound to the lake, the text vectors the tower's training encoded
     (read once, here) and the fusion weights: ``embed(products, images, previous, shards=())``,
     ``images`` being the products' ``primary_images`` (of the full manifest, or of a shard's)."""
-    tower_vectors = lake.path(f"{TOWER_DIR}/{TOWER_TEXT_VECTORS}")
+    tower_vectors = lake.path(keys.IMAGE_TOWER) / TOWER_TEXT_VECTORS
     reusable = storage.read_parquet(tower_vectors) if tower_vectors.exists() else None
     weights = FusionWeights(image=config.image_weight, text=config.text_weight)
 
@@ -257,37 +250,37 @@ def product_embedder(lake: LakeResource, model: Encoder,
 
 def shard_tables(lake: LakeResource) -> list[pl.DataFrame]:
     """What the catalog shards have built so far (none until the embed_shards job ran)."""
-    return [storage.read_parquet(path) for path in sorted(lake.path(SHARDS_DIR).glob("*.parquet"))]
+    return [storage.read_parquet(path) for path in sorted(lake.path(keys.ITEM_EMBEDDING_SHARDS).glob("*.parquet"))]
 
 
 @dg.asset(
     code_version="2026-12-07",
-    key=ITEM_EMBEDDINGS,
+    key=keys.ITEM_EMBEDDINGS,
     group_name=GROUP,
-    deps=[PRODUCTS, MANIFEST, IMAGE_TOWER, ITEM_EMBEDDING_SHARDS],
+    deps=[keys.SILVER_PRODUCTS, keys.IMAGE_MANIFEST, keys.IMAGE_TOWER, keys.ITEM_EMBEDDING_SHARDS],
     kinds={"pytorch", "parquet"},
     description="features/item_embeddings.parquet: per silver product an image, a text and a fused vector in one "
                 "L2-normalized space (384-d local, 512-d CLIP ViT-B/32), flags, encoder name/version and the content "
                 "keys the vectors were computed from. Incremental: only new or changed content is encoded; vectors "
                 "the catalog shards (features/item_embedding_shards) already encoded are reused too.",
     check_specs=[
-        dg.AssetCheckSpec("vectors_complete_and_normalized", asset=ITEM_EMBEDDINGS, blocking=True,
+        dg.AssetCheckSpec("vectors_complete_and_normalized", asset=keys.ITEM_EMBEDDINGS, blocking=True,
                           description="One row per silver product; fused vector never null; every vector unit "
                                       "length; has_image/has_text match the vectors."),
-        dg.AssetCheckSpec("cached_images_embedded", asset=ITEM_EMBEDDINGS,
+        dg.AssetCheckSpec("cached_images_embedded", asset=keys.ITEM_EMBEDDINGS,
                           description="Every product with a cached image has an image vector (a warning: the others "
                                       "are served text-only, e.g. no image tower was trained)."),
     ],
 )
 def item_embeddings(context: dg.AssetExecutionContext, config: ItemEmbeddingsConfig, lake: LakeResource,
                     encoder: EncoderResource) -> dg.MaterializeResult:
-    products = lake.read_table("silver/products")
-    model = encoder.load(lake.path(TOWER_DIR))
+    products = lake.read(keys.SILVER_PRODUCTS)
+    model = encoder.load(lake.path(keys.IMAGE_TOWER))
     embed = product_embedder(lake, model, config)
-    build = embed(products, primary_images(lake.read_table("images/manifest")),
-                  lake.read_table_if_exists("features/item_embeddings"), shard_tables(lake))
+    build = embed(products, primary_images(lake.read(keys.IMAGE_MANIFEST)),
+                  lake.read_if_exists(keys.ITEM_EMBEDDINGS), shard_tables(lake))
     table = build.table
-    lake.write_table(table, "features/item_embeddings")
+    lake.write(table, keys.ITEM_EMBEDDINGS)
     context.log.info("item embeddings: %d products, encoded %d texts + %d images, reused %d + %d, %.1fs",
                      table.height, build.texts_encoded, build.images_encoded, build.texts_reused,
                      build.images_reused, build.seconds)
@@ -316,7 +309,7 @@ def item_embeddings(context: dg.AssetExecutionContext, config: ItemEmbeddingsCon
             "seconds": round(build.seconds, 1),
             "preview": metadata.preview(table, ["product_id", "has_image", "has_text", "encoder", "encoder_version",
                                                 "content_key", "image_error"]),
-            "path": dg.MetadataValue.path(str(lake.path("features/item_embeddings.parquet"))),
+            "path": dg.MetadataValue.path(str(lake.table_path(keys.ITEM_EMBEDDINGS))),
         },
         check_results=[dg.AssetCheckResult(
             check_name="vectors_complete_and_normalized", passed=not problems,

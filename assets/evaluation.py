@@ -5,12 +5,9 @@ import time
 import dagster as dg
 import polars as pl
 
-from assets import metadata
-from assets.index import HYBRID_WEIGHTS, HYBRID_WEIGHTS_FILE
-from assets.interactions import INTERACTION_SPLIT
-from assets.models import ALS_MODEL, ITEM_EMBEDDINGS, ITEM_TOWER_VECTORS, TWO_TOWER_MODEL
+from assets import keys, metadata
 from assets.retrain_config import RetrainConfig, decision_metadata, stage_data
-from assets.tables import EVALUATION, GOLD_PRODUCTS, NIGHTLY_FRESHNESS
+from assets.tables import NIGHTLY_FRESHNESS
 from recsys import retraining
 from recsys.evaluation import protocol, report, tuning
 from recsys.evaluation.evaluate import HeldoutSettings, evaluate_on_test
@@ -20,10 +17,8 @@ from recsys.gold import DEFAULT_SIMILAR_WEIGHTS, DEFAULT_USER_WEIGHTS
 from resources import LakeResource
 
 GROUP = "evaluation"
-EVAL_DIR = "gold/evaluation"
-TUNING_STATE = "state/hybrid_weights"      # the retrain record of the tuned weights
-EVALUATION_STATE = "state/evaluation"      # what the current gold/evaluation was computed from
-MODEL_INPUTS = [GOLD_PRODUCTS, ITEM_EMBEDDINGS, INTERACTION_SPLIT, ALS_MODEL, TWO_TOWER_MODEL, ITEM_TOWER_VECTORS]
+MODEL_INPUTS = [keys.GOLD_PRODUCTS, keys.ITEM_EMBEDDINGS, keys.INTERACTION_SPLIT, keys.ALS_MODEL, keys.TWO_TOWER_MODEL,
+                keys.ITEM_TOWER_VECTORS]
 
 
 class EvaluationConfig(dg.Config):
@@ -53,9 +48,9 @@ class TuningConfig(dg.Config):
 
 
 def _inputs(lake: LakeResource, history_splits: list[str], max_users: int, seed: int) -> EvaluationInputs:
-    return load_inputs(lake.read_table("gold/products"), lake.read_table("features/item_embeddings"),
-                       lake.read_table("features/interaction_split"), history_splits, lake.path("models/als"),
-                       lake.path("models/two_tower"), lake.read_table_if_exists("features/item_tower_vectors"),
+    return load_inputs(lake.read(keys.GOLD_PRODUCTS), lake.read(keys.ITEM_EMBEDDINGS),
+                       lake.read(keys.INTERACTION_SPLIT), history_splits, lake.path(keys.ALS_MODEL),
+                       lake.path(keys.TWO_TOWER_MODEL), lake.read_if_exists(keys.ITEM_TOWER_VECTORS),
                        max_users=max_users, seed=seed)
 
 
@@ -67,7 +62,7 @@ def _best_trials(result: tuning.TuningResult) -> dg.MarkdownMetadataValue:
 
 @dg.asset(
     code_version="2026-12-07",
-    key=HYBRID_WEIGHTS, group_name=GROUP, kinds={"python", "json"}, deps=MODEL_INPUTS,
+    key=keys.HYBRID_WEIGHTS, group_name=GROUP, kinds={"python", "json"}, deps=MODEL_INPUTS,
     description="Weights the index and tables use, tuned on the VALIDATION split (never test): the text/image "
                 "fusion weight (grid), user_recommendations and similar_items re-ranking weights (coordinate ascent "
                 "on NDCG@10). models/hybrid_weights.json.",
@@ -75,22 +70,22 @@ def _best_trials(result: tuning.TuningResult) -> dg.MarkdownMetadataValue:
 def hybrid_weights(context: dg.AssetExecutionContext, config: TuningConfig, lake: LakeResource):
     started = time.perf_counter()
     data = stage_data(lake, config, "validation")
-    decision = retraining.decide(lake.path(TUNING_STATE), data, config.retrain.policy())
-    saved = tuning.load_tuned(lake.path(HYBRID_WEIGHTS_FILE))
+    decision = retraining.decide(lake.path(keys.TUNING_STATE), data, config.retrain.policy())
+    saved = tuning.load_tuned(lake.path(keys.HYBRID_WEIGHTS))
     if not decision.retrain and saved is not None:
         context.log.info("hybrid weights pinned: %s", decision.reason)
         return dg.MaterializeResult(metadata={
             **decision_metadata(decision), "fusion": saved["fusion"], "user_weights": saved["user_recommendations"],
-            "similar_weights": saved["similar_items"], "tuned_at": retraining.trained_at(lake.path(TUNING_STATE)),
-            "path": dg.MetadataValue.path(str(lake.path(HYBRID_WEIGHTS_FILE)))})
+            "similar_weights": saved["similar_items"], "tuned_at": retraining.trained_at(lake.path(keys.TUNING_STATE)),
+            "path": dg.MetadataValue.path(str(lake.path(keys.HYBRID_WEIGHTS)))})
     context.log.info("tuning the hybrid weights: %s", decision.reason)
-    retraining.forget(lake.path(TUNING_STATE))
+    retraining.forget(lake.path(keys.TUNING_STATE))
     inputs = _inputs(lake, ["train"], config.max_users, config.seed)
     tuned = tune_on_validation(inputs, k=config.k, candidates_per_source=config.candidates_per_source,
                                similar_queries=config.similar_queries, seed=config.seed)
-    tuning.save_tuned_weights(lake.path(HYBRID_WEIGHTS_FILE), tuned.user, DEFAULT_USER_WEIGHTS, tuned.similar,
+    tuning.save_tuned_weights(lake.path(keys.HYBRID_WEIGHTS), tuned.user, DEFAULT_USER_WEIGHTS, tuned.similar,
                               DEFAULT_SIMILAR_WEIGHTS, tuned.fusion)
-    retraining.write_record(lake.path(TUNING_STATE), data)
+    retraining.write_record(lake.path(keys.TUNING_STATE), data)
     for name, result in (("fusion", tuned.fusion), ("user_recommendations", tuned.user),
                          ("similar_items", tuned.similar)):
         context.log.info("%s: validation %s %.4f -> %.4f", name, result.objective, result.start, result.best)
@@ -108,13 +103,14 @@ def hybrid_weights(context: dg.AssetExecutionContext, config: TuningConfig, lake
         "validation_queries": tuned.queries,
         "users_scored": inputs.history.n_users,
         "seconds": {**tuned.seconds, "total": round(time.perf_counter() - started, 1)},
-        "path": dg.MetadataValue.path(str(lake.path(HYBRID_WEIGHTS_FILE))),
+        "path": dg.MetadataValue.path(str(lake.path(keys.HYBRID_WEIGHTS))),
     })
 
 
 @dg.asset(
     code_version="2026-12-07",
-    key=EVALUATION, group_name=GROUP, kinds={"python", "parquet", "markdown"}, deps=[HYBRID_WEIGHTS, *MODEL_INPUTS],
+    key=keys.EVALUATION, group_name=GROUP, kinds={"python", "parquet", "markdown"},
+    deps=[keys.HYBRID_WEIGHTS, *MODEL_INPUTS],
     metadata={"dagster/column_schema": metadata.column_schema(protocol.METRICS_SCHEMA,
                                                               protocol.METRICS_COLUMN_DESCRIPTIONS)},
     freshness_policy=NIGHTLY_FRESHNESS,
@@ -122,40 +118,40 @@ def hybrid_weights(context: dg.AssetExecutionContext, config: TuningConfig, lake
                 "tfidf, text, image, fused_default, fused_tuned, als, two_tower, hybrid) on the TEST split, user and "
                 "similar-items tasks, with slices; plots in the metadata.",
     check_specs=[
-        dg.AssetCheckSpec("hybrid_not_worse_than_popularity", asset=EVALUATION,
+        dg.AssetCheckSpec("hybrid_not_worse_than_popularity", asset=keys.EVALUATION,
                           description="The model the tables use beats popularity on NDCG@10 (all users, test)."),
-        dg.AssetCheckSpec("metrics_in_range", asset=EVALUATION,
+        dg.AssetCheckSpec("metrics_in_range", asset=keys.EVALUATION,
                           description="Every metric lies in its valid range."),
     ],
 )
 def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, lake: LakeResource):
     started = time.perf_counter()
-    data = stage_data(lake, config, "test", weights_tuned_at=retraining.trained_at(lake.path(TUNING_STATE)))
-    decision = retraining.decide(lake.path(EVALUATION_STATE), data, config.retrain.policy())
-    if not decision.retrain and lake.exists(f"{EVAL_DIR}/metrics.parquet"):
+    data = stage_data(lake, config, "test", weights_tuned_at=retraining.trained_at(lake.path(keys.TUNING_STATE)))
+    decision = retraining.decide(lake.path(keys.EVALUATION_STATE), data, config.retrain.policy())
+    if not decision.retrain and lake.has_table(keys.EVALUATION_METRICS):
         context.log.info("evaluation kept (models, weights and test split as scored): %s", decision.reason)
         yield from _kept_evaluation(lake, decision)
         return
-    retraining.forget(lake.path(EVALUATION_STATE))
-    tuned = tuning.load_tuned(lake.path(HYBRID_WEIGHTS_FILE))
+    retraining.forget(lake.path(keys.EVALUATION_STATE))
+    tuned = tuning.load_tuned(lake.path(keys.HYBRID_WEIGHTS))
     if tuned is None or "fusion" not in tuned:
-        raise FileNotFoundError(f"{HYBRID_WEIGHTS_FILE} is missing or predates fusion tuning: materialize "
-                                "models/hybrid_weights first")
+        raise FileNotFoundError(f"{keys.lake_path(keys.HYBRID_WEIGHTS)} is missing or predates fusion tuning: "
+                                "materialize models/hybrid_weights first")
     settings = HeldoutSettings(k=config.k, candidates_per_source=config.candidates_per_source,
                                similar_queries=config.similar_queries, seed=config.seed)
     inputs = _inputs(lake, ["train", "validation"], config.max_users, config.seed)
     result = evaluate_on_test(inputs, tuned, settings, build_id=context.run.run_id)
     truth = result.ground_truth
-    gold = lake.path(EVAL_DIR)
+    gold = lake.path(keys.EVALUATION)
     gold.mkdir(parents=True, exist_ok=True)
-    lake.write_table(result.metrics, f"{EVAL_DIR}/metrics")
-    lake.write_table(result.rankings, f"{EVAL_DIR}/rankings")
-    lake.write_table(truth, f"{EVAL_DIR}/ground_truth")
+    lake.write(result.metrics, keys.EVALUATION_METRICS)
+    lake.write(result.rankings, keys.EVALUATION_RANKINGS)
+    lake.write(truth, keys.EVALUATION_GROUND_TRUTH)
     counts = {f"{task}/{name}": n for task, name, n in
               truth.group_by("task", "slice").agg(pl.col("query_id").n_unique()).sort("task", "slice").iter_rows()}
     paired = report.paired_headline(result)
     markdown = report.write_markdown(result, tuned, counts, paired)
-    (gold / "report.md").write_text(markdown)
+    lake.path(keys.EVALUATION_REPORT).write_text(markdown)
     figures = report.plots(result)
     plot_meta = {f"plot_{name}": metadata.png(fig, save_to=gold / f"{name}.png") for name, fig in figures.items()}
     head = report.headline(result)
@@ -182,18 +178,18 @@ def evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, lake
         "seconds": round(time.perf_counter() - started, 1),
         "path": dg.MetadataValue.path(str(gold)),
     })
-    retraining.write_record(lake.path(EVALUATION_STATE), data)
+    retraining.write_record(lake.path(keys.EVALUATION_STATE), data)
     yield from _checks(hybrid, popular, bad)
 
 
 def _kept_evaluation(lake: LakeResource, decision: retraining.RetrainDecision):
     """The evaluation on disk, re-announced: same numbers, checks re-run on its metrics table."""
-    metrics = lake.read_table(f"{EVAL_DIR}/metrics")
-    report_path = lake.path(f"{EVAL_DIR}/report.md")
+    metrics = lake.read(keys.EVALUATION_METRICS)
+    report_path = lake.path(keys.EVALUATION_REPORT)
     yield dg.MaterializeResult(metadata={
         **decision_metadata(decision), "outcome": f"kept the evaluation of build {metrics['build_id'][0]}",
         "report": dg.MetadataValue.md(report_path.read_text() if report_path.exists() else "(no report)"),
-        "dagster/row_count": metrics.height, "path": dg.MetadataValue.path(str(lake.path(EVAL_DIR))),
+        "dagster/row_count": metrics.height, "path": dg.MetadataValue.path(str(lake.path(keys.EVALUATION))),
     })
     hybrid, popular = (protocol.metric_value(metrics, model, "user_recommendations", "all", "ndcg", 10)
                        for model in ("hybrid", "popularity"))
@@ -201,8 +197,8 @@ def _kept_evaluation(lake: LakeResource, decision: retraining.RetrainDecision):
 
 
 def _checks(hybrid: float | None, popular: float | None, bad: pl.DataFrame):
-    yield dg.AssetCheckResult(check_name="hybrid_not_worse_than_popularity", asset_key=EVALUATION,
+    yield dg.AssetCheckResult(check_name="hybrid_not_worse_than_popularity", asset_key=keys.EVALUATION,
                               severity=dg.AssetCheckSeverity.WARN, passed=hybrid is not None and popular is not None and hybrid >= popular,
                               metadata={"hybrid_ndcg10": hybrid or float("nan"), "popularity_ndcg10": popular or float("nan")})
-    yield dg.AssetCheckResult(check_name="metrics_in_range", asset_key=EVALUATION, passed=bad.is_empty(),
+    yield dg.AssetCheckResult(check_name="metrics_in_range", asset_key=keys.EVALUATION, passed=bad.is_empty(),
                               metadata={"out_of_range_rows": bad.height})

@@ -16,11 +16,10 @@ from __future__ import annotations
 import dagster as dg
 import polars as pl
 
-from assets import metadata
+from assets import keys, metadata
 from recsys.images.health import LocalImageLoss, ManifestHealth, local_failures_by_status, ok_local_products
 from resources import LakeResource
 
-ACCEPTED_LOCAL_IMAGES = "state/images/local_images"   # product_id: products with an ok local image
 
 
 def check_specs(asset: dg.AssetKey, blocks: str) -> list[dg.AssetCheckSpec]:
@@ -65,7 +64,7 @@ def check_results(manifest: pl.DataFrame, health: ManifestHealth, loss: LocalIma
 
 def accepted_local_images(lake: LakeResource) -> pl.Series | None:
     """The products that had an ok local image in the last build whose blocking check passed (None: no such build)."""
-    accepted = lake.read_table_if_exists(ACCEPTED_LOCAL_IMAGES)
+    accepted = lake.read_if_exists(keys.ACCEPTED_LOCAL_IMAGES)
     return None if accepted is None else accepted["product_id"]
 
 
@@ -73,5 +72,5 @@ def accept_local_images(lake: LakeResource, manifest: pl.DataFrame, checks: list
     """Record ``manifest``'s products with an ok local image as the next build's reference, if it passed."""
     if not all(c.passed for c in checks if c.check_name == "local_images_available"):
         return False
-    lake.write_table(ok_local_products(manifest).to_frame("product_id"), ACCEPTED_LOCAL_IMAGES)
+    lake.write(ok_local_products(manifest).to_frame("product_id"), keys.ACCEPTED_LOCAL_IMAGES)
     return True

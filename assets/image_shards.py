@@ -17,10 +17,9 @@ from collections import Counter
 import dagster as dg
 import polars as pl
 
-from assets import image_checks, metadata
-from assets.catalog import PRODUCTS
+from assets import image_checks, keys, metadata
 from assets.catalog_shards import CATALOG_SHARDS, SHARD_BACKFILL, SHARD_COUNT
-from assets.images import MANIFEST_SHARDS, ImageShardConfig
+from assets.images import GROUP, ImageShardConfig
 from recsys.embeddings.shards import products_in_shard
 from recsys.images import ImageStore, manifest_file, status_counts, update_image_cache
 from recsys.images.health import local_image_loss, manifest_health
@@ -30,9 +29,9 @@ from resources.images import ImageFetcherResource
 
 @dg.asset(
     code_version="2026-12-07",
-    key=MANIFEST_SHARDS,
-    group_name="images",
-    deps=[PRODUCTS],
+    key=keys.IMAGE_MANIFEST_SHARDS,
+    group_name=GROUP,
+    deps=[keys.SILVER_PRODUCTS],
     partitions_def=CATALOG_SHARDS,
     backfill_policy=SHARD_BACKFILL,
     kinds={"python", "pillow", "parquet"},
@@ -40,12 +39,12 @@ from resources.images import ImageFetcherResource
                 "(a stable hash of product_id), their files in the shared store images/<sha[:2]>/<sha256>.jpg. "
                 "Shard runs go side by side and never prune; images/manifest reuses what they cached, and "
                 "features/item_embedding_shards reads the same shard's manifest. Run by the embed_shards job.",
-    check_specs=image_checks.check_specs(MANIFEST_SHARDS, "the embedding shards"),
+    check_specs=image_checks.check_specs(keys.IMAGE_MANIFEST_SHARDS, "the embedding shards"),
 )
 def image_manifest_shards(context: dg.AssetExecutionContext, config: ImageShardConfig, lake: LakeResource,
                           image_fetcher: ImageFetcherResource) -> dg.MaterializeResult:
     started = time.perf_counter()
-    catalog = lake.read_table("silver/products").select("product_id", "image_urls")
+    catalog = lake.read(keys.SILVER_PRODUCTS).select("product_id", "image_urls")
     store = ImageStore(lake.root_path)
     settings = image_fetcher.cache_settings(config.retry_after_hours, config.refetch, prune_orphans=False)
     local = image_fetcher.local_files(lake.root_path)

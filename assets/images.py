@@ -6,16 +6,14 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from assets import image_checks, metadata
-from assets.catalog import PRODUCTS
+from assets import image_checks, keys, metadata
 from recsys.images import ImageStore, primary_images, status_counts, update_image_cache
 from recsys.images.contact_sheet import contact_sheet
 from recsys.images.health import counts_by_origin, local_failures_by_status, local_image_loss, manifest_health
 from resources import LakeResource
 from resources.images import ImageFetcherResource
 
-MANIFEST = dg.AssetKey(["images", "manifest"])
-MANIFEST_SHARDS = dg.AssetKey(["images", "manifest_shards"])     # assets/image_shards.py
+GROUP = "images"
 CONTACT_SHEET_IMAGES = 12
 
 
@@ -48,17 +46,17 @@ class ImageCacheConfig(ImageShardConfig):
 
 @dg.asset(
     code_version="2026-12-07",
-    key=MANIFEST,
-    group_name="images",
-    deps=[PRODUCTS, MANIFEST_SHARDS],
+    key=keys.IMAGE_MANIFEST,
+    group_name=GROUP,
+    deps=[keys.SILVER_PRODUCTS, keys.IMAGE_MANIFEST_SHARDS],
     kinds={"python", "pillow", "parquet"},
     description="images/manifest.parquet: one row per (product, image URL) considered, with its status; "
                 "normalized JPEGs (longest side 320) under images/<sha[:2]>/<sha256>.jpg. Incremental: reuses "
                 "every outcome of its previous manifest and of the catalog shards' (images/manifest_shards), "
                 "then prunes stored files no manifest names.",
     check_specs=[
-        *image_checks.check_specs(MANIFEST, "everything downstream"),
-        dg.AssetCheckSpec("remote_image_failures", asset=MANIFEST, blocking=False,
+        *image_checks.check_specs(keys.IMAGE_MANIFEST, "everything downstream"),
+        dg.AssetCheckSpec("remote_image_failures", asset=keys.IMAGE_MANIFEST, blocking=False,
                           description="Remote images: unusable answers and unreachable URLs within their limits "
                                       "(a warning: the network is not ours)."),
     ],
@@ -67,7 +65,7 @@ def image_manifest(context: dg.AssetExecutionContext, config: ImageCacheConfig, 
                    image_fetcher: ImageFetcherResource) -> dg.MaterializeResult:
     """Cache every product image: incremental by URL (local files also by size and mtime)."""
     started = time.perf_counter()
-    products = lake.read_table("silver/products").select("product_id", "image_urls")
+    products = lake.read(keys.SILVER_PRODUCTS).select("product_id", "image_urls")
     store = ImageStore(lake.root_path)
     settings = image_fetcher.cache_settings(config.retry_after_hours, config.refetch, config.prune_orphans)
     with image_fetcher.http() as http:

@@ -10,18 +10,14 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from assets import metadata
+from assets import keys, metadata
 from recsys.evaluation.tuning import load_tuned, tuned_image_weight
 from recsys.gold.model_inputs import FUSED_COLUMN, with_fusion
 from recsys.index import IndexConfig, build_from_embeddings
 from resources import LakeResource
 
-FAISS_INDEX = dg.AssetKey(["models", "faiss_index"])
-ITEM_EMBEDDINGS = dg.AssetKey(["features", "item_embeddings"])
-INDEX_DIR = "models/faiss_index"
-# Tuned on validation by assets/evaluation.py; read here (fusion weights) and by the tables (re-ranking weights).
-HYBRID_WEIGHTS = dg.AssetKey(["models", "hybrid_weights"])
-HYBRID_WEIGHTS_FILE = "models/hybrid_weights.json"
+GROUP = "index"
+
 
 
 class FaissIndexConfig(dg.Config):
@@ -55,36 +51,36 @@ def _neighbour_examples(index, names: dict[str, str], count: int = 5, k: int = 5
 
 @dg.asset(
     code_version="2026-12-07",
-    key=FAISS_INDEX,
-    group_name="index",
-    deps=[ITEM_EMBEDDINGS, HYBRID_WEIGHTS],
+    key=keys.FAISS_INDEX,
+    group_name=GROUP,
+    deps=[keys.ITEM_EMBEDDINGS, keys.HYBRID_WEIGHTS],
     kinds={"python", "faiss"},
     description="models/faiss_index/: FAISS IndexIDMap2 over the item vectors (fused with the text/image weights "
                 "tuned on validation), labelled by product id, with ids.parquet and manifest.json (vector model + "
                 "version, fusion weight, faiss version, kind, measured recall).",
     check_specs=[
-        dg.AssetCheckSpec("ann_recall", asset=FAISS_INDEX, blocking=True,
+        dg.AssetCheckSpec("ann_recall", asset=keys.FAISS_INDEX, blocking=True,
                           description="Exact index, or HNSW recall@10 vs exact >= target_recall on sampled items."),
-        dg.AssetCheckSpec("every_vector_indexed", asset=FAISS_INDEX, blocking=True,
+        dg.AssetCheckSpec("every_vector_indexed", asset=keys.FAISS_INDEX, blocking=True,
                           description="Every product with a usable vector is in the index exactly once."),
     ],
 )
 def faiss_index(context: dg.AssetExecutionContext, config: FaissIndexConfig, lake: LakeResource):
     started = time.perf_counter()
-    embeddings = lake.read_table("features/item_embeddings")
-    image_weight = (tuned_image_weight(load_tuned(lake.path(HYBRID_WEIGHTS_FILE)))
+    embeddings = lake.read(keys.ITEM_EMBEDDINGS)
+    image_weight = (tuned_image_weight(load_tuned(lake.path(keys.HYBRID_WEIGHTS)))
                     if config.vector_column == FUSED_COLUMN else None)
     index, left_out = build_from_embeddings(with_fusion(embeddings, image_weight), config.vector_column,
                                             config.to_index_config(), image_weight=image_weight)
-    index.save(lake.path(INDEX_DIR))
+    index.save(lake.path(keys.FAISS_INDEX))
     manifest = index.manifest
     fusion = ("as stored" if image_weight is None
               else f"re-fused: image {image_weight:g} / text {1 - image_weight:g} (tuned on validation)")
     context.log.info("%s index over %d %s vectors (%s %s, %s) in %.1fs", manifest.kind, len(index),
                      config.vector_column, manifest.vectors.model, manifest.vectors.version, fusion,
                      time.perf_counter() - started)
-    names = dict(lake.read_table("silver/products").select("product_id", "name").iter_rows()) \
-        if lake.exists("silver/products.parquet") else {}
+    names = dict(lake.read(keys.SILVER_PRODUCTS).select("product_id", "name").iter_rows()) \
+        if lake.has_table(keys.SILVER_PRODUCTS) else {}
     recall_ok = manifest.kind == "flat" or (manifest.recall or 0.0) >= config.target_recall
     curve = pl.DataFrame([p.__dict__ for p in manifest.recall_curve]) if manifest.recall_curve else None
     yield dg.MaterializeResult(
@@ -101,17 +97,17 @@ def faiss_index(context: dg.AssetExecutionContext, config: FaissIndexConfig, lak
             "recall_curve": metadata.preview(curve) if curve is not None else "exact search (recall 1.0)",
             "not_indexed": left_out.height,
             "nearest_neighbours": _neighbour_examples(index, names),
-            "path": dg.MetadataValue.path(str(lake.path(INDEX_DIR))),
+            "path": dg.MetadataValue.path(str(lake.path(keys.FAISS_INDEX))),
         },
     )
     yield dg.AssetCheckResult(
-        check_name="ann_recall", asset_key=FAISS_INDEX, passed=recall_ok,
+        check_name="ann_recall", asset_key=keys.FAISS_INDEX, passed=recall_ok,
         metadata={"kind": manifest.kind, "recall_at_10": manifest.recall if manifest.recall is not None else 1.0,
                   "target": config.target_recall},
     )
     indexed = len(index)
     expected = embeddings.height - left_out.height
     yield dg.AssetCheckResult(
-        check_name="every_vector_indexed", asset_key=FAISS_INDEX, passed=indexed == expected,
+        check_name="every_vector_indexed", asset_key=keys.FAISS_INDEX, passed=indexed == expected,
         metadata={"indexed": indexed, "usable_vectors": expected, "left_out": left_out.height},
     )

@@ -7,8 +7,7 @@ from typing import Literal
 import dagster as dg
 import polars as pl
 
-from assets import metadata
-from assets.catalog import PRODUCTS
+from assets import keys, metadata
 from assets.raw import events_raw
 from recsys import storage
 from recsys.interactions import (SimulatorConfig, SplitConfig, build_interactions, cold_start_items, cold_start_users,
@@ -19,10 +18,7 @@ from recsys.interactions.quality import interaction_problems, systemic_faults
 from recsys.interactions.split import COLD_USER_MAX_TRAIN_ITEMS
 from resources import LakeResource
 
-INTERACTIONS = dg.AssetKey(["silver", "interactions"])
-INTERACTION_SPLIT = dg.AssetKey(["features", "interaction_split"])
 GROUP = "interactions"
-SIMULATOR_SETTINGS_FILE = "silver/interactions_simulator.json"
 
 
 class InteractionsConfig(dg.Config):
@@ -48,34 +44,35 @@ class InteractionsConfig(dg.Config):
 
 @dg.asset(
     code_version="2026-12-07",
-    key=INTERACTIONS, group_name=GROUP, deps=[PRODUCTS, events_raw], kinds={"python", "polars", "parquet"},
+    key=keys.INTERACTIONS, group_name=GROUP, deps=[keys.SILVER_PRODUCTS, events_raw],
+    kinds={"python", "polars", "parquet"},
     description="One row per user event (docs/lake.md: silver/interactions): real events from raw/events/ when present, "
                 "otherwise the persona simulator. Rejected event rows go to silver/events_quarantine.parquet; "
                 "repeated rows of a date-only log count as quantity (value).",
     check_specs=[
-        dg.AssetCheckSpec("interactions_valid", asset=INTERACTIONS, blocking=True,
+        dg.AssetCheckSpec("interactions_valid", asset=keys.INTERACTIONS, blocking=True,
                           description="Known products, no nulls, ratings on the scale, no duplicate events."),
-        dg.AssetCheckSpec("events_accounting", asset=INTERACTIONS, blocking=True,
+        dg.AssetCheckSpec("events_accounting", asset=keys.INTERACTIONS, blocking=True,
                           description="Every raw event record is one interaction, one quarantine row, or one unit "
                                       "merged into an identical row's quantity."),
-        dg.AssetCheckSpec("events_load", asset=INTERACTIONS, blocking=True,
+        dg.AssetCheckSpec("events_load", asset=keys.INTERACTIONS, blocking=True,
                           description="Not an empty load, and no events file rejected as a whole (config "
                                       "min_events, rejected_file_share)."),
-        dg.AssetCheckSpec("events_row_faults", asset=INTERACTIONS,
+        dg.AssetCheckSpec("events_row_faults", asset=keys.INTERACTIONS,
                           description="Warns when event rows were quarantined (counted by reason)."),
     ],
 )
 def silver_interactions(context: dg.AssetExecutionContext, config: InteractionsConfig, lake: LakeResource):
-    products = lake.read_table("silver/products")
-    settings_path = lake.path(SIMULATOR_SETTINGS_FILE)
+    products = lake.read(keys.SILVER_PRODUCTS)
+    settings_path = lake.path(keys.SIMULATOR_SETTINGS)
     previous_settings = json.loads(settings_path.read_text()) if settings_path.exists() else None
     build = build_interactions(lake.raw_dir, products, source=config.source, simulator=config.simulator(),
-                               previous=lake.read_table_if_exists("silver/interactions") if previous_settings else None,
+                               previous=lake.read_if_exists(keys.INTERACTIONS) if previous_settings else None,
                                previous_settings=previous_settings)
     # The settings file names the simulated log now in the lake; a real log must not be taken for one.
     settings_path.unlink(missing_ok=True)
-    lake.write_table(build.interactions, "silver/interactions")
-    lake.write_table(build.quarantine, "silver/events_quarantine")
+    lake.write(build.interactions, keys.INTERACTIONS)
+    lake.write(build.quarantine, keys.EVENTS_QUARANTINE)
     if build.origin == "simulated":
         storage.write_text_atomic(settings_path, json.dumps(simulator_settings(build.simulator), indent=2))
     events = build.interactions
@@ -110,8 +107,8 @@ def _interactions_metadata(build: InteractionsBuild, products: pl.DataFrame, lak
         "seconds": round(build.seconds, 2),
         "activity": metadata.png(activity_figure(events)),
         "preview": metadata.preview(events),
-        "path": dg.MetadataValue.path(str(lake.path("silver/interactions.parquet"))),
-        "quarantine_path": dg.MetadataValue.path(str(lake.path("silver/events_quarantine.parquet"))),
+        "path": dg.MetadataValue.path(str(lake.table_path(keys.INTERACTIONS))),
+        "quarantine_path": dg.MetadataValue.path(str(lake.table_path(keys.EVENTS_QUARANTINE))),
     }
 
 
@@ -148,24 +145,24 @@ class InteractionSplitConfig(dg.Config):
 
 @dg.asset(
     code_version="2026-12-07",
-    key=INTERACTION_SPLIT, group_name=GROUP, deps=[INTERACTIONS], kinds={"python", "polars", "parquet"},
+    key=keys.INTERACTION_SPLIT, group_name=GROUP, deps=[keys.INTERACTIONS], kinds={"python", "polars", "parquet"},
     description="Time-based per-user train/validation/test split of silver/interactions (pairs never straddle "
                 "splits), with new-user truncation for the cold-start slice. The same split feeds every model "
                 "and the evaluation.",
-    check_specs=[dg.AssetCheckSpec("no_leakage", asset=INTERACTION_SPLIT, blocking=True,
+    check_specs=[dg.AssetCheckSpec("no_leakage", asset=keys.INTERACTION_SPLIT, blocking=True,
                                    description="No pair in two splits; per user train <= validation <= test in time."),
-                 dg.AssetCheckSpec("training_events_present", asset=INTERACTION_SPLIT, blocking=True,
+                 dg.AssetCheckSpec("training_events_present", asset=keys.INTERACTION_SPLIT, blocking=True,
                                    description="The train split has events: without any, no model can be trained "
                                                "and every user table would be empty (e.g. every raw event "
                                                "quarantined). A few events are enough to go on.")],
 )
 def interaction_split(context: dg.AssetExecutionContext, config: InteractionSplitConfig, lake: LakeResource):
     started = time.perf_counter()
-    interactions = lake.read_table("silver/interactions")
+    interactions = lake.read(keys.INTERACTIONS)
     result = split_interactions(interactions, SplitConfig(
         validation_fraction=config.validation_fraction, test_fraction=config.test_fraction,
         new_user_fraction=config.new_user_fraction, new_user_history=config.new_user_history, seed=config.seed))
-    lake.write_table(result.frame, "features/interaction_split")
+    lake.write(result.frame, keys.INTERACTION_SPLIT)
     frame = result.frame
     leaks = leakage_report(frame)
     cold_users = cold_start_users(frame, config.cold_user_max_train_items)
@@ -188,7 +185,7 @@ def interaction_split(context: dg.AssetExecutionContext, config: InteractionSpli
             "events_dropped_after_cutoff": result.dropped_after_cutoff,
             "seconds": round(seconds, 2),
             "preview": metadata.preview(frame),
-            "path": dg.MetadataValue.path(str(lake.path("features/interaction_split.parquet"))),
+            "path": dg.MetadataValue.path(str(lake.table_path(keys.INTERACTION_SPLIT))),
         },
         check_results=[dg.AssetCheckResult(check_name="no_leakage", passed=not any(leaks.values()), metadata=leaks),
                        dg.AssetCheckResult(check_name="training_events_present", passed=train_events > 0,

@@ -1,29 +1,33 @@
-"""The list state beside an incremental gold table (lake folder ``state/<table>/``)."""
+"""The list state beside an incremental gold table (``keys.LIST_STATES``: lake folder ``state/<table>/``)."""
 
+import dagster as dg
 import polars as pl
 
-from assets import metadata
+from assets import keys, metadata
 from recsys.gold.list_refresh import ListState, PreviousLists, RefreshPlan, file_digest
 from resources import LakeResource
 
 
-def previous_lists(lake: LakeResource, table: str) -> PreviousLists | None:
+def _lock(table: dg.AssetKey) -> str:
+    return f"lists_{table.path[-1]}"      # the table and its state as one build left them
+
+
+def previous_lists(lake: LakeResource, table: dg.AssetKey) -> PreviousLists | None:
     """The previous build's table, its state and the table file's digest; None when any is missing."""
-    path = lake.path(f"gold/{table}.parquet")
-    with lake.locked(f"lists_{table}"):     # the table and its state as one build left them
-        state = ListState.load(lake.path(f"state/{table}"))
-        if state is None or not path.exists():
+    with lake.locked(_lock(table)):
+        state = ListState.load(lake.path(keys.LIST_STATES[table]))
+        if state is None or not lake.has_table(table):
             return None
-        return PreviousLists(lake.read_table(f"gold/{table}"), state, file_digest(path))
+        return PreviousLists(lake.read(table), state, file_digest(lake.table_path(table)))
 
 
-def publish_lists(lake: LakeResource, table: str, frame: pl.DataFrame, state: ListState) -> None:
+def publish_lists(lake: LakeResource, table: dg.AssetKey, frame: pl.DataFrame, state: ListState) -> None:
     """Write the table and the state it was built with together (the table's digest ties the two),
     so an overlapping build never pairs one build's table with another's state."""
-    with lake.locked(f"lists_{table}"):
-        lake.write_table(frame, f"gold/{table}")
-        state.table_digest = file_digest(lake.path(f"gold/{table}.parquet"))
-        state.save(lake.path(f"state/{table}"))
+    with lake.locked(_lock(table)):
+        lake.write(frame, table)
+        state.table_digest = file_digest(lake.table_path(table))
+        state.save(lake.path(keys.LIST_STATES[table]))
 
 
 def refresh_metadata(plan: RefreshPlan, what: str) -> dict:

@@ -7,8 +7,7 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from assets import metadata
-from assets.interactions import INTERACTION_SPLIT
+from assets import keys, metadata
 from assets.retrain_config import RetrainConfig, decision_metadata
 from recsys import retraining
 from recsys.models.als import ALSParams, ALSRecommender
@@ -17,10 +16,6 @@ from recsys.models.stages import ProbeSettings, StageResult, item_tower_vectors,
 from recsys.models.two_tower import TwoTowerParams, TwoTowerRecommender
 from resources import LakeResource
 
-ALS_MODEL = dg.AssetKey(["models", "als"])
-TWO_TOWER_MODEL = dg.AssetKey(["models", "two_tower"])
-ITEM_TOWER_VECTORS = dg.AssetKey(["features", "item_tower_vectors"])
-ITEM_EMBEDDINGS = dg.AssetKey(["features", "item_embeddings"])
 GROUP = "models"
 
 
@@ -51,7 +46,7 @@ class ALSConfig(dg.Config):
 
 def _content_vectors(lake: LakeResource) -> pl.DataFrame:
     """The columns of features/item_embeddings the towers read (the image/text vectors are not needed)."""
-    path = lake.path("features/item_embeddings.parquet")
+    path = lake.table_path(keys.ITEM_EMBEDDINGS)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist yet: materialize features/item_embeddings first")
     return pl.read_parquet(path, columns=["product_id", "fused_vector", "encoder", "encoder_version"])
@@ -70,16 +65,16 @@ def _rounded(values: dict) -> dict:
 
 @dg.asset(
     code_version="2026-12-07",
-    key=ALS_MODEL, group_name=GROUP, deps=[INTERACTION_SPLIT], kinds={"python", "implicit"},
+    key=keys.ALS_MODEL, group_name=GROUP, deps=[keys.INTERACTION_SPLIT], kinds={"python", "implicit"},
     description="Implicit-feedback ALS on the train split: user and item factors with their ids (models/als/).",
-    check_specs=[dg.AssetCheckSpec("factors_finite", asset=ALS_MODEL, blocking=True,
+    check_specs=[dg.AssetCheckSpec("factors_finite", asset=keys.ALS_MODEL, blocking=True,
                                    description="Every user and item factor is a finite number.")],
 )
 def als_model(context: dg.AssetExecutionContext, config: ALSConfig, lake: LakeResource):
-    split = lake.read_table("features/interaction_split")
+    split = lake.read(keys.INTERACTION_SPLIT)
     params = ALSParams(factors=config.factors, regularization=config.regularization, alpha=config.alpha,
                        iterations=config.iterations, seed=config.seed, num_threads=config.num_threads)
-    target = lake.path("models/als")
+    target = lake.path(keys.ALS_MODEL)
     data = retraining.TrainingData(
         settings={"params": {k: v for k, v in asdict(params).items() if k != "num_threads"},
                   "probe": config.probe.model_dump(), "curve_every": config.curve_every},
@@ -149,24 +144,24 @@ class TwoTowerConfig(dg.Config):
 
 @dg.asset(
     code_version="2026-12-07",
-    key=TWO_TOWER_MODEL, group_name=GROUP, deps=[INTERACTION_SPLIT, ITEM_EMBEDDINGS, ALS_MODEL],
+    key=keys.TWO_TOWER_MODEL, group_name=GROUP, deps=[keys.INTERACTION_SPLIT, keys.ITEM_EMBEDDINGS, keys.ALS_MODEL],
     kinds={"python", "pytorch"},
     description="Two-tower model (PyTorch): item tower over content embeddings, user tower pooling the user's "
                 "item vectors (new users need no retraining), 128-d; early-stopped on validation (models/two_tower/).",
     check_specs=[
-        dg.AssetCheckSpec("vectors_finite", asset=TWO_TOWER_MODEL, blocking=True,
+        dg.AssetCheckSpec("vectors_finite", asset=keys.TWO_TOWER_MODEL, blocking=True,
                           description="Every item and user vector is finite and unit length."),
-        dg.AssetCheckSpec("beats_popularity", asset=TWO_TOWER_MODEL,
+        dg.AssetCheckSpec("beats_popularity", asset=keys.TWO_TOWER_MODEL,
                           description="Validation recall@k above the popularity baseline on the same users."),
     ],
 )
 def two_tower_model(context: dg.AssetExecutionContext, config: TwoTowerConfig, lake: LakeResource):
-    split = lake.read_table("features/interaction_split")
+    split = lake.read(keys.INTERACTION_SPLIT)
     embeddings = _content_vectors(lake)
-    target = lake.path("models/two_tower")
+    target = lake.path(keys.TWO_TOWER_MODEL)
     # The towers read the content vectors (and ALS factors): a new encoder or ALS model means a retrain.
     upstream = {"encoders": sorted(set(embeddings["encoder"] + "@" + embeddings["encoder_version"])),
-                "als_trained_at": retraining.trained_at(lake.path("models/als")) if config.use_als else None}
+                "als_trained_at": retraining.trained_at(lake.path(keys.ALS_MODEL)) if config.use_als else None}
     data = retraining.TrainingData(
         settings={"params": {k: v for k, v in asdict(config.params()).items() if k != "threads"},
                   "probe": config.probe.model_dump(), **upstream},
@@ -174,7 +169,7 @@ def two_tower_model(context: dg.AssetExecutionContext, config: TwoTowerConfig, l
     decision = retraining.decide(target, data, config.retrain.policy())
     context.log.info("two-tower: %s", decision.reason)
     if decision.retrain:
-        als = ALSRecommender.from_pretrained(lake.path("models/als")) if config.use_als else None
+        als = ALSRecommender.from_pretrained(lake.path(keys.ALS_MODEL)) if config.use_als else None
         stage = train_two_tower(split, embeddings, config.params(), als, config.probe.settings())
         stage.model.save_pretrained(target, with_files=lambda folder: retraining.write_record(folder, data))
     else:
@@ -216,16 +211,17 @@ def two_tower_model(context: dg.AssetExecutionContext, config: TwoTowerConfig, l
 
 @dg.asset(
     code_version="2026-12-07",
-    key=ITEM_TOWER_VECTORS, group_name=GROUP, deps=[TWO_TOWER_MODEL, ITEM_EMBEDDINGS], kinds={"python", "parquet"},
+    key=keys.ITEM_TOWER_VECTORS, group_name=GROUP, deps=[keys.TWO_TOWER_MODEL, keys.ITEM_EMBEDDINGS],
+    kinds={"python", "parquet"},
     description="The two-tower item vector of every product (cold ones from content alone), for indexes and apps.",
-    check_specs=[dg.AssetCheckSpec("one_vector_per_product", asset=ITEM_TOWER_VECTORS, blocking=True,
+    check_specs=[dg.AssetCheckSpec("one_vector_per_product", asset=keys.ITEM_TOWER_VECTORS, blocking=True,
                                    description="Every product of item_embeddings has exactly one finite vector.")],
 )
 def item_tower_vectors_asset(context: dg.AssetExecutionContext, lake: LakeResource):
-    model = TwoTowerRecommender.from_pretrained(lake.path("models/two_tower"))
+    model = TwoTowerRecommender.from_pretrained(lake.path(keys.TWO_TOWER_MODEL))
     embeddings = _content_vectors(lake)
     vectors = item_tower_vectors(model, embeddings)
-    lake.write_table(vectors, "features/item_tower_vectors")
+    lake.write(vectors, keys.ITEM_TOWER_VECTORS)
     matrix = np.asarray(vectors["vector"].to_numpy(), dtype=np.float32).reshape(vectors.height, -1)
     complete = (vectors["product_id"].n_unique() == vectors.height == embeddings.height
                 and bool(np.isfinite(matrix).all()))
@@ -235,6 +231,6 @@ def item_tower_vectors_asset(context: dg.AssetExecutionContext, lake: LakeResour
         metadata={"dagster/row_count": vectors.height, "warm": int(vectors["warm"].sum()),
                   "by_source": metadata.counts(by_source, "source", "products"), "model_version": model.version,
                   "preview": metadata.preview(vectors.drop("vector")),
-                  "path": dg.MetadataValue.path(str(lake.path("features/item_tower_vectors.parquet")))},
+                  "path": dg.MetadataValue.path(str(lake.table_path(keys.ITEM_TOWER_VECTORS)))},
         check_results=[dg.AssetCheckResult(check_name="one_vector_per_product", passed=complete)],
     )

@@ -3,11 +3,12 @@
 import dagster as dg
 import polars as pl
 
+from assets import keys
 from recsys import retraining
 from recsys.retraining import RetrainDecision, RetrainPolicy, TrainingData
 from resources import LakeResource
 
-TRAINED_MODELS = ("models/image_tower", "models/als", "models/two_tower")
+TRAINED_MODELS = (keys.IMAGE_TOWER, keys.ALS_MODEL, keys.TWO_TOWER_MODEL)
 
 
 class RetrainConfig(dg.Config):
@@ -34,10 +35,10 @@ def decision_metadata(decision: RetrainDecision) -> dict:
 def model_versions(lake: LakeResource) -> dict:
     """When each trained model was trained and which encoders made the content vectors: what a stage
     tuned or scored on top of the models (hybrid weights, evaluation) must be redone for."""
-    embeddings = lake.path("features/item_embeddings.parquet")
+    embeddings = lake.table_path(keys.ITEM_EMBEDDINGS)
     encoders = (pl.read_parquet(embeddings, columns=["encoder", "encoder_version"]).unique().sort("encoder").rows()
                 if embeddings.exists() else [])
-    return {**{model: retraining.trained_at(lake.path(model)) for model in TRAINED_MODELS},
+    return {**{keys.lake_path(model): retraining.trained_at(lake.path(model)) for model in TRAINED_MODELS},
             "encoders": [list(row) for row in encoders]}
 
 
@@ -46,4 +47,4 @@ def stage_data(lake: LakeResource, config: dg.Config, split: str, **upstream) ->
     any ``upstream`` versions) and the pairs of the split it reads."""
     settings = {k: v for k, v in config.model_dump().items() if k != "retrain"}
     return TrainingData(settings={"config": settings, "models": model_versions(lake), **upstream},
-                        keys=retraining.split_pair_keys(lake.read_table("features/interaction_split"), split))
+                        keys=retraining.split_pair_keys(lake.read(keys.INTERACTION_SPLIT), split))

@@ -7,11 +7,9 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from assets import metadata
+from assets import keys, metadata
 from assets.build_stages import finished_stages
 from assets.list_state import previous_lists, publish_lists, refresh_metadata
-from assets.catalog import PRODUCT_CHANGES, PRODUCTS as SILVER_PRODUCTS
-from assets.index import FAISS_INDEX, HYBRID_WEIGHTS, HYBRID_WEIGHTS_FILE, INDEX_DIR, ITEM_EMBEDDINGS
 from recsys.gold import (
     DEFAULT_SIMILAR_WEIGHTS,
     DEFAULT_STYLE_WEIGHTS,
@@ -41,19 +39,6 @@ from recsys.recommend import build_history
 from resources import LakeResource, WarehouseResource
 
 GROUP = "recommendations"
-IMAGE_MANIFEST = dg.AssetKey(["images", "manifest"])
-INTERACTION_SPLIT = dg.AssetKey(["features", "interaction_split"])
-ALS_MODEL = dg.AssetKey(["models", "als"])
-TWO_TOWER_MODEL = dg.AssetKey(["models", "two_tower"])
-ITEM_TOWER_VECTORS = dg.AssetKey(["features", "item_tower_vectors"])
-EVALUATION = dg.AssetKey(["gold", "evaluation"])
-
-GOLD_PRODUCTS = dg.AssetKey(["gold", "products"])
-SIMILAR_ITEMS = dg.AssetKey(["gold", "similar_items"])
-USER_RECOMMENDATIONS = dg.AssetKey(["gold", "user_recommendations"])
-STYLE_RECOMMENDATIONS = dg.AssetKey(["gold", "style_recommendations"])
-BUILDS = dg.AssetKey(["gold", "builds"])
-WAREHOUSE = dg.AssetKey(["warehouse"])
 
 ALL_SPLITS = ["train", "validation", "test"]
 
@@ -107,10 +92,10 @@ def _catalog(lake: LakeResource):
     The index is loaded only if it was built for the current embeddings (encoder, version, column); the
     content vectors are the ones it indexes (fused with the tuned text/image weight its manifest records).
     """
-    products = lake.read_table("gold/products")
+    products = lake.read(keys.GOLD_PRODUCTS)
     ids = IdMap(products["product_id"].to_list())
-    embeddings = lake.read_table("features/item_embeddings")
-    index = ItemIndex.load(lake.path(INDEX_DIR))
+    embeddings = lake.read(keys.ITEM_EMBEDDINGS)
+    index = ItemIndex.load(lake.path(keys.FAISS_INDEX))
     spec = index.manifest.vectors
     index.require(embeddings_spec(embeddings, spec.column, spec.image_weight))
     content = model_inputs.content_vectors(ids, embeddings, spec.column, spec.image_weight)
@@ -118,7 +103,7 @@ def _catalog(lake: LakeResource):
 
 
 def _interactions(lake: LakeResource, splits: list[str]) -> pl.DataFrame | None:
-    frame = lake.read_table_if_exists("features/interaction_split")
+    frame = lake.read_if_exists(keys.INTERACTION_SPLIT)
     return frame.filter(pl.col("split").is_in(splits)) if frame is not None else None
 
 
@@ -172,19 +157,20 @@ def _reason_counts(table: pl.DataFrame) -> dg.MarkdownMetadataValue:
 # --- assets ---------------------------------------------------------------------------------------
 @dg.asset(
     code_version="2026-12-07",
-    key=GOLD_PRODUCTS, group_name=GROUP, **_published("products"), deps=[SILVER_PRODUCTS, IMAGE_MANIFEST, ITEM_EMBEDDINGS],
+    key=keys.GOLD_PRODUCTS, group_name=GROUP, **_published("products"),
+    deps=[keys.SILVER_PRODUCTS, keys.IMAGE_MANIFEST, keys.ITEM_EMBEDDINGS],
     kinds={"python", "polars", "parquet"},
     description="gold/products.parquet: the catalog dimension for joins (silver columns, price_band, "
                 "image_path of the cached image, has_image, has_text), sorted by product_id.",
 )
 def gold_products(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-    manifest = lake.read_table_if_exists("images/manifest")
-    embeddings = lake.read_table_if_exists("features/item_embeddings")
-    table = build_products(lake.read_table("silver/products"),
+    manifest = lake.read_if_exists(keys.IMAGE_MANIFEST)
+    embeddings = lake.read_if_exists(keys.ITEM_EMBEDDINGS)
+    table = build_products(lake.read(keys.SILVER_PRODUCTS),
                            primary_images(manifest) if manifest is not None else None,
                            embeddings.select("product_id", "has_text") if embeddings is not None else None,
                            build_id=context.run.run_id)
-    lake.write_table(table, "gold/products")
+    lake.write(table, keys.GOLD_PRODUCTS)
     return dg.MaterializeResult(metadata={
         "dagster/row_count": table.height,
         "with_image": int(table["has_image"].sum()),
@@ -193,21 +179,22 @@ def gold_products(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.M
                                          "price_band", "products"),
         "preview": metadata.preview(table, ["product_id", "name", "gender", "article_type", "colour", "price",
                                             "currency", "price_band", "has_image", "has_text"]),
-        "path": dg.MetadataValue.path(str(lake.path("gold/products.parquet"))),
+        "path": dg.MetadataValue.path(str(lake.table_path(keys.GOLD_PRODUCTS))),
     })
 
 
 @dg.asset(
     code_version="2026-12-07",
-    key=SIMILAR_ITEMS, group_name=GROUP, **_published("similar_items"),
-    deps=[GOLD_PRODUCTS, FAISS_INDEX, ITEM_EMBEDDINGS, INTERACTION_SPLIT, ALS_MODEL, ITEM_TOWER_VECTORS, HYBRID_WEIGHTS],
+    key=keys.SIMILAR_ITEMS, group_name=GROUP, **_published("similar_items"),
+    deps=[keys.GOLD_PRODUCTS, keys.FAISS_INDEX, keys.ITEM_EMBEDDINGS, keys.INTERACTION_SPLIT, keys.ALS_MODEL,
+          keys.ITEM_TOWER_VECTORS, keys.HYBRID_WEIGHTS],
     kinds={"python", "faiss", "parquet"},
     description="gold/similar_items.parquet: for every product the K most similar others (index candidates + "
                 "hybrid re-ranking of content, two-tower, ALS and popularity), with a reason; sorted by product_id, rank. "
                 "Incremental: only products whose list can have changed are recomputed (state/similar_items/).",
     check_specs=[
-        dg.AssetCheckSpec("every_product_listed", asset=SIMILAR_ITEMS, blocking=True),
-        dg.AssetCheckSpec("no_self_or_broken_ranking", asset=SIMILAR_ITEMS, blocking=True),
+        dg.AssetCheckSpec("every_product_listed", asset=keys.SIMILAR_ITEMS, blocking=True),
+        dg.AssetCheckSpec("no_self_or_broken_ranking", asset=keys.SIMILAR_ITEMS, blocking=True),
     ],
 )
 def similar_items(context: dg.AssetExecutionContext, config: SimilarItemsAssetConfig, lake: LakeResource):
@@ -215,20 +202,20 @@ def similar_items(context: dg.AssetExecutionContext, config: SimilarItemsAssetCo
     products, ids, content, search, index = _catalog(lake)
     interactions = _interactions(lake, config.history_splits)
     history = build_history(interactions, ids) if interactions is not None else None
-    tower_frame = lake.read_table_if_exists("features/item_tower_vectors")
+    tower_frame = lake.read_if_exists(keys.ITEM_TOWER_VECTORS)
     tower = model_inputs.tower_items(tower_frame, ids) if tower_frame is not None else None
-    als = model_inputs.als_space(lake.path("models/als"), ids, history) if history is not None else None
+    als = model_inputs.als_space(lake.path(keys.ALS_MODEL), ids, history) if history is not None else None
     signals = {"content": True, "two_tower": tower is not None, "als": als is not None, "popularity": history is not None}
-    tuned = load_tuned(lake.path(HYBRID_WEIGHTS_FILE))
+    tuned = load_tuned(lake.path(keys.HYBRID_WEIGHTS))
     weights = config.weights or (tuned.get("similar_items") if tuned else None) or DEFAULT_SIMILAR_WEIGHTS
     context.log.info("similar_items signals: %s; weights %s", signals, weights)
     built = build_similar_items(products, content, search, tower=tower, als=als.items if als else None,
                                 history=history,
                                 config=SimilarItemsConfig(k=config.k, candidates_per_source=config.candidates_per_source,
                                                           weights=weights), build_id=context.run.run_id,
-                                previous=previous_lists(lake, "similar_items"), exact_search=index.kind == "flat")
+                                previous=previous_lists(lake, keys.SIMILAR_ITEMS), exact_search=index.kind == "flat")
     table = built.table
-    publish_lists(lake, "similar_items", table, built.state)
+    publish_lists(lake, keys.SIMILAR_ITEMS, table, built.state)
     context.log.info("similar_items: %s", built.plan.counts)
     missing = checks.missing_keys(table, "product_id", products["product_id"])
     broken = checks.broken_rankings(table, ["product_id"])
@@ -247,27 +234,27 @@ def similar_items(context: dg.AssetExecutionContext, config: SimilarItemsAssetCo
         "score_distribution": _score_plot(table, "model", "similar_items scores"),
         "sample": _named_sample(table, products, "product_id", "similar_product_id", ["product_id"]),
         "seconds": {**built.seconds, "total": round(time.perf_counter() - started, 2)},
-        "path": dg.MetadataValue.path(str(lake.path("gold/similar_items.parquet"))),
+        "path": dg.MetadataValue.path(str(lake.table_path(keys.SIMILAR_ITEMS))),
     })
-    yield dg.AssetCheckResult(check_name="every_product_listed", asset_key=SIMILAR_ITEMS, passed=not missing,
+    yield dg.AssetCheckResult(check_name="every_product_listed", asset_key=keys.SIMILAR_ITEMS, passed=not missing,
                               metadata={"missing": len(missing), "examples": ", ".join(missing[:5])})
-    yield dg.AssetCheckResult(check_name="no_self_or_broken_ranking", asset_key=SIMILAR_ITEMS,
+    yield dg.AssetCheckResult(check_name="no_self_or_broken_ranking", asset_key=keys.SIMILAR_ITEMS,
                               passed=selfish.is_empty() and broken.is_empty(),
                               metadata={"self_rows": selfish.height, "broken_lists": broken.height})
 
 
 @dg.asset(
     code_version="2026-12-07",
-    key=USER_RECOMMENDATIONS, group_name=GROUP, **_published("user_recommendations"),
-    deps=[GOLD_PRODUCTS, FAISS_INDEX, ITEM_EMBEDDINGS, INTERACTION_SPLIT, ALS_MODEL, TWO_TOWER_MODEL,
-          ITEM_TOWER_VECTORS, HYBRID_WEIGHTS],
+    key=keys.USER_RECOMMENDATIONS, group_name=GROUP, **_published("user_recommendations"),
+    deps=[keys.GOLD_PRODUCTS, keys.FAISS_INDEX, keys.ITEM_EMBEDDINGS, keys.INTERACTION_SPLIT, keys.ALS_MODEL,
+          keys.TWO_TOWER_MODEL, keys.ITEM_TOWER_VECTORS, keys.HYBRID_WEIGHTS],
     kinds={"python", "faiss", "parquet"},
     description="gold/user_recommendations.parquet: for every user the K best products they do not have yet "
                 "(candidates from the index, ALS, two-tower, popularity; hybrid re-ranking), with a reason. "
                 "Incremental: only users whose list can have changed are recomputed (state/user_recommendations/).",
     check_specs=[
-        dg.AssetCheckSpec("every_user_listed", asset=USER_RECOMMENDATIONS, blocking=True),
-        dg.AssetCheckSpec("no_owned_items", asset=USER_RECOMMENDATIONS, blocking=True),
+        dg.AssetCheckSpec("every_user_listed", asset=keys.USER_RECOMMENDATIONS, blocking=True),
+        dg.AssetCheckSpec("no_owned_items", asset=keys.USER_RECOMMENDATIONS, blocking=True),
     ],
 )
 def user_recommendations(context: dg.AssetExecutionContext, config: UserRecommendationsAssetConfig,
@@ -276,13 +263,14 @@ def user_recommendations(context: dg.AssetExecutionContext, config: UserRecommen
     products, ids, content, search, index = _catalog(lake)
     interactions = _interactions(lake, config.history_splits)
     if interactions is None:
-        raise FileNotFoundError("features/interaction_split.parquet is missing: materialize the interactions first")
+        raise FileNotFoundError(f"{keys.lake_path(keys.INTERACTION_SPLIT)}.parquet is missing: materialize the "
+                                "interactions first")
     history = build_history(interactions, ids)
-    als = model_inputs.als_space(lake.path("models/als"), ids, history)
-    tower = model_inputs.tower_space(lake.path("models/two_tower"),
-                                     lake.read_table_if_exists("features/item_tower_vectors"), interactions, ids, history)
+    als = model_inputs.als_space(lake.path(keys.ALS_MODEL), ids, history)
+    tower = model_inputs.tower_space(lake.path(keys.TWO_TOWER_MODEL),
+                                     lake.read_if_exists(keys.ITEM_TOWER_VECTORS), interactions, ids, history)
     signals = {"content": True, "two_tower": tower is not None, "als": als is not None, "popularity": True}
-    tuned = load_tuned(lake.path(HYBRID_WEIGHTS_FILE))
+    tuned = load_tuned(lake.path(keys.HYBRID_WEIGHTS))
     weights = config.weights or (tuned["user_recommendations"] if tuned else DEFAULT_USER_WEIGHTS)
     context.log.info("user_recommendations signals: %s; weights %s (%s); %d users, %d history rows (%d on unknown "
                      "products)", signals, weights, "config" if config.weights else ("tuned" if tuned else "defaults"),
@@ -293,10 +281,10 @@ def user_recommendations(context: dg.AssetExecutionContext, config: UserRecommen
                                                                         weights=weights,
                                                                         users_per_block=config.users_per_block),
                                        build_id=context.run.run_id,
-                                       previous=previous_lists(lake, "user_recommendations"),
+                                       previous=previous_lists(lake, keys.USER_RECOMMENDATIONS),
                                        exact_search=index.kind == "flat")
     table = built.table
-    publish_lists(lake, "user_recommendations", table, built.state)
+    publish_lists(lake, keys.USER_RECOMMENDATIONS, table, built.state)
     context.log.info("user_recommendations: %s", built.plan.counts)
     missing = checks.missing_keys(table, "user_id", history.user_ids.tolist())
     owned = checks.owned_recommendations(table, interactions)
@@ -316,11 +304,11 @@ def user_recommendations(context: dg.AssetExecutionContext, config: UserRecommen
         "score_distribution": _score_plot(table, "model", "user_recommendations scores"),
         "sample": _named_sample(table, products, "user_id", "product_id", ["user_id"]),
         "seconds": {**built.seconds, "total": round(time.perf_counter() - started, 2)},
-        "path": dg.MetadataValue.path(str(lake.path("gold/user_recommendations.parquet"))),
+        "path": dg.MetadataValue.path(str(lake.table_path(keys.USER_RECOMMENDATIONS))),
     })
-    yield dg.AssetCheckResult(check_name="every_user_listed", asset_key=USER_RECOMMENDATIONS, passed=not missing,
+    yield dg.AssetCheckResult(check_name="every_user_listed", asset_key=keys.USER_RECOMMENDATIONS, passed=not missing,
                               metadata={"missing": len(missing), "examples": ", ".join(missing[:5])})
-    yield dg.AssetCheckResult(check_name="no_owned_items", asset_key=USER_RECOMMENDATIONS,
+    yield dg.AssetCheckResult(check_name="no_owned_items", asset_key=keys.USER_RECOMMENDATIONS,
                               passed=owned.is_empty() and broken.is_empty(),
                               metadata={"owned_rows": owned.height, "broken_lists": broken.height})
 
@@ -333,15 +321,16 @@ def _style_catalogue() -> StyleCatalogue:
 
 @dg.asset(
     code_version="2026-12-07",
-    key=STYLE_RECOMMENDATIONS, group_name=GROUP, **_published("style_recommendations"), deps=[GOLD_PRODUCTS, INTERACTION_SPLIT],
+    key=keys.STYLE_RECOMMENDATIONS, group_name=GROUP, **_published("style_recommendations"),
+    deps=[keys.GOLD_PRODUCTS, keys.INTERACTION_SPLIT],
     kinds={"python", "parquet"},
     description="gold/style_recommendations.parquet: cold-start lists for a shopper who only picks a style "
                 "(persona) and optionally a gender (null = any), with a reason.",
-    check_specs=[dg.AssetCheckSpec("every_style_listed", asset=STYLE_RECOMMENDATIONS, blocking=True)],
+    check_specs=[dg.AssetCheckSpec("every_style_listed", asset=keys.STYLE_RECOMMENDATIONS, blocking=True)],
 )
 def style_recommendations(context: dg.AssetExecutionContext, config: StyleRecommendationsAssetConfig,
                           lake: LakeResource):
-    products = lake.read_table("gold/products")
+    products = lake.read(keys.GOLD_PRODUCTS)
     interactions = _interactions(lake, config.history_splits)
     history = build_history(interactions, IdMap(products["product_id"].to_list())) if interactions is not None else None
     catalogue = _style_catalogue()
@@ -351,7 +340,7 @@ def style_recommendations(context: dg.AssetExecutionContext, config: StyleRecomm
                                                                    weights=config.weights),
                                         build_id=context.run.run_id)
     table = built.table
-    lake.write_table(table, "gold/style_recommendations")
+    lake.write(table, keys.STYLE_RECOMMENDATIONS)
     expected = {(s, g) for s in catalogue.preferences for g in (None, *catalogue.genders)}
     listed = set(table.select("style", "gender").unique().iter_rows())
     yield dg.MaterializeResult(metadata={
@@ -366,9 +355,9 @@ def style_recommendations(context: dg.AssetExecutionContext, config: StyleRecomm
                                           "style_recommendations scores"),
         "sample": _named_sample(table.filter(pl.col("gender").is_null()), products, "style", "product_id", ["style"],
                                 lists=4),
-        "path": dg.MetadataValue.path(str(lake.path("gold/style_recommendations.parquet"))),
+        "path": dg.MetadataValue.path(str(lake.table_path(keys.STYLE_RECOMMENDATIONS))),
     })
-    yield dg.AssetCheckResult(check_name="every_style_listed", asset_key=STYLE_RECOMMENDATIONS,
+    yield dg.AssetCheckResult(check_name="every_style_listed", asset_key=keys.STYLE_RECOMMENDATIONS,
                               passed=expected <= listed,
                               metadata={"missing": ", ".join(f"{s}/{g}" for s, g in sorted(expected - listed,
                                                                                            key=str)) or "none"})
@@ -376,27 +365,27 @@ def style_recommendations(context: dg.AssetExecutionContext, config: StyleRecomm
 
 @dg.asset(
     code_version="2026-12-07",
-    key=BUILDS, group_name=GROUP, **_published("builds"),
-    deps=[GOLD_PRODUCTS, SIMILAR_ITEMS, USER_RECOMMENDATIONS, STYLE_RECOMMENDATIONS, FAISS_INDEX, PRODUCT_CHANGES,
-          EVALUATION],
+    key=keys.BUILDS, group_name=GROUP, **_published("builds"),
+    deps=[keys.GOLD_PRODUCTS, keys.SIMILAR_ITEMS, keys.USER_RECOMMENDATIONS, keys.STYLE_RECOMMENDATIONS, keys.FAISS_INDEX,
+          keys.PRODUCT_CHANGES, keys.EVALUATION],
     kinds={"python", "parquet"},
     description="gold/builds.parquet: one row per build: when, counts, coverage, the catalog changes it started "
                 "from, which tables it recomputed and which it reused (table@build_id), and per stage the "
                 "seconds and what it did (retrained or pinned, lists recomputed or carried over).",
 )
 def builds(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-    tables = {name: lake.read_table(f"gold/{name}") for name in GOLD_TABLES if name != "builds"}
+    tables = {name: lake.read(key) for name, key in keys.GOLD_TABLE_KEYS.items() if key != keys.BUILDS}
     stats = context.instance.get_run_stats(context.run.run_id)
     started_at = datetime.fromtimestamp(stats.start_time, timezone.utc) if stats.start_time else datetime.now(timezone.utc)
-    manifest = ItemIndex.load(lake.path(INDEX_DIR)).manifest
-    changes = lake.read_table_if_exists("silver/product_changes")
+    manifest = ItemIndex.load(lake.path(keys.FAISS_INDEX)).manifest
+    changes = lake.read_if_exists(keys.PRODUCT_CHANGES)
     record = build_record(context.run.run_id, started_at, datetime.now(timezone.utc), tables, index_kind=manifest.kind,
                           vector_model=f"{manifest.vectors.model} {manifest.vectors.version}",
                           changes=change_counts(changes) if changes is not None else None,
                           stages=finished_stages(context))
     with lake.locked("gold_builds"):   # two overlapping runs must not drop each other's record
-        table = append_build(lake.read_table_if_exists("gold/builds"), record)
-        lake.write_table(table, "gold/builds")
+        table = append_build(lake.read_if_exists(keys.BUILDS), record)
+        lake.write(table, keys.BUILDS)
     row = record.row(0, named=True)
     return dg.MaterializeResult(metadata={
         "dagster/row_count": table.height,
@@ -420,17 +409,18 @@ def _first_key(con, table: str, column: str) -> str | None:
 
 @dg.asset(
     code_version="2026-12-07",
-    key=WAREHOUSE, group_name=GROUP, freshness_policy=NIGHTLY_FRESHNESS, deps=[GOLD_PRODUCTS, SIMILAR_ITEMS, USER_RECOMMENDATIONS, STYLE_RECOMMENDATIONS,
-                                           BUILDS, EVALUATION],
+    key=keys.WAREHOUSE, group_name=GROUP, freshness_policy=NIGHTLY_FRESHNESS,
+    deps=[keys.GOLD_PRODUCTS, keys.SIMILAR_ITEMS, keys.USER_RECOMMENDATIONS, keys.STYLE_RECOMMENDATIONS, keys.BUILDS,
+          keys.EVALUATION],
     kinds={"duckdb"},
     description="warehouse.duckdb: one table per gold table (evaluation/<name> as evaluation_<name>), sorted by "
                 "product_id / user_id for point lookups; rebuilt beside the old file and swapped in atomically.",
-    check_specs=[dg.AssetCheckSpec("readme_queries", asset=WAREHOUSE, blocking=False,
+    check_specs=[dg.AssetCheckSpec("readme_queries", asset=keys.WAREHOUSE, blocking=False,
                                    description="The README's similar-items, user and style queries answer with reasons.")],
 )
 def warehouse_duckdb(lake: LakeResource, warehouse: WarehouseResource):
     started = time.perf_counter()
-    tables = gold_warehouse_tables(lake.path("gold"))
+    tables = gold_warehouse_tables(lake.path(keys.GOLD_DIR))
     published = warehouse.publish(tables)
     seconds = time.perf_counter() - started
     con = warehouse.connect_readonly()
@@ -459,5 +449,5 @@ def warehouse_duckdb(lake: LakeResource, warehouse: WarehouseResource):
         "similar_items_example": metadata.preview(answers["similar_items"]) if answered["similar_items"] else "none",
         "path": dg.MetadataValue.path(str(warehouse.db_path)),
     })
-    yield dg.AssetCheckResult(check_name="readme_queries", asset_key=WAREHOUSE, passed=all(answered.values()),
+    yield dg.AssetCheckResult(check_name="readme_queries", asset_key=keys.WAREHOUSE, passed=all(answered.values()),
                               metadata={name: ok for name, ok in answered.items()})

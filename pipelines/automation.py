@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
+from assets import keys
 from pipelines.jobs import build_all
 from recsys.gold.failures import FailedBuild, append_failure
 from recsys.raw_files import snapshot_raw
@@ -41,9 +42,6 @@ def raw_files_sensor(context: dg.SensorEvaluationContext, lake: LakeResource):
                          tags={"recsys/trigger": "raw_files", "recsys/raw_files": str(snapshot.files)})
 
 
-FAILED_BUILDS = "gold/failed_builds"
-
-
 @dg.run_failure_sensor(monitored_jobs=[build_all], default_status=dg.DefaultSensorStatus.RUNNING,
                        description="Records every failed build_all run in gold/failed_builds.parquet (run, "
                                    "failed steps, error) and logs one line saying what failed.")
@@ -54,5 +52,5 @@ def build_failure_sensor(context: dg.RunFailureSensorContext, lake: LakeResource
         failed_steps=[event.step_key for event in context.get_step_failure_events() if event.step_key],
         message=(context.failure_event.message or "no message").strip())
     with lake.locked("failed_builds"):
-        lake.write_table(append_failure(lake.read_table_if_exists(FAILED_BUILDS), failure), FAILED_BUILDS)
+        lake.write(append_failure(lake.read_if_exists(keys.FAILED_BUILDS), failure), keys.FAILED_BUILDS)
     context.log.error(failure.summary() + "; the previous build's tables stay published.")

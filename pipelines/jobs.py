@@ -2,12 +2,11 @@
 
 import dagster as dg
 
-from assets.embeddings import ITEM_EMBEDDING_SHARDS
-from assets.images import MANIFEST_SHARDS
+from assets import keys
 
 # The catalog-shard assets (assets/catalog_shards.py): partitioned, so outside build_all (a job runs
 # one partitions definition); the embed_shards job runs them.
-SHARD_ASSETS = dg.AssetSelection.assets(MANIFEST_SHARDS, ITEM_EMBEDDING_SHARDS)
+SHARD_ASSETS = dg.AssetSelection.assets(keys.IMAGE_MANIFEST_SHARDS, keys.ITEM_EMBEDDING_SHARDS)
 
 # Steps run in their own processes, at most two at a time: the machine this targets has two cores,
 # and two torch/FAISS steps side by side already fill its memory bandwidth. The forkserver imports

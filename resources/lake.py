@@ -9,7 +9,11 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from assets import keys
 from recsys import storage, warehouse
+
+# An asset key of assets/keys.py, or a lake path named there (lake-relative; a table's without .parquet).
+LakeLocation = dg.AssetKey | str
 
 
 class LakeResource(dg.ConfigurableResource):
@@ -25,22 +29,26 @@ class LakeResource(dg.ConfigurableResource):
     def raw_dir(self) -> Path:
         return self.root_path / "raw"
 
-    def path(self, rel: str) -> Path:
-        return self.root_path / rel
+    def path(self, where: LakeLocation) -> Path:
+        """The file or folder of an asset (or lake path) on disk."""
+        return self.root_path / keys.lake_path(where)
 
-    def exists(self, rel: str) -> bool:
-        return self.path(rel).exists()
+    def table_path(self, where: LakeLocation) -> Path:
+        """The Parquet file of a table asset (or lake path), e.g. ``silver/products.parquet``."""
+        return self.root_path / f"{keys.lake_path(where)}.parquet"
 
-    def read_table(self, rel: str) -> pl.DataFrame:
-        """``rel`` without the .parquet suffix, e.g. ``silver/products``."""
-        return storage.read_parquet(self.path(f"{rel}.parquet"))
+    def has_table(self, where: LakeLocation) -> bool:
+        return self.table_path(where).exists()
 
-    def read_table_if_exists(self, rel: str) -> pl.DataFrame | None:
-        return self.read_table(rel) if self.exists(f"{rel}.parquet") else None
+    def read(self, where: LakeLocation) -> pl.DataFrame:
+        return storage.read_parquet(self.table_path(where))
 
-    def write_table(self, df: pl.DataFrame, rel: str) -> Path:
-        """Replace ``<rel>.parquet`` atomically; returns its path."""
-        return storage.write_parquet_atomic(df, self.path(f"{rel}.parquet"))
+    def read_if_exists(self, where: LakeLocation) -> pl.DataFrame | None:
+        return self.read(where) if self.has_table(where) else None
+
+    def write(self, df: pl.DataFrame, where: LakeLocation) -> Path:
+        """Replace the table's Parquet file atomically; returns its path."""
+        return storage.write_parquet_atomic(df, self.table_path(where))
 
     @contextmanager
     def locked(self, name: str) -> Iterator[None]:
@@ -54,7 +62,7 @@ class WarehouseResource(dg.ConfigurableResource):
     """``warehouse.duckdb`` in the lake: rebuilt and swapped atomically, one builder at a time."""
 
     root: str = "data_lake"
-    filename: str = "warehouse.duckdb"
+    filename: str = keys.lake_path(keys.WAREHOUSE)
 
     @property
     def db_path(self) -> Path:

@@ -15,11 +15,11 @@ import dagster as dg
 
 
 def main(argv: list[str]) -> int:
-    from tests.test_end_to_end import ALL_ASSETS, RUN_CONFIG, _resources
+    from tests.built_lake import ALL_ASSETS, RUN_CONFIG, offline_resources
 
     lake, *keys = argv
     selection = [dg.AssetKey(key.split("/")) for key in keys] or None
-    result = dg.materialize(ALL_ASSETS, resources=_resources(Path(lake)), run_config=RUN_CONFIG,
+    result = dg.materialize(ALL_ASSETS, resources=offline_resources(Path(lake)), run_config=RUN_CONFIG,
                             selection=selection, raise_on_error=False)
     return 0 if result.success else 1
 

@@ -10,7 +10,8 @@ import dagster as dg
 
 import polars as pl
 
-from pipelines.automation import FAILED_BUILDS, NIGHTLY_CRON, build_failure_sensor, nightly_schedule, raw_files_sensor
+from assets import keys
+from pipelines.automation import NIGHTLY_CRON, build_failure_sensor, nightly_schedule, raw_files_sensor
 from pipelines.definitions import defs
 from resources import LakeResource
 
@@ -75,7 +76,7 @@ def test_a_failed_build_is_recorded_in_the_lake_with_its_failed_steps(tmp_path: 
             build_failure_sensor(first)
             build_failure_sensor(second)
             build_failure_sensor(second)  # a sensor retry records the run once
-    table = pl.read_parquet(tmp_path / "lake" / f"{FAILED_BUILDS}.parquet")
+    table = pl.read_parquet(tmp_path / "lake" / f"{keys.FAILED_BUILDS}.parquet")
     assert table["run_id"].to_list() == [first.dagster_run.run_id, second.dagster_run.run_id]
     assert table["failed_steps"].to_list() == [["_parse_catalog"], ["_parse_catalog"]]
     assert table["job"].unique().to_list() == ["_failing_build"]

@@ -16,13 +16,13 @@ import pytest
 from recsys.gold import GOLD_TABLES
 from recsys.synthetic.catalog_edits import change_styles
 from tests.conftest import REPO, build_tiny_lake
-from tests.test_end_to_end import ALL_ASSETS, RUN_CONFIG, _resources
+from tests.built_lake import ALL_ASSETS, RUN_CONFIG, offline_resources
 
 
 @pytest.fixture()
 def built(tmp_path):
     lake = build_tiny_lake(tmp_path / "lake")
-    assert dg.materialize(ALL_ASSETS, resources=_resources(lake), run_config=RUN_CONFIG).success
+    assert dg.materialize(ALL_ASSETS, resources=offline_resources(lake), run_config=RUN_CONFIG).success
     return lake
 
 
@@ -85,7 +85,7 @@ def test_a_killed_run_leaves_the_old_tables_and_the_next_run_recovers(built):
     assert (lake / "warehouse.duckdb").read_bytes() == warehouse_before
     assert _warehouse_rows(lake) == rows_before
 
-    assert dg.materialize(ALL_ASSETS, resources=_resources(lake), run_config=RUN_CONFIG).success
+    assert dg.materialize(ALL_ASSETS, resources=offline_resources(lake), run_config=RUN_CONFIG).success
     _tables_are_whole(lake)
     ids = _ids_everywhere(lake)
     assert set(edit.new) <= ids["products"] and set(edit.new) <= ids["similar_items"]
@@ -115,5 +115,5 @@ def test_two_runs_at_once_corrupt_nothing(built):
     similar = pl.read_parquet(lake / "gold" / "similar_items.parquet")
     assert set(similar["product_id"]) == _ids_everywhere(lake)["products"]
     # A third run on the same data is a no-op for the lists and still whole.
-    assert dg.materialize(ALL_ASSETS, resources=_resources(lake), run_config=RUN_CONFIG).success
+    assert dg.materialize(ALL_ASSETS, resources=offline_resources(lake), run_config=RUN_CONFIG).success
     assert _tables_are_whole(lake)["similar_items"] == similar.height

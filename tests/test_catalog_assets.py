@@ -8,13 +8,14 @@ import dagster as dg
 import polars as pl
 
 import assets.catalog as catalog_assets
-from assets.catalog import PRODUCT_CHANGES, PRODUCTS, silver_catalog
+from assets import keys
+from assets.catalog import silver_catalog
 from recsys.catalog.ingest import IngestResult
 from resources import default_resources
 from tests.conftest import add_asos_export
 
 
-@dg.asset(deps=[PRODUCTS])
+@dg.asset(deps=[keys.SILVER_PRODUCTS])
 def downstream_of_products() -> None:
     """Stands for every stage that reads silver/products."""
 
@@ -34,11 +35,11 @@ def test_ingestion_materializes_on_a_tiny_lake(tiny_lake: Path):
     assert products["product_id"].is_unique().all()
     assert quarantine.height > 0 and quarantine["reason"].null_count() == 0
     meta = {e.asset_key: e.materialization.metadata for e in result.get_asset_materialization_events()}
-    assert meta[PRODUCTS]["dagster/row_count"].value == products.height
-    assert {"preview", "products_by_source", "seconds"} <= set(meta[PRODUCTS])
+    assert meta[keys.SILVER_PRODUCTS]["dagster/row_count"].value == products.height
+    assert {"preview", "products_by_source", "seconds"} <= set(meta[keys.SILVER_PRODUCTS])
     assert downstream_of_products.key in meta
     # The first load lists every product as new; a repeat load changes nothing.
-    assert meta[PRODUCT_CHANGES]["new"].value == products.height
+    assert meta[keys.PRODUCT_CHANGES]["new"].value == products.height
     again = dg.materialize([silver_catalog], resources=default_resources(str(tiny_lake)))
     assert pl.read_parquet(tiny_lake / "silver" / "product_changes.parquet").is_empty()
     assert again.success
@@ -74,8 +75,8 @@ def test_unknown_retailer_vocabulary_warns_and_does_not_block(tiny_lake: Path):
     assert coverage.severity == dg.AssetCheckSeverity.WARN
     assert "asos category 'Kaftans'" in coverage.metadata["details"].value
     meta = {e.asset_key: e.materialization.metadata for e in result.get_asset_materialization_events()}
-    assert meta[PRODUCTS]["unmapped_vocabulary_values"].value == 6
-    assert "asos department 'H&M HOME'" in meta[PRODUCTS]["unmapped_vocabulary"].value
+    assert meta[keys.SILVER_PRODUCTS]["unmapped_vocabulary_values"].value == 6
+    assert "asos department 'H&M HOME'" in meta[keys.SILVER_PRODUCTS]["unmapped_vocabulary"].value
     assert downstream_of_products.key in meta
     products = pl.read_parquet(tiny_lake / "silver" / "products.parquet")
     coat = products.filter(pl.col("product_id") == "asos:204351106").row(0, named=True)

@@ -13,7 +13,7 @@ import pytest
 from recsys import warehouse
 from recsys.cli import main
 from recsys.gold import gold_warehouse_tables
-from tests.test_tables_gold import write_gold_tables
+from tests.gold_world import write_gold_tables
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from recsys.embeddings import ImageTower, LocalEncoder, TowerConfig
 from recsys.embeddings.image_tower import write_skipped
 from recsys.gold import gold_warehouse_tables
 from recsys.index import ItemIndex, VectorSpec
-from tests.test_tables_gold import write_gold_tables
+from tests.gold_world import write_gold_tables
 
 
 @pytest.fixture(scope="module")

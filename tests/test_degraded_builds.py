@@ -12,11 +12,13 @@ import pytest
 
 from assets.catalog import silver_catalog
 from assets.embeddings import image_tower
-from assets.images import MANIFEST, image_manifest
+from assets import keys
+from assets.images import image_manifest
+from recsys.gold import GOLD_TABLES
 from recsys.images.health import with_origin
+from tests.built_lake import ALL_ASSETS, RUN_CONFIG, offline_resources
 from tests.conftest import build_tiny_lake
 from tests.image_samples import broken_local_files, odd_valid_files
-from tests.test_end_to_end import ALL_ASSETS, GOLD, RUN_CONFIG, _resources
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +31,7 @@ def _images_folder(lake: Path) -> Path:
 
 
 def _build(lake: Path) -> dg.ExecuteInProcessResult:
-    return dg.materialize(ALL_ASSETS, resources=_resources(lake), run_config=RUN_CONFIG, raise_on_error=False)
+    return dg.materialize(ALL_ASSETS, resources=offline_resources(lake), run_config=RUN_CONFIG, raise_on_error=False)
 
 
 def _checks(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
@@ -40,7 +42,7 @@ def _assert_everything_built(lake: Path, result: dg.ExecuteInProcessResult) -> N
     assert result.success
     errors = [key for key, c in _checks(result).items() if not c.passed and c.severity == dg.AssetCheckSeverity.ERROR]
     assert not errors
-    for name in GOLD:
+    for name in GOLD_TABLES:
         assert (lake / "gold" / f"{name}.parquet").exists(), name
     assert (lake / "warehouse.duckdb").exists() and (lake / "models" / "faiss_index").is_dir()
     metrics = pl.read_parquet(lake / "gold" / "evaluation" / "metrics.parquet")
@@ -142,7 +144,7 @@ def test_losing_every_local_image_blocks_the_next_build(broken_batch, tmp_path):
     _images_folder(lake).mkdir()
     # The blocked build still writes its manifest; the build after it must block all the same.
     for _ in range(2):
-        result = dg.materialize([silver_catalog, image_manifest, image_tower], resources=_resources(lake),
+        result = dg.materialize([silver_catalog, image_manifest, image_tower], resources=offline_resources(lake),
                                 run_config={"ops": {"models__image_tower": RUN_CONFIG["ops"]["models__image_tower"]}},
                                 raise_on_error=False)
         check = _checks(result)[("images/manifest", "local_images_available")]
@@ -150,11 +152,11 @@ def test_losing_every_local_image_blocks_the_next_build(broken_batch, tmp_path):
         assert check.metadata["lost_products"].value == check.metadata["previously_ok_products"].value > 100
         assert not result.success
         assert [e.asset_key for e in result.get_asset_materialization_events()
-                if e.asset_key.path[0] != "silver"] == [MANIFEST]
+                if e.asset_key.path[0] != "silver"] == [keys.IMAGE_MANIFEST]
 
 
 def test_local_images_referenced_but_unreadable_block_a_first_build(tiny_lake):
-    resources = _resources(tiny_lake)
+    resources = offline_resources(tiny_lake)
     assert dg.materialize([silver_catalog], resources=resources).success
     shutil.rmtree(_images_folder(tiny_lake))
     result = dg.materialize([image_manifest], resources=resources, raise_on_error=False)

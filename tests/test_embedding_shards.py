@@ -15,16 +15,15 @@ import polars as pl
 import pytest
 import yaml
 
+from assets import keys
 from assets.catalog_shards import SHARD_COUNT, SHARDS_PER_RUN
 from assets.embedding_shards import item_embedding_shards
 from recsys.embeddings.shards import products_in_shard, shard_names, shard_of
 from recsys.vectors import vector_matrix
 from tests.conftest import REPO
-from tests.test_end_to_end import ALL_ASSETS, RUN_CONFIG, _resources
+from tests.built_lake import ALL_ASSETS, RUN_CONFIG, offline_resources
 
-UPSTREAM = [dg.AssetKey(["silver", name]) for name in ("products", "quarantine", "product_changes")] + [
-    dg.AssetKey(["images", "manifest"]), dg.AssetKey(["models", "image_tower"])]
-ITEM_EMBEDDINGS = dg.AssetKey(["features", "item_embeddings"])
+UPSTREAM = [keys.SILVER_PRODUCTS, keys.SILVER_QUARANTINE, keys.PRODUCT_CHANGES, keys.IMAGE_MANIFEST, keys.IMAGE_TOWER]
 
 
 def test_every_product_is_in_exactly_one_shard_whatever_the_order():
@@ -72,10 +71,10 @@ def _vectors(table: pl.DataFrame) -> dict[str, np.ndarray]:
 
 @pytest.mark.slow
 def test_shard_runs_side_by_side_cover_the_catalog_and_item_embeddings_reuses_them(tiny_lake, tmp_path):
-    resources = _resources(tiny_lake)
+    resources = offline_resources(tiny_lake)
     tower_config = {"ops": {"models__image_tower": RUN_CONFIG["ops"]["models__image_tower"]}}
     assert dg.materialize(ALL_ASSETS, resources=resources, run_config=tower_config, selection=UPSTREAM).success
-    assert dg.materialize(ALL_ASSETS, resources=resources, selection=[ITEM_EMBEDDINGS]).success
+    assert dg.materialize(ALL_ASSETS, resources=resources, selection=[keys.ITEM_EMBEDDINGS]).success
     unsharded = pl.read_parquet(tiny_lake / "features" / "item_embeddings.parquet")
     (tiny_lake / "features" / "item_embeddings.parquet").unlink()       # nothing left to reuse but the shards
 
@@ -92,7 +91,7 @@ def test_shard_runs_side_by_side_cover_the_catalog_and_item_embeddings_reuses_th
         # Each run cached its shards' images first (images/manifest_shards), and the embedding shards read them.
         assert (tiny_lake / "images" / "manifests" / f"{shard}.parquet").is_file()
 
-    result = dg.materialize(ALL_ASSETS, resources=resources, selection=[ITEM_EMBEDDINGS])
+    result = dg.materialize(ALL_ASSETS, resources=resources, selection=[keys.ITEM_EMBEDDINGS])
     (materialization,) = result.asset_materializations_for_node("features__item_embeddings")
     assert materialization.metadata["texts_encoded"].value == 0
     assert materialization.metadata["images_encoded"].value == 0

@@ -11,7 +11,8 @@ import polars as pl
 import pytest
 
 from assets.catalog import silver_catalog
-from assets.embeddings import IMAGE_TOWER, ITEM_EMBEDDINGS, image_tower, item_embeddings
+from assets import keys
+from assets.embeddings import image_tower, item_embeddings
 from assets.images import image_manifest
 from recsys.embeddings.clip_random import save_random_clip
 from recsys.vectors import vector_matrix
@@ -56,7 +57,7 @@ def test_local_backend_end_to_end_then_incremental(tiny_lake):
     checks = _checks(result)
     assert checks["aligned_better_than_random"] and checks["vectors_complete_and_normalized"]
 
-    tower = _metadata(result, IMAGE_TOWER)
+    tower = _metadata(result, keys.IMAGE_TOWER)
     assert tower["reused"] is False and tower["train_pairs"] + tower["heldout_pairs"] == TINY_STYLES_WITH_IMAGES
     assert tower["heldout_pairs"] == 24 and 0 <= tower["text_to_image_recall@10"] <= 1
     assert (tiny_lake / "models" / "image_tower" / "model.safetensors").exists()
@@ -70,7 +71,7 @@ def test_local_backend_end_to_end_then_incremental(tiny_lake):
     fused = vector_matrix(table["fused_vector"])
     np.testing.assert_allclose(np.linalg.norm(fused, axis=1), 1.0, atol=1e-4)
 
-    embeddings = _metadata(result, ITEM_EMBEDDINGS)
+    embeddings = _metadata(result, keys.ITEM_EMBEDDINGS)
     assert embeddings["dagster/row_count"] == products.height and embeddings["dimension"] == 384
     assert embeddings["images_encoded"] == TINY_STYLES_WITH_IMAGES and embeddings["image_items_per_second"] > 0
     # The pair texts were encoded by the tower training and are reused, not encoded again.
@@ -85,8 +86,8 @@ def test_local_backend_end_to_end_then_incremental(tiny_lake):
     # A second run encodes nothing and trains nothing.
     again = dg.materialize([image_tower, item_embeddings], resources=resources, run_config=RUN_CONFIG)
     assert again.success
-    assert _metadata(again, IMAGE_TOWER)["reused"] is True
-    rerun = _metadata(again, ITEM_EMBEDDINGS)
+    assert _metadata(again, keys.IMAGE_TOWER)["reused"] is True
+    rerun = _metadata(again, keys.ITEM_EMBEDDINGS)
     assert rerun["texts_encoded"] == 0 and rerun["images_encoded"] == 0
     assert pl.read_parquet(tiny_lake / "features" / "item_embeddings.parquet").equals(table)
 
@@ -94,7 +95,7 @@ def test_local_backend_end_to_end_then_incremental(tiny_lake):
     changed = _edit_one_catalog_description(tiny_lake)
     third = dg.materialize([silver_catalog, item_embeddings], resources=resources)
     assert third.success
-    metadata = _metadata(third, ITEM_EMBEDDINGS)
+    metadata = _metadata(third, keys.ITEM_EMBEDDINGS)
     assert metadata["texts_encoded"] == 1 and metadata["images_encoded"] == 0
     after = pl.read_parquet(tiny_lake / "features" / "item_embeddings.parquet")
     moved = after.join(table, on="product_id", suffix="_before").filter(
@@ -116,7 +117,7 @@ def test_clip_backend_through_the_assets(tiny_lake, tmp_path):
                  "encoder": EncoderResource(backend="clip", clip_name_or_path=str(checkpoint), threads=1)}
     result = dg.materialize([silver_catalog, image_manifest, image_tower, item_embeddings], resources=resources)
     assert result.success and all(_checks(result).values())
-    assert "skipped" in _metadata(result, IMAGE_TOWER)
+    assert "skipped" in _metadata(result, keys.IMAGE_TOWER)
     assert not (tiny_lake / "models" / "image_tower").exists()
     table = pl.read_parquet(tiny_lake / "features" / "item_embeddings.parquet")
     assert table.schema["image_vector"] == pl.Array(pl.Float32, 24)

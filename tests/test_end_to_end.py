@@ -15,13 +15,12 @@ from tests.built_lake import ALL_ASSETS, RUN_CONFIG, offline_resources
 from tests.conftest import build_tiny_lake
 
 GOLD = ("products", "similar_items", "user_recommendations", "style_recommendations", "builds")
-_resources = offline_resources     # the name other test modules import
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     lake = build_tiny_lake(tmp_path_factory.mktemp("e2e") / "lake")
-    result = dg.materialize(ALL_ASSETS, resources=_resources(lake), run_config=RUN_CONFIG)
+    result = dg.materialize(ALL_ASSETS, resources=offline_resources(lake), run_config=RUN_CONFIG)
     return lake, result
 
 
@@ -87,7 +86,7 @@ def test_tuning_never_reads_the_test_split(built):
         pl.Series(products.gather(rng.integers(0, products.len(), split.height)))).otherwise(pl.col("product_id")))
     scrambled.write_parquet(split_path)
     try:
-        again = dg.materialize([hybrid_weights], resources=_resources(lake), run_config={})
+        again = dg.materialize([hybrid_weights], resources=offline_resources(lake), run_config={})
         assert again.success
         after = json.loads((lake / "models" / "hybrid_weights.json").read_text())
         for tuned in ("user_recommendations", "similar_items", "fusion"):

@@ -214,7 +214,7 @@ def test_index_and_tables_use_the_tuned_weights(tmp_path):
     from recsys.index import ItemIndex
     from resources import default_resources
     from tests.conftest import build_tiny_lake
-    from tests.test_tables_assets import write_upstream_fixtures
+    from tests.helpers import write_upstream_fixtures
 
     lake = build_tiny_lake(tmp_path / "lake")
     resources = default_resources(str(lake))

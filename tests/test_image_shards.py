@@ -17,7 +17,8 @@ from assets.catalog import silver_catalog
 from assets.catalog_shards import CATALOG_SHARDS, SHARD_COUNT
 from assets.embedding_shards import _ShardImages, item_embedding_shards
 from assets.image_shards import image_manifest_shards
-from assets.images import MANIFEST, MANIFEST_SHARDS, image_manifest
+from assets import keys
+from assets.images import image_manifest
 from pipelines.definitions import defs
 from recsys.embeddings.shards import products_in_shard, shard_names
 from recsys.images import (CacheSettings, HttpFetcher, HttpSettings, ImageStore, LocalFiles, manifest_file,
@@ -59,13 +60,13 @@ def test_images_and_embeddings_share_one_partitioning_and_one_job():
     assert image_manifest_shards.partitions_def is CATALOG_SHARDS is item_embedding_shards.partitions_def
     assert CATALOG_SHARDS.get_partition_keys() == shard_names(SHARD_COUNT)
     assert image_manifest_shards.backfill_policy == item_embedding_shards.backfill_policy
-    mapping = item_embedding_shards.get_partition_mapping(MANIFEST_SHARDS)
+    mapping = item_embedding_shards.get_partition_mapping(keys.IMAGE_MANIFEST_SHARDS)
     assert isinstance(mapping, dg.IdentityPartitionMapping)
     graph = defs.resolve_asset_graph()
-    assert MANIFEST_SHARDS in graph.get(MANIFEST).parent_keys        # images/manifest reuses the shards
+    assert keys.IMAGE_MANIFEST_SHARDS in graph.get(keys.IMAGE_MANIFEST).parent_keys        # images/manifest reuses the shards
     shard_job = set(defs.resolve_job_def("embed_shards").asset_layer.executable_asset_keys)
-    assert MANIFEST_SHARDS in shard_job
-    assert MANIFEST_SHARDS not in set(defs.resolve_job_def("build_all").asset_layer.executable_asset_keys)
+    assert keys.IMAGE_MANIFEST_SHARDS in shard_job
+    assert keys.IMAGE_MANIFEST_SHARDS not in set(defs.resolve_job_def("build_all").asset_layer.executable_asset_keys)
 
 
 def test_the_shard_split_covers_every_product_once(lake):

@@ -9,7 +9,8 @@ import polars as pl
 import pytest
 
 from assets.catalog import silver_catalog
-from assets.images import MANIFEST, image_manifest
+from assets import keys
+from assets.images import image_manifest
 from recsys.images import processing as processing_module
 from recsys.images import primary_images
 from resources import ImageFetcherResource, default_resources
@@ -21,12 +22,12 @@ def _resources(lake: Path) -> dict:
 
 
 def _metadata(result: dg.ExecuteInProcessResult) -> dict:
-    [event] = [e for e in result.get_asset_materialization_events() if e.asset_key == MANIFEST]
+    [event] = [e for e in result.get_asset_materialization_events() if e.asset_key == keys.IMAGE_MANIFEST]
     return event.materialization.metadata
 
 
 def _checks(result: dg.ExecuteInProcessResult) -> dict:
-    return {c.check_name: c for c in result.get_asset_check_evaluations() if c.asset_key == MANIFEST}
+    return {c.check_name: c for c in result.get_asset_check_evaluations() if c.asset_key == keys.IMAGE_MANIFEST}
 
 
 def _manifest(lake: Path) -> pl.DataFrame:

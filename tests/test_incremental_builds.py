@@ -18,7 +18,7 @@ import pytest
 
 from recsys.synthetic.catalog_edits import change_styles
 from tests.conftest import build_tiny_lake
-from tests.test_end_to_end import ALL_ASSETS, RUN_CONFIG, _resources
+from tests.built_lake import ALL_ASSETS, RUN_CONFIG, offline_resources
 
 PINNED = ["models/image_tower", "models/als", "models/two_tower", "models/hybrid_weights.json", "state/hybrid_weights",
           "silver/interactions.parquet", "silver/interactions_simulator.json"]
@@ -49,9 +49,9 @@ def _meta(result, key: str) -> dict:
 def lakes(tmp_path_factory):
     root = tmp_path_factory.mktemp("incremental")
     lake = build_tiny_lake(root / "lake")
-    assert dg.materialize(ALL_ASSETS, resources=_resources(lake), run_config=CONFIG).success
+    assert dg.materialize(ALL_ASSETS, resources=offline_resources(lake), run_config=CONFIG).success
     edit = change_styles(lake)
-    incremental = dg.materialize(ALL_ASSETS, resources=_resources(lake), run_config=CONFIG)
+    incremental = dg.materialize(ALL_ASSETS, resources=offline_resources(lake), run_config=CONFIG)
     assert incremental.success
 
     reference = root / "reference"
@@ -59,7 +59,7 @@ def lakes(tmp_path_factory):
     for rel in PINNED:
         (reference / rel).parent.mkdir(parents=True, exist_ok=True)
         (shutil.copytree if (lake / rel).is_dir() else shutil.copy)(lake / rel, reference / rel)
-    full = dg.materialize(ALL_ASSETS, resources=_resources(reference), run_config=CONFIG)
+    full = dg.materialize(ALL_ASSETS, resources=offline_resources(reference), run_config=CONFIG)
     assert full.success
     return lake, reference, edit, incremental, full
 
@@ -155,7 +155,7 @@ def test_rebuilding_a_finished_build_changes_no_table(lakes):
     lake, *_ = lakes
     tables = ("products", "similar_items", "user_recommendations", "style_recommendations")
     before = {t: pl.read_parquet(lake / "gold" / f"{t}.parquet").drop("build_id") for t in tables}
-    again = dg.materialize(ALL_ASSETS, resources=_resources(lake), run_config=CONFIG)
+    again = dg.materialize(ALL_ASSETS, resources=offline_resources(lake), run_config=CONFIG)
     assert again.success
     for key in ("gold/similar_items", "gold/user_recommendations"):
         assert _meta(again, key)["lists_recomputed"] == 0, key

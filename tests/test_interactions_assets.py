@@ -10,16 +10,10 @@ import pytest
 import yaml
 
 from assets.interactions import interaction_split, silver_interactions
-from recsys.catalog import ingest_catalogs
 from recsys.interactions import INTERACTION_SCHEMA, SPLIT_SCHEMA, leakage_report
-from recsys.storage import read_parquet, write_parquet_atomic
+from recsys.storage import read_parquet
 from resources import default_resources
-
-
-def with_products(lake: Path) -> pl.DataFrame:
-    products = ingest_catalogs(lake / "raw").products
-    write_parquet_atomic(products, lake / "silver" / "products.parquet")
-    return products
+from tests.helpers import check_results, metadata_of, with_products
 
 
 def materialize(lake: Path, interactions_config: dict | None = None) -> dg.ExecuteInProcessResult:
@@ -28,17 +22,8 @@ def materialize(lake: Path, interactions_config: dict | None = None) -> dg.Execu
         run_config={"ops": {"silver__interactions": {"config": interactions_config or {"n_users": 120}}}})
 
 
-def check_results(result) -> dict[str, bool]:
-    return {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-
-
 def check_evaluation(result, name: str) -> dg.AssetCheckEvaluation:
     return next(e for e in result.get_asset_check_evaluations() if e.check_name == name)
-
-
-def metadata_of(result, key: list[str]) -> dict:
-    event = next(e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(key))
-    return event.materialization.metadata
 
 
 def test_simulated_interactions_and_split(tiny_lake):

@@ -19,7 +19,7 @@ import pytest
 
 from recsys.catalog.ingest import content_hash
 from tests.conftest import build_tiny_lake
-from tests.test_end_to_end import ALL_ASSETS, RUN_CONFIG, _resources
+from tests.built_lake import ALL_ASSETS, RUN_CONFIG, offline_resources
 
 PUBLISHED = ("silver", "features", "gold", "images", "state", "models")
 GOLD = ("products", "similar_items", "user_recommendations", "style_recommendations")
@@ -38,9 +38,9 @@ def _copy_keeping_file_times(lake: Path, target: Path) -> Path:
 def lakes(tmp_path_factory):
     root = tmp_path_factory.mktemp("relocation")
     lake = build_tiny_lake(root / "built" / "lake")
-    assert dg.materialize(ALL_ASSETS, resources=_resources(lake), run_config=RUN_CONFIG).success
+    assert dg.materialize(ALL_ASSETS, resources=offline_resources(lake), run_config=RUN_CONFIG).success
     copy = _copy_keeping_file_times(lake, root / "restored" / "elsewhere")
-    rebuilt = dg.materialize(ALL_ASSETS, resources=_resources(copy), run_config=RUN_CONFIG)
+    rebuilt = dg.materialize(ALL_ASSETS, resources=offline_resources(copy), run_config=RUN_CONFIG)
     assert rebuilt.success
     return lake, copy, rebuilt
 
@@ -139,7 +139,7 @@ def test_a_lake_built_with_absolute_image_uris_rebuilds_without_losing_an_image(
     local_products = products.filter(pl.col("image_urls").list.first().str.starts_with("file://")).height
     assert local_products > 0 and ok_before.height > 0
 
-    rebuilt = dg.materialize(ALL_ASSETS, resources=_resources(old), run_config=RUN_CONFIG)
+    rebuilt = dg.materialize(ALL_ASSETS, resources=offline_resources(old), run_config=RUN_CONFIG)
     assert rebuilt.success
     changes = _meta(rebuilt, "silver/product_changes")
     assert (changes["new"], changes["changed"], changes["removed"]) == (0, local_products, 0)

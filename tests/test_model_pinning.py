@@ -7,10 +7,14 @@ import pytest
 
 from assets.models import als_model, two_tower_model
 from resources import default_resources
-from tests.test_interactions_assets import metadata_of
-from tests.test_models_assets import RUN_CONFIG, built  # noqa: F401  (the module's lake, built once)
+from tests.helpers import MODELS_RUN_CONFIG, build_models_lake, metadata_of
 
 MODELS = [["models", "als"], ["models", "two_tower"]]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    return build_models_lake(tmp_path_factory.mktemp("pinning") / "lake")
 
 
 def _files(lake, name):
@@ -18,7 +22,7 @@ def _files(lake, name):
 
 
 @pytest.mark.slow
-def test_a_second_build_reuses_both_models_and_force_retrains_them(built):  # noqa: F811
+def test_a_second_build_reuses_both_models_and_force_retrains_them(built):
     lake, _, first = built
     assert first.success
     for key in MODELS:
@@ -26,7 +30,7 @@ def test_a_second_build_reuses_both_models_and_force_retrains_them(built):  # no
     before = {name: _files(lake, name) for name in ("als", "two_tower")}
     resources = default_resources(str(lake))
 
-    models_only = {"ops": {op: cfg for op, cfg in RUN_CONFIG["ops"].items() if op.startswith("models__")}}
+    models_only = {"ops": {op: cfg for op, cfg in MODELS_RUN_CONFIG["ops"].items() if op.startswith("models__")}}
     again = dg.materialize([als_model, two_tower_model], resources=resources, run_config=models_only)
     assert again.success
     for key in MODELS:

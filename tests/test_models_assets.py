@@ -6,37 +6,19 @@ contract from seeded attribute vectors (tests/interaction_fixtures.attribute_emb
 
 from __future__ import annotations
 
-import dagster as dg
 import numpy as np
 import polars as pl
 import pytest
 
-from assets.interactions import interaction_split, silver_interactions
-from assets.models import als_model, item_tower_vectors_asset, two_tower_model
 from recsys.models.als import ALSRecommender
 from recsys.models.two_tower import TwoTowerRecommender
-from recsys.storage import read_parquet, write_parquet_atomic
-from resources import default_resources
-from tests.conftest import build_tiny_lake
-from tests.interaction_fixtures import attribute_embeddings
-from tests.test_interactions_assets import check_results, metadata_of, with_products
-
-TWO_TOWER = {"dim": 32, "hidden": 64, "batch_size": 64, "uniform_negatives": 64, "max_epochs": 4, "patience": 2}
-RUN_CONFIG = {"ops": {
-    "silver__interactions": {"config": {"n_users": 150}},
-    "models__als": {"config": {"factors": 8, "iterations": 6, "curve_every": 3, "num_threads": 1}},
-    "models__two_tower": {"config": TWO_TOWER},
-}}
-ALL = [silver_interactions, interaction_split, als_model, two_tower_model, item_tower_vectors_asset]
+from recsys.storage import read_parquet
+from tests.helpers import build_models_lake, check_results, metadata_of
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    tiny_lake = build_tiny_lake(tmp_path_factory.mktemp("models") / "lake")
-    products = with_products(tiny_lake)
-    write_parquet_atomic(attribute_embeddings(products), tiny_lake / "features" / "item_embeddings.parquet")
-    result = dg.materialize(ALL, resources=default_resources(str(tiny_lake)), run_config=RUN_CONFIG)
-    return tiny_lake, products, result
+    return build_models_lake(tmp_path_factory.mktemp("models") / "lake")
 
 
 @pytest.mark.slow
@@ -55,6 +37,11 @@ def test_models_build_from_the_split(built):
     tower_meta = metadata_of(result, ["models", "two_tower"])
     assert "data:image/png;base64" in tower_meta["training_curve"].value
     assert set(tower_meta["validation"].value) == {"recall@20", "ndcg@20", "hit_rate@20"}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    return build_models_lake(tmp_path_factory.mktemp("models") / "lake")
 
 
 @pytest.mark.slow

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
-
 import dagster as dg
-import numpy as np
 import polars as pl
 import pytest
 
+from assets import keys
 from assets.catalog import silver_catalog
-from assets.index import FAISS_INDEX, faiss_index
+from assets.index import faiss_index
 from assets.tables import (
-    BUILDS,
-    GOLD_PRODUCTS,
-    SIMILAR_ITEMS,
-    USER_RECOMMENDATIONS,
     builds,
     gold_products,
     similar_items,
@@ -29,60 +22,10 @@ from recsys.gold import queries as sql
 from recsys.index import ItemIndex
 from recsys.interactions import personas
 from resources import default_resources
+from tests.helpers import write_upstream_fixtures
 
 TABLE_ASSETS = [faiss_index, gold_products, similar_items, user_recommendations, style_recommendations, builds,
                 warehouse_duckdb]
-DIM = 16
-
-
-def write_upstream_fixtures(lake: Path, encoder_version: str = "1") -> None:
-    """Files of the contract schemas the upstream stages write (docs/lake.md)."""
-    products = pl.read_parquet(lake / "silver" / "products.parquet")
-    ids = products["product_id"].to_list()
-    rng = np.random.default_rng(0)
-    types = products["article_type"].fill_null("?").to_list()
-    basis = {t: rng.standard_normal(DIM) for t in set(types)}
-    fused = np.stack([3 * basis[t] + rng.standard_normal(DIM) for t in types]).astype(np.float32)
-    fused /= np.linalg.norm(fused, axis=1, keepdims=True)
-    with_image = np.arange(len(ids)) % 3 != 0
-    vec = pl.Array(pl.Float32, DIM)
-    pl.DataFrame({
-        "product_id": ids,
-        "image_vector": pl.Series([v if ok else None for v, ok in zip(fused.tolist(), with_image)], dtype=vec),
-        "text_vector": pl.Series(fused.tolist(), dtype=vec), "fused_vector": pl.Series(fused.tolist(), dtype=vec),
-        "has_image": with_image, "has_text": [True] * len(ids), "encoder": ["test-local"] * len(ids),
-        "encoder_version": [encoder_version] * len(ids), "content_key": products["content_hash"],
-    }).write_parquet(_mkdir(lake / "features") / "item_embeddings.parquet")
-    pl.DataFrame({
-        "product_id": [p for p, ok in zip(ids, with_image) if ok], "position": 0,
-        "url": [f"raw/myntra/images/{p}.jpg" for p, ok in zip(ids, with_image) if ok], "status": "ok",
-        "sha256": [f"{i:064x}" for i, ok in enumerate(with_image) if ok],
-        "path": [f"images/{i:064x}"[:10] + f"/{i:064x}.jpg" for i, ok in enumerate(with_image) if ok],
-    }).write_parquet(_mkdir(lake / "images") / "manifest.parquet")
-    # 40 users who each stick to one article type; the last one only clicks once.
-    start = datetime(2025, 1, 1, tzinfo=timezone.utc)
-    rows = []
-    for u in range(40):
-        pool = [i for i, t in enumerate(types) if t == types[(7 * u) % len(types)]]
-        for j, item in enumerate(rng.choice(pool, size=min(len(pool), 1 if u == 39 else 5), replace=False)):
-            split = "train" if j < 3 else ("validation" if j == 3 else "test")
-            for event in ("click", "purchase") if j % 2 == 0 else ("click",):
-                rows.append((f"sim_u{u:06d}", ids[item], event, 1.0, start + timedelta(hours=u * 10 + j), split))
-    pl.DataFrame(rows, schema={"user_id": pl.String, "product_id": pl.String, "event": pl.String, "value": pl.Float64,
-                               "ts": pl.Datetime("us", "UTC"), "split": pl.String}, orient="row") \
-        .write_parquet(lake / "features" / "interaction_split.parquet")
-    als = _mkdir(lake / "models" / "als")
-    warm = sorted({r[1] for r in rows})
-    users = sorted({r[0] for r in rows})[:30]          # ALS knows only some users
-    pl.DataFrame({"user_id": users, "factors": pl.Series(rng.standard_normal((len(users), 8)).tolist(),
-                                                         dtype=pl.Array(pl.Float32, 8))}).write_parquet(als / "users.parquet")
-    pl.DataFrame({"product_id": warm, "factors": pl.Series(rng.standard_normal((len(warm), 8)).tolist(),
-                                                           dtype=pl.Array(pl.Float32, 8))}).write_parquet(als / "items.parquet")
-
-
-def _mkdir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -117,11 +60,11 @@ def test_tables_materialize_with_every_check_passing(built):
     assert cold.height == 50 and set(cold["model"]) == {"hybrid"}
     assert set(similar["build_id"]) == {result.run_id} == set(users["build_id"])
     meta = {e.asset_key: e.materialization.metadata for e in result.get_asset_materialization_events()}
-    assert {"coverage", "score_distribution", "sample", "reasons"} <= set(meta[SIMILAR_ITEMS])
-    assert meta[SIMILAR_ITEMS]["coverage"].value == 1.0
-    assert meta[FAISS_INDEX]["kind"].value == "flat"
+    assert {"coverage", "score_distribution", "sample", "reasons"} <= set(meta[keys.SIMILAR_ITEMS])
+    assert meta[keys.SIMILAR_ITEMS]["coverage"].value == 1.0
+    assert meta[keys.FAISS_INDEX]["kind"].value == "flat"
     names = set(products["name"].drop_nulls().str.slice(0, 20))
-    assert any(name in meta[SIMILAR_ITEMS]["sample"].value for name in names)
+    assert any(name in meta[keys.SIMILAR_ITEMS]["sample"].value for name in names)
     assert products.filter(pl.col("has_image"))["image_path"].null_count() == 0
 
 
@@ -159,7 +102,7 @@ def test_rebuild_records_reuse_and_a_failed_build_leaves_the_old_tables(built):
     # which tables were recomputed and which reused.
     other_weights = {"ops": {"gold__similar_items": {"config": {"weights": {"content": 1.0, "popularity": 0.2}}}}}
     second = dg.materialize([similar_items, builds, warehouse_duckdb], resources=resources, run_config=other_weights,
-                            selection=[SIMILAR_ITEMS, BUILDS, dg.AssetKey("warehouse")])
+                            selection=[keys.SIMILAR_ITEMS, keys.BUILDS, keys.WAREHOUSE])
     assert second.success
     history = pl.read_parquet(lake / "gold" / "builds.parquet").sort("started_at")
     assert history["build_id"].to_list() == [first.run_id, second.run_id]
@@ -174,7 +117,7 @@ def test_rebuild_records_reuse_and_a_failed_build_leaves_the_old_tables(built):
     write_upstream_fixtures(lake, encoder_version="2")
     failed = dg.materialize([gold_products, similar_items, user_recommendations, builds, warehouse_duckdb],
                             resources=resources, raise_on_error=False,
-                            selection=[SIMILAR_ITEMS, USER_RECOMMENDATIONS, BUILDS, dg.AssetKey("warehouse")])
+                            selection=[keys.SIMILAR_ITEMS, keys.USER_RECOMMENDATIONS, keys.BUILDS, keys.WAREHOUSE])
     assert not failed.success
     errors = [str(e.event_specific_data.error) for e in failed.all_events if e.is_step_failure]
     assert any("IndexMismatchError" in e or "was built for" in e for e in errors)
@@ -182,7 +125,7 @@ def test_rebuild_records_reuse_and_a_failed_build_leaves_the_old_tables(built):
     assert (lake / "warehouse.duckdb").read_bytes() == db_before
     # Rebuilding the index for the new vectors makes the tables build again.
     assert dg.materialize([faiss_index, similar_items], resources=resources,
-                          selection=[FAISS_INDEX, SIMILAR_ITEMS]).success
+                          selection=[keys.FAISS_INDEX, keys.SIMILAR_ITEMS]).success
 
 
 def test_gold_products_without_images_or_embeddings(tiny_lake):
@@ -191,7 +134,7 @@ def test_gold_products_without_images_or_embeddings(tiny_lake):
     assert result.success
     products = pl.read_parquet(tiny_lake / "gold" / "products.parquet")
     assert not products["has_image"].any() and products["image_path"].null_count() == products.height
-    assert GOLD_PRODUCTS in {e.asset_key for e in result.get_asset_materialization_events()}
+    assert keys.GOLD_PRODUCTS in {e.asset_key for e in result.get_asset_materialization_events()}
 
 
 @pytest.mark.slow
@@ -216,7 +159,7 @@ def test_tables_on_the_real_interactions_als_and_two_tower(tmp_path):
     # Quality checks (WARN) are noise on 150 simulated users; every integrity check (ERROR) must pass.
     assert all(e.passed for e in result.get_asset_check_evaluations() if e.severity == dg.AssetCheckSeverity.ERROR)
     meta = {e.asset_key: e.materialization.metadata for e in result.get_asset_materialization_events()}
-    for key in (SIMILAR_ITEMS, USER_RECOMMENDATIONS):
+    for key in (keys.SIMILAR_ITEMS, keys.USER_RECOMMENDATIONS):
         assert "| two_tower | 1 |" in meta[key]["signals_used"].value and "| als | 1 |" in meta[key]["signals_used"].value
     users = pl.read_parquet(lake / "gold" / "user_recommendations.parquet")
     split = pl.read_parquet(lake / "features" / "interaction_split.parquet")

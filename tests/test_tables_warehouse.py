@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 import pytest
-from tests.test_tables_gold import write_gold_tables
+from tests.gold_world import write_gold_tables
 
 from recsys import storage, warehouse
 from recsys.gold import gold_warehouse_tables
