@@ -14,9 +14,9 @@ $(UV):
 
 # --compile-bytecode: packages are installed with their bytecode. Where PYTHONDONTWRITEBYTECODE is
 # set (our build machines) Python would otherwise compile torch, dagster, ... from source in every
-# process: importing the code location took 6.7 s instead of 3.2 s, in the CLI, the step forkserver
-# and again in steps that import transformers or Great Expectations. It also compiles a venv made
-# without it (~40 s once; ~1 s to check afterwards).
+# process (the CLI, the step forkserver, steps that import transformers or Great Expectations),
+# which about doubles the time to import the code location (README, Nightly builds). It also
+# compiles a venv made without it, once.
 # The CPU torch wheel goes to .wheels/ first (deploy/torch_wheel.py: a local copy where there is one,
 # else the PyTorch CPU index; sha256-checked either way), where uv.lock looks for it.
 env: $(UV)

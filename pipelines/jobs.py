@@ -11,8 +11,8 @@ SHARD_ASSETS = dg.AssetSelection.assets(keys.IMAGE_MANIFEST_SHARDS, keys.ITEM_EM
 # Steps run in their own processes, at most two at a time: the machine this targets has two cores,
 # and two torch/FAISS steps side by side already fill its memory bandwidth. The forkserver imports
 # the code location and the instance's storage modules once (pipelines/step_preload.py), so a step
-# starts in a fraction of a second instead of re-importing torch (~5 s) and SQLAlchemy (~1.4 s). It
-# is named explicitly: with `dagster job execute -m ...` Dagster's default preload is only `dagster`.
+# starts in a fraction of a second instead of re-importing torch and SQLAlchemy (README, Nightly
+# builds). It is named explicitly: from the command line Dagster's default preload is only `dagster`.
 LOCAL_EXECUTOR = dg.multiprocess_executor.configured(
     {"max_concurrent": 2, "start_method": {"forkserver": {"preload_modules": ["pipelines.step_preload"]}}},
     name="local_multiprocess",

@@ -3,14 +3,14 @@
 Each step of ``build_all`` runs in a process forked from the forkserver, so whatever the forkserver
 imported is already there. Three things are:
 
-- the code location, ``pipelines.definitions`` (torch, FAISS, polars ...: ~3 s to import);
+- the code location, ``pipelines.definitions`` (torch, FAISS, polars ...: seconds to import);
 - matplotlib's pyplot (Agg): seven steps draw a plot for their metadata, four of them on a nightly
-  build's critical path (images, image tower, two-tower, similar items), ~0.5 s each to import;
+  build's critical path (images, image tower, two-tower, similar items);
 - the Dagster instance's storage: a step opens the instance (SQLite run, event and schedule storage,
-  the compute-log manager), and Dagster imports those modules (SQLAlchemy, alembic, fsspec, ~440
-  modules) only when an instance is first opened. That cost 1.4 s at the start of every step, about
-  a third of a nightly build's critical path. Opening a throwaway local instance here imports them
-  through Dagster's public API, whichever storage modules this Dagster version uses.
+  the compute-log manager), and Dagster imports those modules (SQLAlchemy, alembic, fsspec, hundreds
+  of modules) only when an instance is first opened, at the start of every step, on a nightly
+  build's critical path. Opening a throwaway local instance here imports them through Dagster's
+  public API, whichever storage modules this Dagster version uses.
 """
 
 import dagster as dg

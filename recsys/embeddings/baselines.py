@@ -40,8 +40,8 @@ def random_tower_vectors(images: np.ndarray, tower_config: TowerConfig, seed: in
 def colour_pixel_features(images: np.ndarray, chunk: int = FEATURE_CHUNK) -> np.ndarray:
     """(n, 64 + 16*12*3) float32: joint colour histogram (shares) and block-averaged pixels in [0, 1].
 
-    Computed ``chunk`` images at a time: the intermediates are several times the uint8 images, which
-    at 42k training pairs peaked at 7 GB."""
+    Computed ``chunk`` images at a time: the intermediates are several times the uint8 images, so
+    all of a large catalog's thumbnails at once would dominate the step's memory."""
     parts = [_colour_pixel_features(images[start:start + chunk]) for start in range(0, len(images), chunk)]
     return np.concatenate(parts) if parts else _colour_pixel_features(images)
 

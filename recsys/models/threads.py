@@ -1,9 +1,9 @@
 """Torch's intra-op thread count, set for a block of model work and restored after it.
 
 torch sizes its pool to the machine's cores. On a shared 2-core machine a second worker thread
-mostly waits for a core: measured under a load average of 3, ranking 1,000 users over 21k items
-took 0.3 s with two torch threads and 0.04 s with one. Small, batched work (top-k of a score
-block, the towers' small matrices) runs on one thread; callers that know better pass their own.
+mostly waits for a core, and small batched work (top-k of a score block, the towers' small
+matrices) runs several times slower with two threads than with one. So such work runs on one
+thread; callers that know better pass their own (0: every CPU the process may use).
 """
 
 from __future__ import annotations

@@ -66,8 +66,9 @@ class TwoTowerParams:
     weight_decay: float = 1e-5
     max_epochs: int = 15
     # A fresh uniform sample of at most this many training examples per epoch (None: every example).
-    # Bounds an epoch by time rather than by the event log: 1M users' 20M events made one epoch of
-    # every example 15 min on two cores; below ~100k users (2M events) every example is used.
+    # Bounds an epoch by time rather than by the size of the event log, so a million users' log
+    # does not make one epoch take as long as a whole small build (README, Scale); below ~100k users
+    # (2M events) every example is used.
     examples_per_epoch: int | None = 2_000_000
     patience: int = 3
     seed: int = 0
