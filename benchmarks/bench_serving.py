@@ -48,11 +48,12 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _start_server(lake: Path, port: int, timeout_s: float, log: Path) -> subprocess.Popen:
+def _start_server(lake: Path, port: int, timeout_s: float, log: Path, workers: int = 1) -> subprocess.Popen:
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     # The server's log goes to a file: an unread pipe fills up and stalls the server mid-benchmark.
     with open(log, "wb") as sink:
-        server = subprocess.Popen([sys.executable, "-m", "serving", "--lake", str(lake), "--port", str(port)],
+        server = subprocess.Popen([sys.executable, "-m", "serving", "--lake", str(lake), "--port", str(port),
+                                   "--workers", str(workers)],
                                   cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -200,13 +201,15 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--ids", type=int, default=2_000, help="distinct ids drawn per query kind")
     parser.add_argument("--start-timeout", type=float, default=600.0)
+    parser.add_argument("--workers", type=int, default=1, help="server processes (python -m serving --workers)")
     args = parser.parse_args()
     db = args.lake / "warehouse.duckdb"
     ids = _ids(db, args.ids, seed=0)
     k = args.k
     port = _free_port()
     args.out.mkdir(parents=True, exist_ok=True)
-    server = _start_server(args.lake, port, args.start_timeout, Path(tempfile.gettempdir()) / "bench_serving_server.log")
+    server = _start_server(args.lake, port, args.start_timeout, Path(tempfile.gettempdir()) / "bench_serving_server.log",
+                           args.workers)
     try:
         with_k = urlencode({"k": k})
         loads = {
@@ -242,7 +245,7 @@ def main() -> None:
                        for c, t in (("product_id", "products"), ("user_id", "user_recommendations")))
     con.close()
     report = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "lake": str(args.lake),
-              "products": products, "users": users, "clients": args.clients, "seconds": args.seconds, "k": k,
+              "products": products, "users": users, "clients": args.clients, "server_workers": args.workers, "seconds": args.seconds, "k": k,
               "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
                           "load_average_1_5_15_min_at_end": [round(x, 2) for x in os.getloadavg()]},
               "goals": GOALS, "met": met, "results": results, "error_samples": ERROR_SAMPLES}
