@@ -121,19 +121,18 @@ def new_shopper(snapshot: Snapshot, history: Sequence[str], k: int, filters: Fil
     unknown = [p for p in history if p not in snapshot.cards]
     if unknown:
         raise NotFound(f"unknown products in the history: {unknown[:10]}")
-    model = snapshot.two_tower
-    if model is None:
+    if snapshot.shoppers is None:
         raise Unavailable(snapshot.unavailable.get("two_tower", "no two-tower model in this build"))
     exclude, wanted, kept = set(history), k, []
     while True:
-        try:
-            ranked = model.recommend_for_history(list(history), k=wanted, exclude_seen=True)
+        try:   # scored together with the new shoppers asking at the same time
+            ids, scores = snapshot.shoppers.recommend(list(history), wanted)
         except ValueError as error:     # no product of the history is known to the model
             raise NotFound(str(error)) from error
         kept = [ListRow(p, float(s), DEEPER_REASON["new_shopper"], "two_tower")
-                for p, s in zip(ranked["product_id"].to_list(), ranked["score"].to_list())
+                for p, s in zip(ids, scores.tolist())
                 if p in snapshot.cards and p not in exclude and filters.matches(snapshot.cards[p])]
-        if len(kept) >= k or ranked.height < wanted:     # enough, or the model ranked every product
+        if len(kept) >= k or len(ids) < wanted:     # enough, or the model ranked every product
             break
         wanted *= 4
     return [_result(snapshot, rank, row) for rank, row in enumerate(kept[:k], start=1)]

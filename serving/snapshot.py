@@ -26,6 +26,7 @@ from recsys.index import ItemIndex
 from recsys.index.queries import allowed_labels, query_encoder
 from serving.catalog import FILTER_COLUMNS, Filters, ProductCard, card_from_row
 from serving.ranked_lists import RankedLists
+from serving.shopper_batches import ShopperBatches
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ class Snapshot:
         self.products = products
         self.similar, self.users, self.styles = similar, users, styles
         self.index, self.encoder, self.two_tower = index, encoder, two_tower
+        self.shoppers = ShopperBatches(two_tower) if two_tower is not None else None
         self.unavailable = unavailable      # feature -> why it cannot answer ("search", "new_shopper", ...)
         self.vocabulary = {column: {str(v).casefold(): str(v) for v in products[column].drop_nulls().unique()}
                            for column in FILTER_COLUMNS}

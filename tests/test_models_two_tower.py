@@ -220,3 +220,15 @@ def test_between_epochs_only_the_probes_users_are_embedded(data, monkeypatch):
     assert metrics == [{k: v for k, v in point.items() if "@" in k or k == "train_loss"}
                        for point in everyone.summary["curve"]]
     assert np.allclose(model.user_vectors, everyone.user_vectors, atol=1e-6)
+
+
+def test_shoppers_scored_together_get_the_lists_they_get_alone(data, trained):
+    model = trained[0]
+    ids = model.item_ids.tolist()
+    histories = [ids[:2], ids[5:8], [ids[9]], ids[3:4] + ids[11:13]]
+    together = model.recommend_for_histories(histories, [10, 3, 25, 7])
+    for history, k, (got, scores) in zip(histories, [10, 3, 25, 7], together):
+        alone = model.recommend_for_history(history, k=k)
+        assert got == alone["product_id"].to_list() and len(got) == k
+        np.testing.assert_allclose(scores, alone["score"].to_numpy(), rtol=1e-5)
+        assert not set(got) & set(history)

@@ -302,18 +302,30 @@ class TwoTowerRecommender(Recommender):
 
     def recommend_for_history(self, product_ids: Sequence[str], k: int = 20, exclude_seen: bool = True) -> pl.DataFrame:
         """Top ``k`` for a user known only by ``product_ids`` (e.g. a brand-new visitor): rank, product_id, score."""
-        user = self.embed_user(product_ids)
-        scores = self._scores_for_vectors(user[None, :])[0]
-        if exclude_seen:
-            seen = self.item_rows(list(product_ids))
-            scores[seen[seen >= 0]] = -np.inf
-        k = min(k, len(scores))
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        top = top[np.isfinite(scores[top])]
-        return pl.DataFrame({"rank": np.arange(1, len(top) + 1, dtype=np.int32),
-                             "product_id": self.item_ids[top].tolist(), "score": scores[top].astype(np.float32)},
+        (ids, scores), = self.recommend_for_histories([product_ids], [k], exclude_seen)
+        return pl.DataFrame({"rank": np.arange(1, len(ids) + 1, dtype=np.int32), "product_id": ids, "score": scores},
                             schema={"rank": pl.Int32, "product_id": pl.String, "score": pl.Float32})
+
+    def recommend_for_histories(self, histories: Sequence[Sequence[str]], ks: Sequence[int],
+                                exclude_seen: bool = True) -> list[tuple[list[str], np.ndarray]]:
+        """:meth:`recommend_for_history` for several new shoppers at once, ``ks[i]`` products for history
+        ``i``: (product ids, float32 scores) each, best first. Their scores are one matrix product, which
+        reads the item vectors once for all of them (a server answering shoppers side by side batches
+        them). A history with no known product raises ValueError."""
+        users = self.embed_users(histories)
+        scores = self._scores_for_vectors(users)
+        answers = []
+        for row, (history, k) in enumerate(zip(histories, ks)):
+            own = scores[row]
+            if exclude_seen:
+                seen = self.item_rows(list(history))
+                own[seen[seen >= 0]] = -np.inf
+            k = min(k, len(own))
+            top = np.argpartition(-own, k - 1)[:k]
+            top = top[np.argsort(-own[top], kind="stable")]
+            top = top[np.isfinite(own[top])]
+            answers.append((self.item_ids[top].tolist(), own[top].astype(np.float32)))
+        return answers
 
     # --- scoring -------------------------------------------------------------------------------
     @torch.no_grad()
