@@ -10,7 +10,8 @@ from assets.raw import myntra_images_raw, raw_catalog_specs
 from recsys.catalog import ingest_catalogs
 from recsys.catalog.changes import catalog_changes, change_counts
 from recsys.catalog.ingest import IngestResult
-from recsys.catalog.load_checks import DEFAULT_MAX_REJECTED_SHARE, CheckOutcome, files_loaded, vocabulary_coverage
+from recsys.catalog.load_checks import (DEFAULT_MAX_REJECTED_SHARE, CheckOutcome, degraded_rows_and_fields, files_loaded,
+                                       vocabulary_coverage)
 from recsys.catalog.validation import validate_products
 from resources import LakeResource
 
@@ -49,6 +50,9 @@ class SilverCatalogConfig(dg.Config):
         dg.AssetCheckSpec("files_loaded", asset=keys.SILVER_PRODUCTS, blocking=True,
                           description="The load has products, and no raw file had all or most "
                                       "(config max_rejected_share) of its records quarantined."),
+        dg.AssetCheckSpec("degraded_rows_and_fields", asset=keys.SILVER_PRODUCTS, blocking=False,
+                          description="Warns with the rows quarantined, fields cut and image references dropped, "
+                                      "counted by reason."),
         dg.AssetCheckSpec("vocabulary_coverage", asset=keys.SILVER_PRODUCTS, blocking=False,
                           description="Warns with the raw category/gender/department values that no "
                                       "mapping in recsys/catalog/vocabularies knows, and their counts."),
@@ -88,6 +92,8 @@ def silver_catalog(context: dg.AssetExecutionContext, config: SilverCatalogConfi
                   "quarantined": result.quarantine.height, "blank_lines_skipped": result.blank_lines},
     )
     yield _check_result("files_loaded", files_loaded(result, config.max_rejected_share), "file", "rejected records")
+    yield _check_result("degraded_rows_and_fields", degraded_rows_and_fields(result), "what", "count",
+                        severity=dg.AssetCheckSeverity.WARN)
     yield _check_result("vocabulary_coverage", coverage, "source field value", "products",
                         severity=dg.AssetCheckSeverity.WARN)
 

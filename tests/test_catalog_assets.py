@@ -27,8 +27,9 @@ def _check_results(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
 def test_ingestion_materializes_on_a_tiny_lake(tiny_lake: Path):
     result = dg.materialize([silver_catalog, downstream_of_products], resources=default_resources(str(tiny_lake)))
     assert result.success
+    # the sample's rows include real faults (a duplicate id, a missing name): they warn, never block
     assert _check_results(result) == {"products_expectations": True, "row_accounting": True, "files_loaded": True,
-                                      "vocabulary_coverage": True}
+                                      "degraded_rows_and_fields": False, "vocabulary_coverage": True}
     products = pl.read_parquet(tiny_lake / "silver" / "products.parquet")
     quarantine = pl.read_parquet(tiny_lake / "silver" / "quarantine.parquet")
     assert set(products["source"]) == {"asos", "myntra_styles", "myntra_catalog"}
@@ -70,7 +71,9 @@ def test_unknown_retailer_vocabulary_warns_and_does_not_block(tiny_lake: Path):
     assert result.success
     evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert {name: e.passed for name, e in evaluations.items()} == {
-        "products_expectations": True, "row_accounting": True, "files_loaded": True, "vocabulary_coverage": False}
+        "products_expectations": True, "row_accounting": True, "files_loaded": True,
+        "degraded_rows_and_fields": False, "vocabulary_coverage": False}
+    assert evaluations["degraded_rows_and_fields"].severity == dg.AssetCheckSeverity.WARN
     coverage = evaluations["vocabulary_coverage"]
     assert coverage.severity == dg.AssetCheckSeverity.WARN
     assert "asos category 'Kaftans'" in coverage.metadata["details"].value

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from recsys.catalog.ingest import ingest_catalogs
-from recsys.catalog.load_checks import files_loaded
+from recsys.catalog.load_checks import degraded_rows_and_fields, files_loaded
 
 HEADER = "name,price,color,description,images,category\n"
 
@@ -56,3 +56,17 @@ def test_an_empty_load_blocks(tmp_path: Path):
     assert outcome.description.startswith("no products loaded from 1 raw files")
     assert "files without records: asos/asos.csv" in outcome.description
     assert not files_loaded(ingest_catalogs(tmp_path / "nothing")).passed
+
+
+def test_every_degraded_row_field_and_image_reference_is_counted_in_the_warning(tmp_path: Path):
+    raw = tmp_path / "raw"
+    _asos_file(raw, "clean.csv", good=3, bad=0)
+    assert degraded_rows_and_fields(ingest_catalogs(raw)).passed
+    huge = "x" * 120_000
+    (raw / "asos" / "faulty.csv").write_text(
+        HEADER + f"Coat 9,10.00,Black,{huge},\"['file:///etc/passwd']\",Asos\n" + ",1.00,Red,no name,[],Asos\n")
+    outcome = degraded_rows_and_fields(ingest_catalogs(raw))
+    assert not outcome.passed
+    assert outcome.rows["row quarantined: missing name"] == 1
+    assert outcome.rows["field cut: asos.description"] == 1
+    assert outcome.rows["image reference dropped: path escapes the raw folder"] == 1

@@ -97,7 +97,7 @@ def test_an_outside_catalog_builds_every_table_with_default_settings(outside):
     assert result.success
     assert not _failed_checks(result, dg.AssetCheckSeverity.ERROR)
     # what was degraded says so
-    assert {"vocabulary_coverage", "local_image_failures", "tower_trained"} <= _failed_checks(
+    assert {"vocabulary_coverage", "degraded_rows_and_fields", "local_image_failures", "tower_trained"} <= _failed_checks(
         result, dg.AssetCheckSeverity.WARN)
     products = pl.read_parquet(lake / "gold" / "products.parquet")
     similar = pl.read_parquet(lake / "gold" / "similar_items.parquet")

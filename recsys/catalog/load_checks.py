@@ -62,6 +62,21 @@ def files_loaded(result: IngestResult, max_rejected_share: float = DEFAULT_MAX_R
                         rows={f.file: f.rejected for f in loads})
 
 
+def degraded_rows_and_fields(result: IngestResult) -> CheckOutcome:
+    """Passes when the load degraded nothing: no row quarantined, no field cut, no image reference
+    dropped. Otherwise it lists what was, with counts (the policy's warning for row and field faults)."""
+    rows = {f"row quarantined: {reason}": n for reason, n in result.quarantine_by_reason().items()}
+    rows |= {f"field cut: {column}": n for column, n in result.fields_truncated.most_common()}
+    rows |= {f"image reference dropped: {reason}": n for reason, n in result.image_refs_dropped.most_common()}
+    if not rows:
+        return CheckOutcome(True, "no row quarantined, no field cut, no image reference dropped", rows)
+    quarantined, cut = result.quarantine.height, sum(result.fields_truncated.values())
+    dropped = sum(result.image_refs_dropped.values())
+    description = (f"{quarantined:,} rows quarantined (silver/quarantine.parquet has each with its reason), "
+                   f"{cut:,} fields cut, {dropped:,} image references dropped")
+    return CheckOutcome(False, description, rows)
+
+
 def vocabulary_coverage(result: IngestResult) -> CheckOutcome:
     """Passes when every raw category/gender/department value was in its source's mapping."""
     unmapped = result.unmapped_vocabulary
