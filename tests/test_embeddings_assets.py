@@ -116,7 +116,10 @@ def test_clip_backend_through_the_assets(tiny_lake, tmp_path):
     resources = {**_resources(tiny_lake),
                  "encoder": EncoderResource(backend="clip", clip_name_or_path=str(checkpoint), threads=1)}
     result = dg.materialize([silver_catalog, image_manifest, image_tower, item_embeddings], resources=resources)
-    assert result.success and all(_checks(result).values())
+    assert result.success
+    # every integrity check passes (the sample rows' own faults only warn: degraded_rows_and_fields)
+    assert not [c.check_name for c in result.get_asset_check_evaluations()
+                if not c.passed and c.severity == dg.AssetCheckSeverity.ERROR]
     assert "skipped" in _metadata(result, keys.IMAGE_TOWER)
     assert not (tiny_lake / "models" / "image_tower").exists()
     table = pl.read_parquet(tiny_lake / "features" / "item_embeddings.parquet")
