@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,15 +17,11 @@ import httpx
 import pytest
 from dagster import DagsterRunStatus
 from dagster_graphql import DagsterGraphQLClient
+from tests.helpers import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 ASSET_KEYS_QUERY = "{ assetNodes { assetKey { path } } }"
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_until(predicate, timeout: float, what: str, interval: float = 1.0):
@@ -47,7 +42,7 @@ def webserver(tiny_lake: Path, tmp_path: Path):
     (home / "dagster.yaml").write_text(
         "run_coordinator:\n  module: dagster._core.run_coordinator\n  class: DefaultRunCoordinator\n"
         "telemetry:\n  enabled: false\n")
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "DAGSTER_HOME": str(home), "RECSYS_LAKE_DIR": str(tiny_lake)}
     log = open(tmp_path / "webserver.log", "wb")
     process = subprocess.Popen(
