@@ -131,7 +131,7 @@ def create_app(lake: Path, check_every_s: float = 2.0) -> FastAPI:
             return JSONResponse({"status": "unavailable", "detail": str(missing)}, status_code=503)
         return {"status": "ok", "build_id": snap.build_id, "built_at": snap.build["built_at"],
                 "products": len(snap.cards), "users": len(snap.users.keys),
-                "unavailable": snap.unavailable}
+                "new_shopper_search": snap.shopper_search_quality, "unavailable": snap.unavailable}
 
     @app.get("/metrics", tags=["service"])
     async def prometheus_metrics():

@@ -14,7 +14,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -81,22 +81,23 @@ class Snapshot:
     """Every table, the index and the models of one build. Read-only once loaded."""
 
     def __init__(self, stamp: FileStamp, build: dict, products: pl.DataFrame, similar: RankedLists,
-                 users: RankedLists, styles: RankedLists, index: ItemIndex | None, encoder, two_tower,
-                 unavailable: dict[str, str]):
+                 users: RankedLists, styles: RankedLists, models: Models):
         self.stamp, self.build = stamp, build
         self.build_id: str = build["build_id"]
         self.cards: dict[str, ProductCard] = {row["product_id"]: card_from_row(row)
                                               for row in products.iter_rows(named=True)}
         self.products = products
         self.similar, self.users, self.styles = similar, users, styles
-        self.index, self.encoder, self.two_tower = index, encoder, two_tower
-        self.shoppers = ShopperBatches(two_tower) if two_tower is not None else None
-        self.unavailable = unavailable      # feature -> why it cannot answer ("search", "new_shopper", ...)
+        self.index, self.encoder, self.two_tower = models.index, models.encoder, models.two_tower
+        self.shoppers = ShopperBatches(models.two_tower, models.shopper_search) if models.two_tower else None
+        # how new shoppers' lists are searched: exact, or clustered with its measured recall
+        self.shopper_search_quality = asdict(models.shopper_search.quality) if models.shopper_search else None
+        self.unavailable = models.unavailable   # feature -> why it cannot answer ("search", "new_shopper", ...)
         self.vocabulary = {column: {str(v).casefold(): str(v) for v in products[column].drop_nulls().unique()}
                            for column in FILTER_COLUMNS}
         # The index may hold products this build's tables do not (a newer index saved while this
         # build was published): answers from it are kept to this build's products.
-        indexed = set(index.ids.product_ids.tolist()) if index is not None else set()
+        indexed = set(self.index.ids.product_ids.tolist()) if self.index is not None else set()
         self._index_is_catalog = indexed == set(self.cards)
         self.allowed = lru_cache(maxsize=256)(self._allowed)
 
@@ -119,30 +120,44 @@ def _read(con, query: str) -> pl.DataFrame:
                                if isinstance(t, (pl.Enum, pl.Categorical))])
 
 
-def _load_models(lake: Path, previous: Snapshot | None) -> tuple[ItemIndex | None, object, object, dict[str, str]]:
-    """The index, the query encoder and the two-tower model; what is missing only disables the
-    queries that need it (table lookups never need a model)."""
-    unavailable: dict[str, str] = {}
-    index = encoder = two_tower = None
+@dataclass
+class Models:
+    """What answers queries no table holds; a missing one only disables the queries that need it."""
+
+    index: ItemIndex | None = None
+    encoder: object = None
+    two_tower: object = None
+    shopper_search: object = None       # the two-tower's clustered search; None scores every item
+    unavailable: dict[str, str] = field(default_factory=dict)   # feature -> why it cannot answer
+
+
+def _load_models(lake: Path, previous: Snapshot | None) -> Models:
+    """The index, the query encoder and the two-tower model (table lookups never need a model)."""
+    models = Models()
     try:
-        index = ItemIndex.load(lake / INDEX_DIR)
+        models.index = ItemIndex.load(lake / INDEX_DIR)
     except Exception as error:  # noqa: BLE001 - a broken index disables search, not the app
-        unavailable["index"] = f"the index cannot be loaded: {error}"
-    if index is not None:
-        spec = index.manifest.vectors
+        models.unavailable["index"] = f"the index cannot be loaded: {error}"
+    if models.index is not None:
+        spec = models.index.manifest.vectors
         reuse = previous is not None and previous.encoder is not None and (
             previous.encoder.name, previous.encoder.version) == (spec.model, spec.version)
         try:
-            encoder = previous.encoder if reuse else SerializedEncoder(query_encoder(lake, spec))
+            models.encoder = previous.encoder if reuse else SerializedEncoder(query_encoder(lake, spec))
         except Exception as error:  # noqa: BLE001
-            unavailable["encoder"] = f"the query encoder cannot be loaded: {error}"
+            models.unavailable["encoder"] = f"the query encoder cannot be loaded: {error}"
     try:
         from recsys.models.two_tower import TwoTowerRecommender
 
-        two_tower = TwoTowerRecommender.from_pretrained(lake / TWO_TOWER_DIR)
+        models.two_tower = TwoTowerRecommender.from_pretrained(lake / TWO_TOWER_DIR)
     except Exception as error:  # noqa: BLE001
-        unavailable["two_tower"] = f"the two-tower model cannot be loaded: {error}"
-    return index, encoder, two_tower, unavailable
+        models.unavailable["two_tower"] = f"the two-tower model cannot be loaded: {error}"
+    if models.two_tower is not None:
+        try:
+            models.shopper_search = models.two_tower.shopper_search()
+        except Exception:  # noqa: BLE001 - without it every item is scored: slower, never wrong
+            log.exception("no clustered search for new shoppers; scoring every item")
+    return models
 
 
 def load_snapshot(lake: Path, previous: Snapshot | None = None) -> Snapshot:
@@ -172,10 +187,8 @@ def load_snapshot(lake: Path, previous: Snapshot | None = None) -> Snapshot:
         raise NoBuild(f"the warehouse {path} records no build")
     build = {"build_id": builds["build_id"][0], "built_at": builds["finished_at"][0].isoformat()}
     styles = styles.with_columns(key=pl.struct("style", "gender")).drop("style", "gender")
-    index, encoder, two_tower, unavailable = _load_models(Path(lake), previous)
     return Snapshot(stamp, build, products, RankedLists(similar), RankedLists(users),
-                    RankedLists(styles, key=lambda k: (k["style"], k["gender"])), index, encoder, two_tower,
-                    unavailable)
+                    RankedLists(styles, key=lambda k: (k["style"], k["gender"])), _load_models(Path(lake), previous))
 
 
 class SnapshotHolder:

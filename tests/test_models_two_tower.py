@@ -12,6 +12,7 @@ from recsys.models.als import ALSParams, ALSRecommender
 from recsys.models.matrix import Interactions
 from recsys.models.popularity import PopularityRecommender
 from recsys.models.stages import item_tower_vectors
+from recsys.index.clustered import ClusteredSearchConfig
 from recsys.models.two_tower import ItemFeatures, TwoTowerParams, TwoTowerRecommender
 from recsys.models.validation import RankingProbe
 from recsys.vectors import vector_matrix
@@ -232,3 +233,29 @@ def test_shoppers_scored_together_get_the_lists_they_get_alone(data, trained):
         assert got == alone["product_id"].to_list() and len(got) == k
         np.testing.assert_allclose(scores, alone["score"].to_numpy(), rtol=1e-5)
         assert not set(got) & set(history)
+
+
+def test_a_shopper_search_answers_like_scoring_every_item(data, trained):
+    """The clustered search serves large catalogs; tuned to its target, its lists match the exact ones
+    nearly everywhere and never repeat the history."""
+    model = trained[0]
+    exact_search = model.shopper_search()
+    assert exact_search.quality.kind == "flat"      # a small catalog is searched exactly
+    clustered = model.shopper_search(ClusteredSearchConfig(exact_max_items=10, target_recall=0.9))
+    assert clustered.quality.kind == "ivf" and clustered.quality.recall >= 0.9
+    ids = model.item_ids.tolist()
+    histories = [ids[i:i + 3] for i in range(0, 60, 3)]
+    full = model.recommend_for_histories(histories, [10] * len(histories))
+    exact = model.recommend_for_histories(histories, [10] * len(histories), search=exact_search)
+    approximate = model.recommend_for_histories(histories, [10] * len(histories), search=clustered)
+    overlap = []
+    for history, (full_ids, full_scores), (exact_ids, exact_scores), (got, _) in zip(histories, full, exact, approximate):
+        np.testing.assert_allclose(exact_scores, full_scores, rtol=1e-5)
+        assert len(got) == 10 and not set(got) & set(history) and not set(exact_ids) & set(history)
+        overlap.append(len(set(got) & set(full_ids)) / 10)
+    assert np.mean(overlap) >= 0.8
+
+
+def test_a_rating_head_is_never_searched_by_cosine(data):
+    model, _, _ = fit(data, loss="mse", max_epochs=1)
+    assert model.shopper_search() is None

@@ -68,6 +68,8 @@ def test_health_names_the_published_build(client, lake):
     assert health["status"] == "ok" and health["build_id"] == build["build_id"][0]
     assert health["products"] == _sql(lake, "SELECT count(*) FROM products", [])[0, 0]
     assert health["users"] == _sql(lake, "SELECT count(DISTINCT user_id) FROM user_recommendations", [])[0, 0]
+    # a tiny catalog is searched exactly for new shoppers
+    assert health["new_shopper_search"] == {"kind": "flat", "clusters": 1, "nprobe": 1, "recall": 1.0}
 
 
 @pytest.mark.slow

@@ -17,7 +17,7 @@ class _Model:
         self.batches: list[int] = []
         self.slow = slow
 
-    def recommend_for_histories(self, histories, ks):
+    def recommend_for_histories(self, histories, ks, search=None):
         if self.slow is not None:
             self.slow.wait(5)
         self.batches.append(len(histories))

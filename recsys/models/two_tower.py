@@ -35,6 +35,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from recsys.index.clustered import ClusteredSearchConfig, InnerProductSearch
 from recsys.models.base import Recommender
 from recsys.models.matrix import Interactions
 from recsys.vectors import vector_matrix
@@ -307,25 +308,41 @@ class TwoTowerRecommender(Recommender):
                             schema={"rank": pl.Int32, "product_id": pl.String, "score": pl.Float32})
 
     def recommend_for_histories(self, histories: Sequence[Sequence[str]], ks: Sequence[int],
-                                exclude_seen: bool = True) -> list[tuple[list[str], np.ndarray]]:
+                                exclude_seen: bool = True,
+                                search: InnerProductSearch | None = None) -> list[tuple[list[str], np.ndarray]]:
         """:meth:`recommend_for_history` for several new shoppers at once, ``ks[i]`` products for history
-        ``i``: (product ids, float32 scores) each, best first. Their scores are one matrix product, which
-        reads the item vectors once for all of them (a server answering shoppers side by side batches
-        them). A history with no known product raises ValueError."""
+        ``i``: (product ids, float32 scores) each, best first. Without ``search`` every item is scored, one
+        matrix product for all of them (a server answering shoppers side by side batches them); with
+        ``search`` (:meth:`shopper_search`) only the candidates it returns. A history with no known
+        product raises ValueError."""
         users = self.embed_users(histories)
-        scores = self._scores_for_vectors(users)
+        seen = [self.item_rows(list(h)) if exclude_seen else np.empty(0, np.int64) for h in histories]
+        seen = [rows[rows >= 0] for rows in seen]
+        if search is None:
+            return [self._best_of_all(scores, own_seen, k)
+                    for scores, own_seen, k in zip(self._scores_for_vectors(users), seen, ks)]
+        scores, rows = search.search(users, max(ks) + max(len(s) for s in seen))
         answers = []
-        for row, (history, k) in enumerate(zip(histories, ks)):
-            own = scores[row]
-            if exclude_seen:
-                seen = self.item_rows(list(history))
-                own[seen[seen >= 0]] = -np.inf
-            k = min(k, len(own))
-            top = np.argpartition(-own, k - 1)[:k]
-            top = top[np.argsort(-own[top], kind="stable")]
-            top = top[np.isfinite(own[top])]
-            answers.append((self.item_ids[top].tolist(), own[top].astype(np.float32)))
+        for row_scores, row_items, own_seen, k in zip(scores, rows, seen, ks):
+            keep = (row_items >= 0) & ~np.isin(row_items, own_seen)
+            answers.append((self.item_ids[row_items[keep][:k]].tolist(), row_scores[keep][:k].astype(np.float32)))
         return answers
+
+    def _best_of_all(self, scores: np.ndarray, seen: np.ndarray, k: int) -> tuple[list[str], np.ndarray]:
+        scores[seen] = -np.inf
+        k = min(k, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        top = top[np.isfinite(scores[top])]
+        return self.item_ids[top].tolist(), scores[top].astype(np.float32)
+
+    def shopper_search(self, config: ClusteredSearchConfig = ClusteredSearchConfig()) -> InnerProductSearch | None:
+        """A clustered search over the item vectors for :meth:`recommend_for_histories`, tuned on the
+        training users' vectors; None where scores are not the cosine itself (a learned rating head
+        need not keep the cosine's order, so only scoring every item is right)."""
+        if self.params.loss == "mse":
+            return None
+        return InnerProductSearch.build(self.item_vectors, self.user_vectors, config)
 
     # --- scoring -------------------------------------------------------------------------------
     @torch.no_grad()
