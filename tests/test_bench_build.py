@@ -1,0 +1,35 @@
+"""The build benchmark's own arithmetic: the critical path and the CPU seconds of a process tree."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from benchmarks.bench_build import TreeCpu, critical_path, upstream_steps
+
+
+def _step(start: float, end: float) -> dict:
+    return {"start_s": start, "end_s": end, "wall_s": end - start}
+
+
+def test_the_critical_path_follows_the_upstream_step_that_ended_last():
+    steps = {"load": _step(0, 5), "tower": _step(5, 100), "text": _step(5, 40), "vectors": _step(100, 150),
+             "als": _step(5, 10), "lists": _step(150, 170), "side": _step(10, 20)}
+    upstream = {"tower": {"load"}, "text": {"load"}, "als": {"load"}, "vectors": {"tower", "text"},
+                "lists": {"vectors", "als"}, "side": {"als"}}
+    assert critical_path(steps, upstream) == ["load", "tower", "vectors", "lists"]
+    assert critical_path({}, upstream) == []
+
+
+def test_build_all_steps_wait_on_their_upstream_steps():
+    upstream = upstream_steps()
+    assert "models__image_tower" in upstream["features__item_embeddings"]
+    assert upstream["warehouse"] and not upstream["silver_catalog"]
+
+
+def test_cpu_of_a_child_process_is_counted():
+    burner = subprocess.Popen([sys.executable, "-c", "import subprocess, sys; subprocess.run([sys.executable, '-c', "
+                               "'x = 0\\nfor i in range(30_000_000): x += i'])"])
+    with TreeCpu(burner.pid, 0.05) as cpu:
+        burner.wait()
+    assert len(cpu.cpu) >= 2 and max(cpu.cpu.values()) > 0.3      # the grandchild did the work
