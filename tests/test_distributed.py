@@ -4,6 +4,8 @@ whose steps the two workers share, and the same published tables as an in-proces
 from __future__ import annotations
 
 import os
+import re
+import runpy
 import shutil
 import signal
 import subprocess
@@ -89,6 +91,32 @@ def _gold_tables(lake: Path) -> dict[str, pl.DataFrame]:
         table = pl.read_parquet(lake / "gold" / f"{name}.parquet").drop("build_id")
         tables[name] = table.sort(table.columns)
     return tables
+
+
+def test_the_celery_code_location_sends_build_all_to_the_broker_it_is_given(monkeypatch):
+    from pipelines.definitions import defs as local_defs
+
+    monkeypatch.delenv("RECSYS_CELERY_BROKER", raising=False)
+    celery_defs = runpy.run_path(str(CELERY / "definitions.py"))["defs"]
+    job = celery_defs.resolve_job_def("build_all")
+    assert job.executor_def.name == "celery_steps"
+    with pytest.raises(dg.DagsterInvalidConfigError, match="RECSYS_CELERY_BROKER"):
+        dg.validate_run_config(job, {})            # no broker: the run fails before any step
+    monkeypatch.setenv("RECSYS_CELERY_BROKER", "redis://broker-host:6379/0")
+    execution = dg.validate_run_config(job, {})["execution"]["celery_steps"]
+    assert execution["broker"] == execution["backend"] == "redis://broker-host:6379/0"
+    # same assets as the local location; its schedules and sensors start the Celery job
+    assert set(celery_defs.resolve_asset_graph().get_all_asset_keys()) == set(local_defs.resolve_asset_graph().get_all_asset_keys())
+    schedule = celery_defs.resolve_schedule_def("nightly_build")
+    assert schedule.job is not None and schedule.job.executor_def.name == "celery_steps"
+
+
+def test_workers_listen_on_the_queue_the_executor_sends_steps_to():
+    from dagster_celery.config import TASK_EXECUTE_PLAN_NAME
+    from dagster_celery.make_app import make_app
+
+    (queue,) = re.findall(r"--queues (\S+)", (CELERY / "worker.sh").read_text())
+    assert make_app().conf.task_routes[TASK_EXECUTE_PLAN_NAME]["queue"] == queue
 
 
 @pytest.mark.slow

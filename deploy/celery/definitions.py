@@ -15,9 +15,6 @@ from pipelines.deployments import with_build_all
 from pipelines.jobs import build_all_job
 
 BROKER_ENV_VAR = "RECSYS_CELERY_BROKER"
-# The worker processes listen on this queue (worker.sh): dagster-celery sends every step there
-# unless a step is tagged with another one.
-STEP_QUEUE = "dagster"
 
 
 def celery_steps_executor() -> dg.ExecutorDefinition:
