@@ -10,7 +10,8 @@ Needs the lock's ``celery`` dependency group (``make env`` installs it).
 import dagster as dg
 from dagster_celery import celery_executor
 
-from pipelines.definitions import defs as local_defs
+# The module, not its defs: a second Definitions at module scope stops `dagster ... -f` loading this file.
+from pipelines import definitions as local_location
 from pipelines.deployments import with_build_all
 from pipelines.jobs import build_all_job
 
@@ -27,4 +28,4 @@ def celery_definitions(local: dg.Definitions) -> dg.Definitions:
     return with_build_all(local, build_all_job(celery_steps_executor()))
 
 
-defs = celery_definitions(local_defs)
+defs = celery_definitions(local_location.defs)

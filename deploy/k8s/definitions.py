@@ -11,7 +11,8 @@ import dagster as dg
 import yaml
 from dagster_k8s import k8s_job_executor
 
-from pipelines.definitions import defs as local_defs
+# The module, not its defs: a second Definitions at module scope stops `dagster ... -f` loading this file.
+from pipelines import definitions as local_location
 from pipelines.deployments import with_build_all
 from pipelines.jobs import build_all_job
 from resources import EncoderResource
@@ -37,4 +38,4 @@ def k8s_definitions(local: dg.Definitions) -> dg.Definitions:
     return with_build_all(local, build_all, resources={"encoder": EncoderResource(threads=0)})
 
 
-defs = k8s_definitions(local_defs)
+defs = k8s_definitions(local_location.defs)
