@@ -90,3 +90,12 @@ RUN --mount=type=bind,from=torch-wheel,target=/app/.wheels \
     --mount=type=cache,target=/root/.cache/uv \
     uv sync --locked --no-dev --group k8s
 USER 10001
+
+# For deploy/celery on Kubernetes: Celery worker pods (deploy/celery/worker.sh) beside the chart's
+# Postgres instance storage, from the lock's k8s and celery groups (uv sync keeps only the named groups).
+FROM app AS celery
+USER 0
+RUN --mount=type=bind,from=torch-wheel,target=/app/.wheels \
+    --mount=type=cache,target=/root/.cache/uv \
+    uv sync --locked --no-dev --group k8s --group celery
+USER 10001

@@ -40,6 +40,17 @@ def test_per_step_sizes_name_real_steps(local_build_all):
     assert sized and sized <= steps, sized - steps
 
 
+@pytest.mark.parametrize("location", ["k8s", "celery"])
+def test_code_location_files_load_as_dagster_loads_them(location):
+    """`dagster api grpc -f FILE -d DIR` (the chart) and `dagster job execute -f` find exactly one
+    Definitions at the file's module scope, and it is the deployment's."""
+    from dagster._core.workspace.autodiscovery import loadable_targets_from_python_file
+
+    (target,) = loadable_targets_from_python_file(str(REPO / "deploy" / location / "definitions.py"), str(REPO))
+    assert target.attribute == "defs"
+    assert target.target_definition.resolve_job_def("build_all").executor_def.name == f"{location}_steps"
+
+
 def test_code_location_file_is_in_the_image():
     args = _deployment()["dagsterApiGrpcArgs"]
     python_file = args[args.index("-f") + 1]

@@ -11,7 +11,9 @@ import dagster as dg
 import yaml
 from dagster_k8s import k8s_job_executor
 
-from pipelines.definitions import defs as local_defs
+# The module, not its defs: a second Definitions at module scope stops `dagster ... -f` loading this file.
+from pipelines import definitions as local_location
+from pipelines.deployments import with_build_all
 from pipelines.jobs import build_all_job
 from resources import EncoderResource
 
@@ -33,20 +35,7 @@ def k8s_executor() -> dg.ExecutorDefinition:
 def k8s_definitions(local: dg.Definitions) -> dg.Definitions:
     """``local`` with build_all on the k8s executor; its schedules and sensors retargeted to that job."""
     build_all = build_all_job(k8s_executor(), config=POD_THREADS_CONFIG, retry_policy=STEP_RETRY)
-
-    def retarget(automation):
-        if isinstance(automation, dg.SensorDefinition) and not automation.targets:
-            return automation  # a run-status sensor: it watches build_all by name, whichever executor runs it
-        return automation.with_updated_job(build_all) if automation.job_name == build_all.name else automation
-
-    return dg.Definitions(
-        assets=local.assets,
-        asset_checks=local.asset_checks,
-        jobs=[build_all, *(job for job in local.jobs or [] if job.name != build_all.name)],
-        schedules=[retarget(schedule) for schedule in local.schedules or []],
-        sensors=[retarget(sensor) for sensor in local.sensors or []],
-        resources={**local.resources, "encoder": EncoderResource(threads=0)},
-    )
+    return with_build_all(local, build_all, resources={"encoder": EncoderResource(threads=0)})
 
 
-defs = k8s_definitions(local_defs)
+defs = k8s_definitions(local_location.defs)
