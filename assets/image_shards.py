@@ -59,9 +59,7 @@ def image_manifest_shards(context: dg.AssetExecutionContext, config: ImageShardC
             stats = result.stats
             manifests.append(result.manifest)
             written += result.manifest_written
-            this_run.update({"reused from the manifests": stats.reused, "local files read": stats.local_processed,
-                             "remote URLs handled": stats.remote_processed, "HTTP requests": stats.requests,
-                             "images decoded": stats.normalized})
+            this_run.update(stats.work_counts())
             context.log.info("shard %s: %d rows, %d reused, %d local and %d remote processed (%.1fs so far)", shard,
                              stats.rows, stats.reused, stats.local_processed, stats.remote_processed,
                              time.perf_counter() - started)

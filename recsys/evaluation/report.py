@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 
 import polars as pl
 
@@ -222,3 +224,25 @@ def plots(result: EvaluationResult):
         ax.legend(fontsize=7, ncol=2)
         figures["user_ndcg_by_k"] = fig
     return figures
+
+
+def query_counts(result: EvaluationResult) -> dict[str, int]:
+    """Queries scored per task and slice (``task/slice``)."""
+    return {f"{task}/{name}": n for task, name, n in result.ground_truth.group_by("task", "slice")
+            .agg(pl.col("query_id").n_unique()).sort("task", "slice").iter_rows()}
+
+
+@dataclass(frozen=True)
+class WrittenReport:
+    markdown: str
+    headline: dict[str, float | None]
+    paired: dict[str, PairedDifference | None]
+    query_counts: dict[str, int]
+
+
+def write_report(result: EvaluationResult, tuned: Mapping | None, path: Path) -> WrittenReport:
+    """The Markdown report written to ``path``, with the numbers it headlines."""
+    counts, paired = query_counts(result), paired_headline(result)
+    markdown = write_markdown(result, tuned, counts, paired)
+    Path(path).write_text(markdown)
+    return WrittenReport(markdown, headline(result), paired, counts)

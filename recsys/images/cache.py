@@ -78,6 +78,12 @@ class CacheStats:
     new_by_status: Counter = field(default_factory=Counter)  # statuses of URLs processed this run
     worker_cpu_seconds: float = 0.0  # CPU of decode worker processes (not in this process's own)
 
+    def work_counts(self) -> dict[str, int]:
+        """What this run did, counted the way a reader of the UI asks about it."""
+        return {"reused from the manifests": self.reused, "local files read": self.local_processed,
+                "remote URLs handled": self.remote_processed, "HTTP requests": self.requests,
+                "images decoded": self.normalized}
+
 
 @dataclass
 class CacheResult:
