@@ -28,8 +28,8 @@ from recsys.gold import (
     gold_warehouse_tables,
 )
 from recsys.gold import checks
-from recsys.gold.list_inputs import ListInputs, ListSources, load_list_inputs
-from recsys.gold.list_refresh import ListsBuild
+from recsys.gold.list_inputs import IndexedCatalog, ListInputs, ListSources, load_list_inputs
+from recsys.gold.list_refresh import ListSettings, ListsBuild
 from recsys.gold import queries as sql
 from recsys.catalog.changes import change_counts
 from recsys.images import primary_images
@@ -37,6 +37,7 @@ from recsys.index import IdMap, ItemIndex
 from recsys.interactions import personas
 from recsys.recommend import build_history
 from recsys.recommend.reasons import reason_kind_counts
+from recsys.warehouse import first_key, lookup_milliseconds
 from resources import LakeResource, WarehouseResource
 
 GROUP = "recommendations"
@@ -63,8 +64,8 @@ class HistoryConfig(dg.Config):
 class ListTableConfig(HistoryConfig):
     """What both list tables (similar_items, user_recommendations) take."""
 
-    k: int = field_default(SimilarItemsSettings, "k")
-    candidates_per_source: int = field_default(SimilarItemsSettings, "candidates_per_source")
+    k: int = field_default(ListSettings, "k")
+    candidates_per_source: int = field_default(ListSettings, "candidates_per_source")
     weights: dict[str, float] | None = None
     """Re-ranking weights by signal: content, two_tower, als, popularity (0 turns a signal off); default: the
     weights tuned on validation (models/hybrid_weights), or the built-in defaults when they were never tuned."""
@@ -121,6 +122,13 @@ class ListTable:
     listed_check: str         # every key has a list (blocking)
     ranking_check: str        # no row that must not be there, ranks 1..n (blocking)
 
+    def asset_arguments(self, deps: list[dg.AssetKey], description: str) -> dict:
+        """``dg.asset`` arguments of the table: key, group, columns and freshness, its two blocking checks."""
+        return {"key": self.asset, "group_name": GROUP, **_published(self.name), "deps": deps,
+                "kinds": {"python", "faiss", "parquet"}, "description": description,
+                "check_specs": [dg.AssetCheckSpec(name, asset=self.asset, blocking=True)
+                                for name in (self.listed_check, self.ranking_check)]}
+
 
 SIMILAR = ListTable(keys.SIMILAR_ITEMS, "similar_items", "product_id", "similar_product_id", "product lists",
                     "every_product_listed", "no_self_or_broken_ranking")
@@ -153,6 +161,22 @@ def _list_results(table: ListTable, lake: LakeResource, inputs: ListInputs, buil
                               metadata={**wrong_rows, "broken_lists": broken.height})
 
 
+def _build_context(context: dg.AssetExecutionContext, lake: LakeResource, table: ListTable,
+                   catalog: IndexedCatalog) -> dict:
+    """The arguments both list builders take besides their inputs: this build's id, the previous build's
+    lists (to refresh incrementally), and whether the index searches exactly."""
+    return {"build_id": context.run.run_id, "previous": previous_lists(lake, table.asset),
+            "exact_search": catalog.index_kind == "flat"}
+
+
+def _published_lists(context: dg.AssetExecutionContext, lake: LakeResource, table: ListTable,
+                     built: ListsBuild) -> ListsBuild:
+    """The built table written with the state it was built with."""
+    publish_lists(lake, table.asset, built.table, built.state)
+    context.log.info("%s: %s", table.name, built.plan.counts)
+    return built
+
+
 # --- assets ---------------------------------------------------------------------------------------
 @dg.asset(
     code_version="2026-12-07",
@@ -182,31 +206,20 @@ def gold_products(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.M
     })
 
 
-@dg.asset(
-    code_version="2026-12-07",
-    key=keys.SIMILAR_ITEMS, group_name=GROUP, **_published("similar_items"),
+@dg.asset(code_version="2026-12-07", **SIMILAR.asset_arguments(
     deps=[keys.GOLD_PRODUCTS, keys.FAISS_INDEX, keys.ITEM_EMBEDDINGS, keys.INTERACTION_SPLIT, keys.ALS_MODEL,
           keys.ITEM_TOWER_VECTORS, keys.HYBRID_WEIGHTS],
-    kinds={"python", "faiss", "parquet"},
     description="gold/similar_items.parquet: for every product the K most similar others (index candidates + "
-                "hybrid re-ranking of content, two-tower, ALS and popularity), with a reason; sorted by product_id, rank. "
-                "Incremental: only products whose list can have changed are recomputed (state/similar_items/).",
-    check_specs=[
-        dg.AssetCheckSpec("every_product_listed", asset=keys.SIMILAR_ITEMS, blocking=True),
-        dg.AssetCheckSpec("no_self_or_broken_ranking", asset=keys.SIMILAR_ITEMS, blocking=True),
-    ],
-)
+                "hybrid re-ranking of content, two-tower, ALS and popularity), with a reason; sorted by product_id, "
+                "rank. Incremental: only products whose list can have changed are recomputed (state/similar_items/)."))
 def similar_items(context: dg.AssetExecutionContext, config: SimilarItemsConfig, lake: LakeResource):
     started = time.perf_counter()
     inputs = load_list_inputs(SIMILAR.name, _list_sources(lake), config.history_splits, config.weights)
     context.log.info("similar_items signals: %s; weights %s", inputs.signals, inputs.weights)
     catalog = inputs.catalog
-    built = build_similar_items(catalog.products, catalog.content, catalog.search, tower=inputs.tower, als=inputs.als,
-                                history=inputs.history, config=config.settings(inputs.weights),
-                                build_id=context.run.run_id, previous=previous_lists(lake, SIMILAR.asset),
-                                exact_search=catalog.index_kind == "flat")
-    publish_lists(lake, SIMILAR.asset, built.table, built.state)
-    context.log.info("similar_items: %s", built.plan.counts)
+    built = _published_lists(context, lake, SIMILAR, build_similar_items(
+        catalog.products, catalog.content, catalog.search, tower=inputs.tower, als=inputs.als, history=inputs.history,
+        config=config.settings(inputs.weights), **_build_context(context, lake, SIMILAR, catalog)))
     table, products = built.table, catalog.products
     yield from _list_results(SIMILAR, lake, inputs, built, started, products["product_id"].to_list(),
                              {"self_rows": checks.self_recommendations(table).height}, {
@@ -218,20 +231,12 @@ def similar_items(context: dg.AssetExecutionContext, config: SimilarItemsConfig,
     })
 
 
-@dg.asset(
-    code_version="2026-12-07",
-    key=keys.USER_RECOMMENDATIONS, group_name=GROUP, **_published("user_recommendations"),
+@dg.asset(code_version="2026-12-07", **USER.asset_arguments(
     deps=[keys.GOLD_PRODUCTS, keys.FAISS_INDEX, keys.ITEM_EMBEDDINGS, keys.INTERACTION_SPLIT, keys.ALS_MODEL,
           keys.TWO_TOWER_MODEL, keys.ITEM_TOWER_VECTORS, keys.HYBRID_WEIGHTS],
-    kinds={"python", "faiss", "parquet"},
     description="gold/user_recommendations.parquet: for every user the K best products they do not have yet "
                 "(candidates from the index, ALS, two-tower, popularity; hybrid re-ranking), with a reason. "
-                "Incremental: only users whose list can have changed are recomputed (state/user_recommendations/).",
-    check_specs=[
-        dg.AssetCheckSpec("every_user_listed", asset=keys.USER_RECOMMENDATIONS, blocking=True),
-        dg.AssetCheckSpec("no_owned_or_broken_ranking", asset=keys.USER_RECOMMENDATIONS, blocking=True),
-    ],
-)
+                "Incremental: only users whose list can have changed are recomputed (state/user_recommendations/)."))
 def user_recommendations(context: dg.AssetExecutionContext, config: UserRecommendationsConfig,
                          lake: LakeResource):
     started = time.perf_counter()
@@ -241,12 +246,9 @@ def user_recommendations(context: dg.AssetExecutionContext, config: UserRecommen
                      "products)", inputs.signals, inputs.weights, inputs.weights_from, history.n_users,
                      history.rows_used, history.unknown_product_rows)
     catalog = inputs.catalog
-    built = build_user_recommendations(catalog.products, history, catalog.content, catalog.search, tower=inputs.tower,
-                                       als=inputs.als, config=config.settings(inputs.weights),
-                                       build_id=context.run.run_id, previous=previous_lists(lake, USER.asset),
-                                       exact_search=catalog.index_kind == "flat")
-    publish_lists(lake, USER.asset, built.table, built.state)
-    context.log.info("user_recommendations: %s", built.plan.counts)
+    built = _published_lists(context, lake, USER, build_user_recommendations(
+        catalog.products, history, catalog.content, catalog.search, tower=inputs.tower, als=inputs.als,
+        config=config.settings(inputs.weights), **_build_context(context, lake, USER, catalog)))
     table, products = built.table, catalog.products
     yield from _list_results(USER, lake, inputs, built, started, history.user_ids.tolist(),
                              {"owned_rows": checks.owned_recommendations(table, inputs.interactions).height}, {
@@ -344,11 +346,6 @@ def builds(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Material
     })
 
 
-def _first_key(con, table: str, column: str) -> str | None:
-    rows = con.execute(f'SELECT "{column}" FROM "{table}" LIMIT 1').fetchall()
-    return rows[0][0] if rows else None
-
-
 @dg.asset(
     code_version="2026-12-07",
     key=keys.WAREHOUSE, group_name=GROUP, freshness_policy=NIGHTLY_FRESHNESS,
@@ -368,18 +365,14 @@ def warehouse_duckdb(lake: LakeResource, warehouse: WarehouseResource):
     con = warehouse.connect_readonly()
     try:
         counts = {name: con.execute(f'SELECT count(*) FROM "{name}"').fetchall()[0][0] for name in published}
-        product, user, style = (_first_key(con, table, column) for table, column in (
+        product, user, style = (first_key(con, table, column) for table, column in (
             ("similar_items", "product_id"), ("user_recommendations", "user_id"), ("style_recommendations", "style")))
         answers = {
             "similar_items": con.sql(sql.SIMILAR_ITEMS, params=[product, 10]).pl(),
             "user_recommendations": con.sql(sql.USER_RECOMMENDATIONS, params=[user, 10]).pl(),
             "style_recommendations": con.sql(sql.STYLE_RECOMMENDATIONS, params=[style, None, 10]).pl(),
         }
-        lookups = []
-        for pid in con.execute("SELECT product_id FROM products USING SAMPLE 50 ROWS (reservoir, 1)").fetchall():
-            t0 = time.perf_counter()
-            con.execute(sql.SIMILAR_TOP10_POINT_LOOKUP, [pid[0]]).fetchall()
-            lookups.append((time.perf_counter() - t0) * 1000)
+        lookups = lookup_milliseconds(con, sql.SIMILAR_TOP10_POINT_LOOKUP)
     finally:
         con.close()
     answered = {name: frame.height > 0 and frame["reason"].null_count() == 0 for name, frame in answers.items()}

@@ -47,7 +47,7 @@ import polars as pl
 from recsys import storage
 from recsys.gold.schemas import TableBuild
 from recsys.recommend.candidates import RankedProposals, unique_per_row
-from recsys.topk import best_k_candidates
+from recsys.topk import DEFAULT_K, best_k_candidates
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,17 @@ REFRESH_BUFFER_SHARE = 0.25
 def refresh_buffer(size: int) -> int:
     """How many items a source searched with ``size`` proposals keeps beyond them."""
     return max(4, int(size * REFRESH_BUFFER_SHARE))
+
+
+@dataclass(frozen=True)
+class ListSettings:
+    """What a list table (similar_items, user_recommendations) is built with; each table's settings
+    add their own default weights."""
+
+    k: int = DEFAULT_K
+    candidates_per_source: int = 100      # candidates each source proposes per query
+    weights: Mapping[str, float] = field(default_factory=dict)   # re-ranking weight by signal
+    block_rows: int = 16_384              # queries scored at once
 
 
 @dataclass(frozen=True)
@@ -345,7 +356,8 @@ def _refresh_source(before: RankedProposals, today: np.ndarray, space: SourceVec
         # keeps the order by position, so ties settle as before.
         tagged = np.concatenate([np.where(positions[rows] >= 0, 2 * positions[rows] + rescored[rows], -1),
                                  np.where(extra_positions >= 0, 2 * extra_positions + 1, -1)], axis=1)
-        top_scores, top_tagged = best_k_candidates(np.concatenate([scores[rows], extra_scores], axis=1), tagged, width + 1)
+        top_scores, top_tagged = best_k_candidates(np.concatenate([scores[rows], extra_scores], axis=1), tagged,
+                                                   width + 1)
         top_positions = np.where(top_tagged >= 0, top_tagged >> 1, -1)
         kept_rescored = (top_tagged[:, :width] >= 0) & (top_tagged[:, :width] & 1 == 1)
         boundary = np.where(top_positions[:, size - 1] >= 0, top_scores[:, size - 1], -np.inf)
@@ -396,7 +408,8 @@ def _movers_reaching(space: SourceVectors, queries: np.ndarray, movers: np.ndarr
 
 
 def next_state(previous: ListState | None, plan: RefreshPlan, settings: str, query_ids: list[str],
-               query_hashes: list[str], item_ids: list[str], item_hashes: list[str], spaces: Mapping[str, SourceVectors],
+               query_hashes: list[str], item_ids: list[str], item_hashes: list[str],
+               spaces: Mapping[str, SourceVectors],
                searched: Mapping[str, RankedProposals]) -> ListState:
     """The state this build leaves: the new searches' proposals for the queries searched again
     (``searched``, rows in query order) and the refreshed ones (``plan.ranked``) for the others.

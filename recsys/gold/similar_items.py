@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from recsys.gold.list_refresh import (ListsBuild, PreviousLists, SourceVectors, merge_lists, next_state,
+from recsys.gold.list_refresh import (ListSettings, ListsBuild, PreviousLists, SourceVectors, merge_lists, next_state,
                                       plan_refresh, refresh_buffer, settings_hash)
 from recsys.gold.refresh_inputs import item_hashes
 from recsys.gold.schemas import GOLD_TABLES, conform
@@ -28,7 +28,7 @@ from recsys.vectors import AlignedVectors
 from recsys.recommend import (CandidateSource, History, RankedProposals, VectorSignal, candidates_with_proposals,
                               rerank)
 from recsys.recommend.reasons import similar_item_reasons
-from recsys.topk import DEFAULT_K, Exclusions, SearchFn
+from recsys.topk import Exclusions, SearchFn
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +37,8 @@ LISTS_CODE_VERSION = "1"     # bump when candidate generation, scoring or reason
 
 
 @dataclass(frozen=True)
-class SimilarItemsSettings:
-    k: int = DEFAULT_K
-    candidates_per_source: int = 100
+class SimilarItemsSettings(ListSettings):
     weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_SIMILAR_WEIGHTS))
-    block_rows: int = 16_384
 
 
 @dataclass(frozen=True)

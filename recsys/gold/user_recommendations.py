@@ -24,7 +24,7 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from recsys.gold.list_refresh import (ListsBuild, PreviousLists, SourceVectors, merge_lists, next_state,
+from recsys.gold.list_refresh import (ListSettings, ListsBuild, PreviousLists, SourceVectors, merge_lists, next_state,
                                       plan_refresh, refresh_buffer, settings_hash)
 from recsys.gold.refresh_inputs import item_hashes, user_hashes
 from recsys.gold.schemas import GOLD_TABLES, conform
@@ -32,7 +32,7 @@ from recsys.vectors import AlignedVectors
 from recsys.recommend import (CandidateSource, Candidates, History, RankedProposals, VectorSignal,
                              candidates_with_proposals, rerank)
 from recsys.recommend.reasons import user_reasons
-from recsys.topk import DEFAULT_K, SearchFn
+from recsys.topk import SearchFn
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +41,8 @@ LISTS_CODE_VERSION = "1"     # bump when candidate generation, scoring or reason
 
 
 @dataclass(frozen=True)
-class UserRecommendationsSettings:
-    k: int = DEFAULT_K
-    candidates_per_source: int = 100
+class UserRecommendationsSettings(ListSettings):
     weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_USER_WEIGHTS))
-    block_rows: int = 16_384
     users_per_block: int = 65_536     # users taken from search to table rows at once
 
 
@@ -151,11 +148,13 @@ def user_signals(history: History, content: AlignedVectors, content_search: Sear
             signal = VectorSignal(name, space.users.vectors, space.items.vectors, space.users.known, space.items.known)
             signals.append(signal)
             spaces[name] = space.items
-            sources[name] = SourceVectors(space.users.vectors, space.items.vectors, size, space.users.known, space.items.known)
+            sources[name] = SourceVectors(space.users.vectors, space.items.vectors, size, space.users.known,
+                                          space.items.known)
             searches[name] = (signal.search(), space.users.vectors)
     popularity = history.popularity_signal()
     signals.append(popularity)
-    sources["popularity"] = SourceVectors(np.ones((history.n_users, 1), np.float32), popularity.values[:, None], config.k)
+    sources["popularity"] = SourceVectors(np.ones((history.n_users, 1), np.float32), popularity.values[:, None],
+                                          config.k)
     searches["popularity"] = (popularity.search(), np.zeros((history.n_users, 0), np.float32))
     return UserSignals(profiles, signals, spaces, sources, searches)
 

@@ -57,7 +57,7 @@ class VectorSpec:
 
 @dataclass(frozen=True)
 class IndexConfig:
-    exact_max_items: int = 250_000   # exact flat search up to here (a full pass is ~1 ms per query at 250k x 512)
+    exact_max_items: int = 250_000   # exact flat search up to here, while a full pass per query stays cheap
     hnsw_m: int = 32
     hnsw_ef_construction: int = 200
     target_recall: float = 0.95

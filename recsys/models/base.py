@@ -70,8 +70,8 @@ def top_k_columns(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     Wide rows are prefiltered: the k blocks of ``TOP_K_BLOCK`` columns with the largest maxima
     hold the row's k largest scores (any column outside them is at most the k-th largest block
     maximum, and each chosen block holds a score at least that large), so the exact top-k runs on
-    k * TOP_K_BLOCK candidates. Block maxima are one vectorised pass; torch.topk over a whole wide row costs
-    about three times as much, and numpy's argpartition more still. Ties may resolve either way.
+    k * TOP_K_BLOCK candidates. Block maxima are one vectorised pass, cheaper than torch.topk or numpy's
+    argpartition over the whole wide row (benchmarks/design_measurements.md). Ties may resolve either way.
     """
     import torch
 
@@ -232,7 +232,7 @@ class Recommender(ABC):
         (build / "config.json").write_text(json.dumps(config, indent=2, default=_json_default))
         tables = {"users": _table({"user_id": self.user_ids}, self._user_columns()),
                   "items": _table({"product_id": self.item_ids}, self._item_columns())}
-        for name, table in tables.items():   # lz4: float vectors barely compress; zstd: 2x the time, ~10% smaller
+        for name, table in tables.items():   # lz4: float vectors barely compress, so zstd's extra time buys little
             table.write_parquet(build / f"{name}.parquet", compression="lz4")
         sp.save_npz(build / "seen.npz", self.seen.astype(np.float32), compressed=False)   # zlib: slow, small gain
         self._save_extra(build)

@@ -67,8 +67,8 @@ def train_als(split: pl.DataFrame, params: ALSParams, probe: ProbeSettings = Pro
               curve_every: int = 0) -> StageResult:
     """ALS on the train split (warm users and items), its validation metrics, and popularity on
     the same probe for reference. ``curve_every`` > 0 also ranks the probe after every n-th
-    iteration (the validation curve); each point costs about what the final ranking costs, 4% of
-    a 15-iteration fit at the sample scale, so the default ranks only once, at the end."""
+    iteration (the validation curve); each point costs what the final ranking costs, so the
+    default ranks only once, at the end."""
     started = time.perf_counter()
     train = Interactions.from_events(split_part(split, "train"))
     # Validation items outside the train item set cannot be ranked by ALS, but they still count
