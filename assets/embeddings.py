@@ -12,9 +12,10 @@ from assets import keys, metadata
 from assets.defaults import field_default, from_config
 from assets.retrain_config import RetrainConfig, decision_metadata
 from recsys import retraining, storage
-from recsys.embeddings import (Encoder, EmbeddingBuild, FusionWeights, TowerConfig, TowerFitSettings, TrainingConfig,
+from recsys.embeddings import (Encoder, EmbeddingBuild, FusionWeights, TowerParams, TowerFitSettings, TowerTrainingParams,
                                build_item_embeddings)
 from recsys.embeddings.item_table import validate_item_embeddings
+from recsys.embeddings.plots import tower_curve_figure
 from recsys.embeddings.image_tower import write_skipped
 from recsys.embeddings.tower_fit import (TEXT_VECTORS_FILE, PairMinimum, TooFewPairs, fit_image_tower,
                                          save_fitted_tower, saved_tower, too_few_pairs, training_data, training_pairs)
@@ -28,15 +29,15 @@ METRIC_COLUMNS = ["text_to_image@1", "text_to_image@5", "text_to_image@10", "ima
 
 
 class ImageTowerConfig(dg.Config):
-    epochs: int = field_default(TrainingConfig, "epochs")
-    batch_size: int = field_default(TrainingConfig, "batch_size")
-    learning_rate: float = field_default(TrainingConfig, "learning_rate")
-    seed: int = field_default(TrainingConfig, "seed")
+    epochs: int = field_default(TowerTrainingParams, "epochs")
+    batch_size: int = field_default(TowerTrainingParams, "batch_size")
+    learning_rate: float = field_default(TowerTrainingParams, "learning_rate")
+    seed: int = field_default(TowerTrainingParams, "seed")
     """Seeds the weights, batch order, augmentation and the held-out choice: same seed, same tower."""
     heldout_pairs: int = field_default(TowerFitSettings, "heldout_pairs")
     """Myntra (image, text) pairs kept out of training and scored (at most 20% of them on small catalogs)."""
-    input_height: int = field_default(TowerConfig, "input_height")
-    input_width: int = field_default(TowerConfig, "input_width")
+    input_height: int = field_default(TowerParams, "input_height")
+    input_width: int = field_default(TowerParams, "input_width")
     min_training_pairs: int = PairMinimum.training
     """Fewest (image, text) pairs to train on. Below it (or min_heldout_pairs) no tower is trained and every
     product is embedded from its text alone: trained on a few dozen pairs, the tower and the ridge baseline
@@ -51,7 +52,7 @@ class ImageTowerConfig(dg.Config):
 
     def settings(self) -> TowerFitSettings:
         return TowerFitSettings(
-            tower=from_config(TowerConfig, self), training=from_config(TrainingConfig, self),
+            tower=from_config(TowerParams, self), training=from_config(TowerTrainingParams, self),
             heldout_pairs=self.heldout_pairs, heldout_seed=self.seed)
 
 
@@ -61,33 +62,6 @@ def _metrics_table(metrics: dict[str, dict[str, float]]) -> dg.MarkdownMetadataV
     for model, values in metrics.items():
         lines.append(f"| {model} | " + " | ".join(f"{values[c]:.3f}" if c in values else "" for c in columns) + " |")
     return dg.MetadataValue.md("\n".join(lines))
-
-
-def _curve_plot(summary: dict) -> dg.MarkdownMetadataValue:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    curve = summary["curve"]
-    epochs = [r["epoch"] for r in curve]
-    fig, left = plt.subplots(figsize=(7, 3.6))
-    left.plot(epochs, [r["loss"] for r in curve], "o-", color="tab:gray", label="training loss")
-    left.set_xlabel("epoch")
-    left.set_ylabel("InfoNCE loss")
-    right = left.twinx()
-    for metric, colour in (("text_to_image@10", "tab:blue"), ("zero_shot_accuracy", "tab:orange")):
-        if curve and metric in curve[0]["heldout"]:
-            right.plot(epochs, [r["heldout"][metric] for r in curve], "s-", color=colour, label=f"held-out {metric}")
-            ridge = summary["metrics"].get("ridge", {}).get(metric)
-            if ridge is not None:
-                right.axhline(ridge, color=colour, linestyle=":", label=f"ridge baseline {metric}")
-    right.set_ylim(0, 1)
-    handles = left.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
-    left.legend(handles, [h.get_label() for h in handles], fontsize=7, loc="center right")
-    left.set_title(f"image tower: {summary['train_pairs']} training pairs, {summary['heldout_pairs']} held out "
-                   "(curve before the text-memory readout)", fontsize=9)
-    return metadata.png(fig)
 
 
 def _tower_result(summary: dict, version: str, decision: retraining.RetrainDecision, seconds: float,
@@ -112,7 +86,7 @@ def _tower_result(summary: dict, version: str, decision: retraining.RetrainDecis
             "epochs": summary["epochs"], "device": summary["device"], "precision": summary["precision"],
             "threads": summary["threads"], "ridge_alpha": summary.get("ridge_alpha"),
             "readout": {k: v for k, v in (summary.get("readout") or {}).items() if k != "scores"},
-            "training_curve": _curve_plot(summary),
+            "training_curve": metadata.png(tower_curve_figure(summary)),
             "seconds": round(seconds, 1),
             "path": dg.MetadataValue.path(str(lake.path(keys.IMAGE_TOWER))),
         },

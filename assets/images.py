@@ -3,12 +3,12 @@
 import time
 
 import dagster as dg
-import numpy as np
 import polars as pl
 
 from assets import image_checks, keys, metadata
+from assets.defaults import field_default
 from recsys.images import ImageStore, primary_images, status_counts, update_image_cache
-from recsys.images.cache import CacheResult
+from recsys.images.cache import CacheResult, CacheSettings
 from recsys.images.contact_sheet import contact_sheet
 from recsys.images.health import counts_by_origin, local_failures_by_status, local_image_loss, manifest_health
 from resources import LakeResource
@@ -21,7 +21,7 @@ CONTACT_SHEET_IMAGES = 12
 class ImageShardConfig(dg.Config):
     """What a run of the cache over catalog shards takes (images/manifest_shards)."""
 
-    retry_after_hours: float = 6.0
+    retry_after_hours: float = field_default(CacheSettings, "retry_after").total_seconds() / 3600
     """Retryable failures (unreachable, timeout, server_error, error) are retried by runs at least this much later."""
     refetch: list[str] = []
     """Statuses to process again regardless, e.g. ["too_large"] after raising max_bytes, ["refused"] after
@@ -37,7 +37,7 @@ class ImageShardConfig(dg.Config):
 class ImageCacheConfig(ImageShardConfig):
     """The full run (images/manifest): also prunes, and checks the remote images."""
 
-    prune_orphans: bool = True
+    prune_orphans: bool = field_default(CacheSettings, "prune_orphans")
     """Delete stored files that no manifest row (the full one or a shard's) points to any more."""
     max_remote_failure_rate: float = 0.2
     """Warning check: share of answered remote URLs whose answer is not a usable image."""
@@ -155,9 +155,4 @@ def _contact_sheet(lake: LakeResource, primary: pl.DataFrame):
     sheet = contact_sheet([(pid, lake.path(path)) for pid, path in sample.select("product_id", "image_path").iter_rows()])
     if sheet is None:
         return "no readable cached image"
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(sheet.width / 90, sheet.height / 90))
-    axis.imshow(np.asarray(sheet))
-    axis.axis("off")
-    return metadata.png(figure)
+    return metadata.picture(sheet)

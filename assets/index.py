@@ -14,7 +14,7 @@ from assets import keys, metadata
 from assets.defaults import field_default, from_config
 from recsys.evaluation.tuning import load_tuned, tuned_image_weight
 from recsys.gold.model_inputs import FUSED_COLUMN, with_fusion
-from recsys.index import IndexConfig, build_from_embeddings
+from recsys.index import IndexSettings, build_from_embeddings
 from resources import LakeResource
 
 GROUP = "index"
@@ -24,17 +24,17 @@ class FaissIndexConfig(dg.Config):
     vector_column: str = FUSED_COLUMN
     """Which item_embeddings column to index (fused_vector, image_vector or text_vector). fused_vector is
     re-fused with the tuned text/image weights of models/hybrid_weights when they exist."""
-    exact_max_items: int = field_default(IndexConfig, "exact_max_items")
+    exact_max_items: int = field_default(IndexSettings, "exact_max_items")
     """Exact flat inner-product search up to this many items; HNSW above."""
-    hnsw_m: int = field_default(IndexConfig, "hnsw_m")
-    hnsw_ef_construction: int = field_default(IndexConfig, "hnsw_ef_construction")
-    target_recall: float = field_default(IndexConfig, "target_recall")
+    hnsw_m: int = field_default(IndexSettings, "hnsw_m")
+    hnsw_ef_construction: int = field_default(IndexSettings, "hnsw_ef_construction")
+    target_recall: float = field_default(IndexSettings, "target_recall")
     """HNSW efSearch is raised until recall@10 against exact search reaches this (blocking check)."""
-    recall_queries: int = field_default(IndexConfig, "recall_queries")
+    recall_queries: int = field_default(IndexSettings, "recall_queries")
     """Catalog items used as queries to measure HNSW recall."""
 
-    def to_index_config(self) -> IndexConfig:
-        return from_config(IndexConfig, self)
+    def settings(self) -> IndexSettings:
+        return from_config(IndexSettings, self)
 
 
 def _neighbour_examples(index, names: dict[str, str], count: int = 5, k: int = 5) -> dg.MarkdownMetadataValue:
@@ -69,7 +69,7 @@ def faiss_index(context: dg.AssetExecutionContext, config: FaissIndexConfig, lak
     image_weight = (tuned_image_weight(load_tuned(lake.path(keys.HYBRID_WEIGHTS)))
                     if config.vector_column == FUSED_COLUMN else None)
     index, left_out = build_from_embeddings(with_fusion(embeddings, image_weight), config.vector_column,
-                                            config.to_index_config(), image_weight=image_weight)
+                                            config.settings(), image_weight=image_weight)
     index.save(lake.path(keys.FAISS_INDEX))
     manifest = index.manifest
     fusion = ("as stored" if image_weight is None

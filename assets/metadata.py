@@ -87,3 +87,17 @@ def named_sample(table: pl.DataFrame, products: pl.DataFrame, key: str, item: st
     columns = [c for c in [*sort_by, "for_product", "rank", "recommended", "score", "reason", "model"]
                if c in sample.columns]
     return preview(sample.sort([*sort_by, "rank"]).select(columns), rows=lists * rows)
+
+
+def picture(image) -> dg.MarkdownMetadataValue:
+    """A PIL image (a contact sheet) embedded like a plot, at its own size."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    figure, axis = plt.subplots(figsize=(image.width / 90, image.height / 90))
+    axis.imshow(np.asarray(image))
+    axis.axis("off")
+    return png(figure)

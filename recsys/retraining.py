@@ -13,12 +13,14 @@ user from their history) instead of retraining. A model is retrained when
 - or a user forces it.
 
 Between retrains, every table is exactly what a full rebuild would produce *with the same pinned
-models*; that is the property the incremental tests check. Each model directory keeps a
+models*; that is the property the incremental tests check. Each model folder keeps a
 ``training_record.json`` (settings hash, trained_at) and ``training_keys.parquet`` (one row per
-training key) so the next build can decide.
+training key) so the next build can decide; a stage whose result is not a folder of its own (the
+tuned weights, one JSON file; the evaluation, tables among the published gold tables) keeps them in
+its ``state/`` folder instead.
 
-``fit_or_pin`` is the one way a stage does this: decide, then reuse the pinned result or fit a new
-one, and record what the new one was fitted on in the folder it was saved to.
+``fit_or_pin`` is the one way every stage does this: decide, then reuse the pinned result or fit a
+new one and record what it was fitted on, written together with it.
 """
 
 from __future__ import annotations

@@ -33,10 +33,10 @@ import torch
 
 from recsys.embeddings.alignment_metrics import ZERO_SHOT_PROMPT, alignment_report, zero_shot_accuracy
 from recsys.embeddings.baselines import RidgeBaseline, embed_with, random_tower_vectors
-from recsys.embeddings.contrastive import TrainedTower, TrainingConfig, train_image_tower
+from recsys.embeddings.contrastive import TrainedTower, TowerTrainingParams, train_image_tower
 from recsys.embeddings.image_preprocess import tower_thumbnail
 from recsys import storage
-from recsys.embeddings.image_tower import CONFIG_FILE, TowerConfig
+from recsys.embeddings.image_tower import CONFIG_FILE, TowerParams
 from recsys.embeddings.minilm import MiniLMTextEncoder
 from recsys.embeddings.prefetch import prefetch_batches
 from recsys.embeddings.product_text import product_texts
@@ -51,8 +51,8 @@ FIT_CODE_VERSION = "3"
 
 @dataclass(frozen=True)
 class TowerFitSettings:
-    tower: TowerConfig = field(default_factory=TowerConfig)
-    training: TrainingConfig = field(default_factory=TrainingConfig)
+    tower: TowerParams = field(default_factory=TowerParams)
+    training: TowerTrainingParams = field(default_factory=TowerTrainingParams)
     heldout_pairs: int = 300
     heldout_source: str = "myntra_styles"
     heldout_seed: int = 0
