@@ -9,7 +9,7 @@ Validation relevance, all NDCG@k:
 - ``co_interaction``: for sampled products, what their validation users also had (validation split);
 - ``attributes``: same article type, gender and colour, for sampled products of the validation half.
 Objectives of different scales are combined by their geometric mean, so each counts by its
-relative change (co-interaction NDCG is ~0.01, attribute NDCG ~0.5 here); a relevance definition
+relative change (co-interaction NDCG is far smaller than attribute NDCG); a relevance definition
 with no query on this lake is left out of the mean.
 
 1. Fusion: for each image weight of ``FUSION_GRID`` the fused vectors are re-mixed and the content
