@@ -1,6 +1,5 @@
 """Item embeddings: the image tower trained on the catalog, and every product's image/text/fused vectors."""
 
-import json
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -10,34 +9,35 @@ import dagster as dg
 import polars as pl
 
 from assets import keys, metadata
+from assets.defaults import field_default, from_config
 from assets.retrain_config import RetrainConfig, decision_metadata
 from recsys import retraining, storage
-from recsys.embeddings import (Encoder, EmbeddingBuild, FusionWeights, TowerConfig, TowerFitSettings, TrainingConfig,
+from recsys.embeddings import (Encoder, EmbeddingBuild, FusionWeights, TowerParams, TowerFitSettings, TowerTrainingParams,
                                build_item_embeddings)
 from recsys.embeddings.item_table import validate_item_embeddings
-from recsys.embeddings.image_tower import CONFIG_FILE, write_skipped
-from recsys.embeddings.tower_fit import (PairMinimum, TooFewPairs, fit_image_tower, too_few_pairs, training_data,
-                                         training_pairs)
+from recsys.embeddings.plots import tower_curve_figure
+from recsys.embeddings.image_tower import write_skipped
+from recsys.embeddings.tower_fit import (TEXT_VECTORS_FILE, PairMinimum, TooFewPairs, fit_image_tower,
+                                         save_fitted_tower, saved_tower, too_few_pairs, training_data, training_pairs)
 from recsys.images import primary_images
 from resources import LakeResource
 from resources.encoders import EncoderResource
 
-TOWER_TEXT_VECTORS = "text_vectors.parquet"      # in the tower's folder: the training texts' vectors, reused
 GROUP = "embeddings"
 METRIC_COLUMNS = ["text_to_image@1", "text_to_image@5", "text_to_image@10", "image_to_text@1", "image_to_text@5",
                   "image_to_text@10", "zero_shot_accuracy"]
 
 
 class ImageTowerConfig(dg.Config):
-    epochs: int = 10
-    batch_size: int = 256
-    learning_rate: float = 3e-3
-    seed: int = 0
+    epochs: int = field_default(TowerTrainingParams, "epochs")
+    batch_size: int = field_default(TowerTrainingParams, "batch_size")
+    learning_rate: float = field_default(TowerTrainingParams, "learning_rate")
+    seed: int = field_default(TowerTrainingParams, "seed")
     """Seeds the weights, batch order, augmentation and the held-out choice: same seed, same tower."""
-    heldout_pairs: int = 300
+    heldout_pairs: int = field_default(TowerFitSettings, "heldout_pairs")
     """Myntra (image, text) pairs kept out of training and scored (at most 20% of them on small catalogs)."""
-    input_height: int = 64
-    input_width: int = 48
+    input_height: int = field_default(TowerParams, "input_height")
+    input_width: int = field_default(TowerParams, "input_width")
     min_training_pairs: int = PairMinimum.training
     """Fewest (image, text) pairs to train on. Below it (or min_heldout_pairs) no tower is trained and every
     product is embedded from its text alone: trained on a few dozen pairs, the tower and the ridge baseline
@@ -52,9 +52,7 @@ class ImageTowerConfig(dg.Config):
 
     def settings(self) -> TowerFitSettings:
         return TowerFitSettings(
-            tower=TowerConfig(input_height=self.input_height, input_width=self.input_width),
-            training=TrainingConfig(epochs=self.epochs, batch_size=self.batch_size,
-                                    learning_rate=self.learning_rate, seed=self.seed),
+            tower=from_config(TowerParams, self), training=from_config(TowerTrainingParams, self),
             heldout_pairs=self.heldout_pairs, heldout_seed=self.seed)
 
 
@@ -64,33 +62,6 @@ def _metrics_table(metrics: dict[str, dict[str, float]]) -> dg.MarkdownMetadataV
     for model, values in metrics.items():
         lines.append(f"| {model} | " + " | ".join(f"{values[c]:.3f}" if c in values else "" for c in columns) + " |")
     return dg.MetadataValue.md("\n".join(lines))
-
-
-def _curve_plot(summary: dict) -> dg.MarkdownMetadataValue:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    curve = summary["curve"]
-    epochs = [r["epoch"] for r in curve]
-    fig, left = plt.subplots(figsize=(7, 3.6))
-    left.plot(epochs, [r["loss"] for r in curve], "o-", color="tab:gray", label="training loss")
-    left.set_xlabel("epoch")
-    left.set_ylabel("InfoNCE loss")
-    right = left.twinx()
-    for metric, colour in (("text_to_image@10", "tab:blue"), ("zero_shot_accuracy", "tab:orange")):
-        if curve and metric in curve[0]["heldout"]:
-            right.plot(epochs, [r["heldout"][metric] for r in curve], "s-", color=colour, label=f"held-out {metric}")
-            ridge = summary["metrics"].get("ridge", {}).get(metric)
-            if ridge is not None:
-                right.axhline(ridge, color=colour, linestyle=":", label=f"ridge baseline {metric}")
-    right.set_ylim(0, 1)
-    handles = left.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
-    left.legend(handles, [h.get_label() for h in handles], fontsize=7, loc="center right")
-    left.set_title(f"image tower: {summary['train_pairs']} training pairs, {summary['heldout_pairs']} held out "
-                   "(curve before the text-memory readout)", fontsize=9)
-    return metadata.png(fig)
 
 
 def _tower_result(summary: dict, version: str, decision: retraining.RetrainDecision, seconds: float,
@@ -115,7 +86,7 @@ def _tower_result(summary: dict, version: str, decision: retraining.RetrainDecis
             "epochs": summary["epochs"], "device": summary["device"], "precision": summary["precision"],
             "threads": summary["threads"], "ridge_alpha": summary.get("ridge_alpha"),
             "readout": {k: v for k, v in (summary.get("readout") or {}).items() if k != "scores"},
-            "training_curve": _curve_plot(summary),
+            "training_curve": metadata.png(tower_curve_figure(summary)),
             "seconds": round(seconds, 1),
             "path": dg.MetadataValue.path(str(lake.path(keys.IMAGE_TOWER))),
         },
@@ -187,47 +158,36 @@ def image_tower(context: dg.AssetExecutionContext, config: ImageTowerConfig, lak
             metadata={"skipped": "encoder backend 'clip' does not use the image tower"},
             check_results=[dg.AssetCheckResult(check_name=name, passed=True, description="skipped: clip backend")
                            for name in ("aligned_better_than_random", "beats_ridge_baseline", "tower_trained")])
-    products = lake.read(keys.SILVER_PRODUCTS)
-    pairs = training_pairs(products, primary_images(lake.read(keys.IMAGE_MANIFEST)), lake.root_path)
-    settings = config.settings()
-    if reason := too_few_pairs(pairs, settings, config.minimum()):
+    pairs = training_pairs(lake.read(keys.SILVER_PRODUCTS), primary_images(lake.read(keys.IMAGE_MANIFEST)),
+                           lake.root_path)
+    if reason := too_few_pairs(pairs, config.settings(), config.minimum()):
         return _skipped_tower(context, reason, target, pairs.height)
-    data = training_data(pairs, encoder.text_encoder_id(), settings)
-    decision = retraining.decide(target, data, config.retrain.policy())
-    saved = None if decision.retrain else _saved_tower(target)
-    if saved is not None:
-        context.log.info("reusing the saved tower: %s", decision.reason)
-        return _tower_result(*saved, decision, time.perf_counter() - started, lake)
-    context.log.info("training a new tower: %s", decision.reason)
-    text_encoder = encoder.text_encoder()
-    context.log.info("training on %d pairs (load average %s)", pairs.height, os.getloadavg())
+    data = training_data(pairs, encoder.text_encoder_id(), config.settings())
     try:
-        fit = fit_image_tower(pairs, text_encoder, settings, device=encoder.resolved_device(), threads=encoder.threads,
-                              decode_workers=max(encoder.decode_workers, encoder.threads), precision=encoder.precision,
-                              minimum=config.minimum())
+        outcome = retraining.fit_or_pin(target, data, config.retrain.policy(), pinned=lambda: saved_tower(target),
+                                        fit=lambda record: _fit_tower(context, config, encoder, pairs, target, record))
     except TooFewPairs as too_few:
         return _skipped_tower(context, str(too_few), target, pairs.height)
+    context.log.info("%s: %s", "trained a new tower" if outcome.fitted else "reused the saved tower",
+                     outcome.decision.reason)
+    return _tower_result(*outcome.result, outcome.decision, time.perf_counter() - started, lake)
+
+
+def _fit_tower(context: dg.AssetExecutionContext, config: ImageTowerConfig, encoder: EncoderResource,
+               pairs: pl.DataFrame, target: Path, record) -> tuple[dict, str]:
+    """Train a tower on ``pairs`` and save it with its record: its summary and version."""
+    context.log.info("training on %d pairs (load average %s)", pairs.height, os.getloadavg())
+    fit = fit_image_tower(pairs, encoder.text_encoder(), config.settings(), device=encoder.resolved_device(),
+                          threads=encoder.threads, decode_workers=max(encoder.decode_workers, encoder.threads),
+                          precision=encoder.precision, minimum=config.minimum())
     summary = {**fit.summary(), "load_average_at_start": os.getloadavg()}
-    stage = storage.staging_dir(target)
-    version = fit.trained.tower.save_pretrained(stage, training=summary)
-    storage.write_parquet_atomic(fit.text_vectors, stage / TOWER_TEXT_VECTORS)
-    retraining.write_record(stage, data)
-    storage.replace_dir_atomic(stage, target)
-    return _tower_result(summary, version, decision, time.perf_counter() - started, lake)
-
-
-def _saved_tower(target: Path) -> tuple[dict, str] | None:
-    """The saved tower's training summary and version, read together; None when there is none."""
-    with storage.reading_dir(target):
-        if not (target / CONFIG_FILE).exists():
-            return None
-        return json.loads((target / CONFIG_FILE).read_text())["training"], (target / "version").read_text().strip()
+    return summary, save_fitted_tower(fit, summary, target, record)
 
 
 class ItemEmbeddingsConfig(dg.Config):
-    image_weight: float = 0.5
+    image_weight: float = field_default(FusionWeights, "image")
     """Weight of the image vector in the fused vector (products with both)."""
-    text_weight: float = 0.5
+    text_weight: float = field_default(FusionWeights, "text")
     """Weight of the text vector in the fused vector (products with both)."""
 
 
@@ -236,7 +196,7 @@ def product_embedder(lake: LakeResource, model: Encoder,
     """``build_item_embeddings`` bound to the lake, the text vectors the tower's training encoded
     (read once, here) and the fusion weights: ``embed(products, images, previous, shards=())``,
     ``images`` being the products' ``primary_images`` (of the full manifest, or of a shard's)."""
-    tower_vectors = lake.path(keys.IMAGE_TOWER) / TOWER_TEXT_VECTORS
+    tower_vectors = lake.path(keys.IMAGE_TOWER) / TEXT_VECTORS_FILE
     reusable = storage.read_parquet(tower_vectors) if tower_vectors.exists() else None
     weights = FusionWeights(image=config.image_weight, text=config.text_weight)
 
@@ -285,37 +245,44 @@ def item_embeddings(context: dg.AssetExecutionContext, config: ItemEmbeddingsCon
                      table.height, build.texts_encoded, build.images_encoded, build.texts_reused,
                      build.images_reused, build.seconds)
     problems = validate_item_embeddings(table, products["product_id"])
-    has_image, has_text = table["has_image"], table["has_text"]
     images_check = _cached_images_check(table, model.no_images_reason)
     if not images_check.passed:
         context.log.warning("item embeddings: %s", images_check.description)
     return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": table.height,
-            **model.describe(),
-            "with_image": int(has_image.sum()), "with_text": int(has_text.sum()),
-            "text_only": int((has_text & ~has_image).sum()), "image_only": int((has_image & ~has_text).sum()),
-            "outcome": f"encoded {build.texts_encoded} texts + {build.images_encoded} images, reused "
-                       f"{build.texts_reused} + {build.images_reused}",
-            "texts_encoded": build.texts_encoded, "texts_reused": build.texts_reused,
-            "images_encoded": build.images_encoded, "images_reused": build.images_reused,
-            "image_failures": metadata.counts(build.image_failures, "error", "images"),
-            "text_items_per_second": round(build.text_items_per_second, 1),
-            "image_items_per_second": round(build.image_items_per_second, 1),
-            "image_decode_wait_seconds": round(build.decode_wait_seconds, 2),
-            "fusion_weights": {"image": config.image_weight, "text": config.text_weight},
-            "image_side": model.no_images_reason or model.image_encoder_id,
-            "threads": encoder.threads, "device": encoder.resolved_device(),
-            "seconds": round(build.seconds, 1),
-            "preview": metadata.preview(table, ["product_id", "has_image", "has_text", "encoder", "encoder_version",
-                                                "content_key", "image_error"]),
-            "path": dg.MetadataValue.path(str(lake.table_path(keys.ITEM_EMBEDDINGS))),
-        },
+        metadata={**_embeddings_metadata(build, model, encoder, config),
+                  "path": dg.MetadataValue.path(str(lake.table_path(keys.ITEM_EMBEDDINGS)))},
         check_results=[dg.AssetCheckResult(
             check_name="vectors_complete_and_normalized", passed=not problems,
             description="; ".join(problems) or "all products present, all vectors unit length",
             metadata={"problems": len(problems)}), images_check],
     )
+
+
+def _embeddings_metadata(build: EmbeddingBuild, model: Encoder, encoder: EncoderResource,
+                         config: ItemEmbeddingsConfig) -> dict:
+    """What the UI shows of an item-embeddings build: coverage, what was encoded or reused, throughput."""
+    table = build.table
+    has_image, has_text = table["has_image"], table["has_text"]
+    return {
+        "dagster/row_count": table.height,
+        **model.describe(),
+        "with_image": int(has_image.sum()), "with_text": int(has_text.sum()),
+        "text_only": int((has_text & ~has_image).sum()), "image_only": int((has_image & ~has_text).sum()),
+        "outcome": f"encoded {build.texts_encoded} texts + {build.images_encoded} images, reused "
+                   f"{build.texts_reused} + {build.images_reused}",
+        "texts_encoded": build.texts_encoded, "texts_reused": build.texts_reused,
+        "images_encoded": build.images_encoded, "images_reused": build.images_reused,
+        "image_failures": metadata.counts(build.image_failures, "error", "images"),
+        "text_items_per_second": round(build.text_items_per_second, 1),
+        "image_items_per_second": round(build.image_items_per_second, 1),
+        "image_decode_wait_seconds": round(build.decode_wait_seconds, 2),
+        "fusion_weights": {"image": config.image_weight, "text": config.text_weight},
+        "image_side": model.no_images_reason or model.image_encoder_id,
+        "threads": encoder.threads, "device": encoder.resolved_device(),
+        "seconds": round(build.seconds, 1),
+        "preview": metadata.preview(table, ["product_id", "has_image", "has_text", "encoder", "encoder_version",
+                                            "content_key", "image_error"]),
+    }
 
 
 def _cached_images_check(table: pl.DataFrame, no_images_reason: str | None) -> dg.AssetCheckResult:

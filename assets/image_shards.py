@@ -12,16 +12,15 @@ shard's manifest. The embed_shards job runs both, image shard first:
 """
 
 import time
-from collections import Counter
 
 import dagster as dg
-import polars as pl
 
 from assets import image_checks, keys, metadata
 from assets.catalog_shards import CATALOG_SHARDS, SHARD_BACKFILL, SHARD_COUNT
 from assets.images import GROUP, ImageShardConfig
-from recsys.embeddings.shards import products_in_shard
-from recsys.images import ImageStore, manifest_file, status_counts, update_image_cache
+from recsys.images import ImageStore, manifest_file, status_counts
+from recsys.images.cache import CacheResult
+from recsys.images.shards import update_shard_caches
 from recsys.images.health import local_image_loss, manifest_health
 from resources import LakeResource
 from resources.images import ImageFetcherResource
@@ -44,42 +43,35 @@ from resources.images import ImageFetcherResource
 def image_manifest_shards(context: dg.AssetExecutionContext, config: ImageShardConfig, lake: LakeResource,
                           image_fetcher: ImageFetcherResource) -> dg.MaterializeResult:
     started = time.perf_counter()
-    catalog = lake.read(keys.SILVER_PRODUCTS).select("product_id", "image_urls")
     store = ImageStore(lake.root_path)
-    settings = image_fetcher.cache_settings(config.retry_after_hours, config.refetch, prune_orphans=False)
-    local = image_fetcher.local_files(lake.root_path)
-    manifests, shard_products, this_run, written = [], [], Counter(), 0
+
+    def shard_done(shard: str, result: CacheResult) -> None:
+        stats = result.stats
+        context.log.info("shard %s: %d rows, %d reused, %d local and %d remote processed (%.1fs so far)", shard,
+                         stats.rows, stats.reused, stats.local_processed, stats.remote_processed,
+                         time.perf_counter() - started)
+
     with image_fetcher.http() as http:
-        for shard in context.partition_keys:
-            shard_products.append(products_in_shard(catalog, shard, SHARD_COUNT))
-            result = update_image_cache(
-                shard_products[-1], store=store, local=local, remote=http,
-                settings=settings, shard=shard,
-                on_progress=lambda progress, shard=shard: context.log.info("images, shard %s: %s", shard, progress))
-            stats = result.stats
-            manifests.append(result.manifest)
-            written += result.manifest_written
-            this_run.update({"reused from the manifests": stats.reused, "local files read": stats.local_processed,
-                             "remote URLs handled": stats.remote_processed, "HTTP requests": stats.requests,
-                             "images decoded": stats.normalized})
-            context.log.info("shard %s: %d rows, %d reused, %d local and %d remote processed (%.1fs so far)", shard,
-                             stats.rows, stats.reused, stats.local_processed, stats.remote_processed,
-                             time.perf_counter() - started)
-    manifest = pl.concat(manifests)
+        run = update_shard_caches(
+            lake.read(keys.SILVER_PRODUCTS).select("product_id", "image_urls"), context.partition_keys, SHARD_COUNT,
+            store=store, local=image_fetcher.local_files(lake.root_path), remote=http,
+            settings=image_fetcher.cache_settings(config.retry_after_hours, config.refetch, prune_orphans=False),
+            on_progress=lambda shard, progress: context.log.info("images, shard %s: %s", shard, progress),
+            on_shard=shard_done)
+    manifest, work = run.manifest, run.work
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": manifest.height, "shards": ", ".join(context.partition_keys),
-            "outcome": f"{this_run['reused from the manifests']} reused, {this_run['local files read']} local and "
-                       f"{this_run['remote URLs handled']} remote processed in {len(manifests)} shards",
-            "images_decoded": this_run["images decoded"], "local_files_read": this_run["local files read"],
-            "manifests_written": written,
+            "outcome": f"{work['reused from the manifests']} reused, {work['local files read']} local and "
+                       f"{work['remote URLs handled']} remote processed in {len(context.partition_keys)} shards",
+            "images_decoded": work["images decoded"], "local_files_read": work["local files read"],
+            "manifests_written": run.manifests_written,
             "by_status": metadata.counts(status_counts(manifest), "status", "rows"),
-            "this_run": metadata.counts(dict(this_run), "what", "count"),
+            "this_run": metadata.counts(dict(work), "what", "count"),
             "seconds": round(time.perf_counter() - started, 2),
             "path": dg.MetadataValue.path(str(manifest_file(store, context.partition_keys[0]).parent)),
         },
         check_results=image_checks.check_results(
             manifest, manifest_health(manifest),
-            local_image_loss(image_checks.accepted_local_images(lake), manifest,
-                             pl.concat(shard_products)["product_id"]), config),
+            local_image_loss(image_checks.accepted_local_images(lake), manifest, run.products["product_id"]), config),
     )

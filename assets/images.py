@@ -3,11 +3,12 @@
 import time
 
 import dagster as dg
-import numpy as np
 import polars as pl
 
 from assets import image_checks, keys, metadata
+from assets.defaults import field_default
 from recsys.images import ImageStore, primary_images, status_counts, update_image_cache
+from recsys.images.cache import CacheResult, CacheSettings
 from recsys.images.contact_sheet import contact_sheet
 from recsys.images.health import counts_by_origin, local_failures_by_status, local_image_loss, manifest_health
 from resources import LakeResource
@@ -20,7 +21,7 @@ CONTACT_SHEET_IMAGES = 12
 class ImageShardConfig(dg.Config):
     """What a run of the cache over catalog shards takes (images/manifest_shards)."""
 
-    retry_after_hours: float = 6.0
+    retry_after_hours: float = field_default(CacheSettings, "retry_after").total_seconds() / 3600
     """Retryable failures (unreachable, timeout, server_error, error) are retried by runs at least this much later."""
     refetch: list[str] = []
     """Statuses to process again regardless, e.g. ["too_large"] after raising max_bytes, ["refused"] after
@@ -36,7 +37,7 @@ class ImageShardConfig(dg.Config):
 class ImageCacheConfig(ImageShardConfig):
     """The full run (images/manifest): also prunes, and checks the remote images."""
 
-    prune_orphans: bool = True
+    prune_orphans: bool = field_default(CacheSettings, "prune_orphans")
     """Delete stored files that no manifest row (the full one or a shard's) points to any more."""
     max_remote_failure_rate: float = 0.2
     """Warning check: share of answered remote URLs whose answer is not a usable image."""
@@ -74,7 +75,6 @@ def image_manifest(context: dg.AssetExecutionContext, config: ImageCacheConfig, 
                                     on_progress=lambda progress: context.log.info("images: %s", progress))
     seconds = time.perf_counter() - started
     manifest, stats = result.manifest, result.stats
-    primary = primary_images(manifest)
     health = manifest_health(manifest)
     if health.local_failed:
         context.log.warning("%d of %d local images failed (%s); their products are served text-only",
@@ -82,46 +82,49 @@ def image_manifest(context: dg.AssetExecutionContext, config: ImageCacheConfig, 
     context.log.info("image cache: %d rows, %d reused, %d local and %d remote processed, manifest %s in %.1fs",
                      stats.rows, stats.reused, stats.local_processed, stats.remote_processed,
                      "written" if result.manifest_written else "unchanged", seconds)
-    processed = stats.local_processed + stats.remote_processed
     loss = local_image_loss(image_checks.accepted_local_images(lake), manifest, products["product_id"])
     local_checks = image_checks.check_results(manifest, health, loss, config)
     image_checks.accept_local_images(lake, manifest, local_checks)
-    ok_files = manifest.filter(pl.col("status") == "ok").unique("path")
     return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": manifest.height,
-            "outcome": f"{stats.reused} reused, {stats.local_processed} local and {stats.remote_processed} remote "
-                       f"processed",
-            "products_with_images": products.filter(pl.col("image_urls").list.len() > 0).height,
-            "products_with_cached_image": primary.height,
-            "by_status": metadata.counts(status_counts(manifest), "status", "rows"),
-            "by_origin": metadata.preview(counts_by_origin(manifest), rows=20),
-            "this_run": metadata.counts({
-                "reused from the manifests": stats.reused, "local files read": stats.local_processed,
-                "remote URLs handled": stats.remote_processed, "HTTP requests": stats.requests,
-                "images decoded": stats.normalized, "re-encoded": stats.reencoded,
-                **{f"new {status}": n for status, n in stats.new_by_status.most_common()},
-            }, "what", "count"),
-            "hosts_down": {host: down.reason for host, down in sorted(result.hosts_down.items())},
-            "manifest_written": result.manifest_written,
-            "stored_files": ok_files.height,
-            "original_bytes_of_cached": int(ok_files["bytes"].sum() or 0),
-            "bytes_read_this_run": stats.bytes_read,
-            "files_pruned": result.pruned,
-            "local_failure_rate": round(health.local_failure_rate, 4),
-            "local_images_lost": f"{loss.lost:,} of {loss.previously_ok:,} products with a local image before",
-            "seconds": round(seconds, 2),
-            "urls_processed_per_second": round(processed / result.progress.seconds, 1) if processed else 0.0,
-            "failures": metadata.preview(
-                manifest.filter(pl.col("status") != "ok").unique("status", keep="first", maintain_order=True),
-                ["product_id", "status", "error", "url"]),
-            "preview": metadata.preview(manifest, ["product_id", "position", "status", "width", "height", "bytes",
-                                                   "path"]),
-            "contact_sheet": _contact_sheet(lake, primary),
-            "path": dg.MetadataValue.path(str(result.manifest_path)),
-        },
+        metadata={**_cache_metadata(result, products, seconds),
+                  "contact_sheet": _contact_sheet(lake, primary_images(manifest)),
+                  "local_failure_rate": round(health.local_failure_rate, 4),
+                  "local_images_lost": f"{loss.lost:,} of {loss.previously_ok:,} products with a local image before"},
         check_results=[*local_checks, _remote_check(health, config, image_fetcher.offline, sorted(result.hosts_down))],
     )
+
+
+def _cache_metadata(result: CacheResult, products: pl.DataFrame, seconds: float) -> dict:
+    """What the UI shows of a cache run: the manifest by status and origin, and what this run did."""
+    manifest, stats = result.manifest, result.stats
+    processed = stats.local_processed + stats.remote_processed
+    ok_files = manifest.filter(pl.col("status") == "ok").unique("path")
+    return {
+        "dagster/row_count": manifest.height,
+        "outcome": f"{stats.reused} reused, {stats.local_processed} local and {stats.remote_processed} remote "
+                   f"processed",
+        "products_with_images": products.filter(pl.col("image_urls").list.len() > 0).height,
+        "products_with_cached_image": primary_images(manifest).height,
+        "by_status": metadata.counts(status_counts(manifest), "status", "rows"),
+        "by_origin": metadata.preview(counts_by_origin(manifest), rows=20),
+        "this_run": metadata.counts({**stats.work_counts(), "re-encoded": stats.reencoded,
+                                     **{f"new {status}": n for status, n in stats.new_by_status.most_common()}},
+                                    "what", "count"),
+        "hosts_down": {host: down.reason for host, down in sorted(result.hosts_down.items())},
+        "manifest_written": result.manifest_written,
+        "stored_files": ok_files.height,
+        "original_bytes_of_cached": int(ok_files["bytes"].sum() or 0),
+        "bytes_read_this_run": stats.bytes_read,
+        "files_pruned": result.pruned,
+        "seconds": round(seconds, 2),
+        "urls_processed_per_second": round(processed / result.progress.seconds, 1) if processed else 0.0,
+        "failures": metadata.preview(
+            manifest.filter(pl.col("status") != "ok").unique("status", keep="first", maintain_order=True),
+            ["product_id", "status", "error", "url"]),
+        "preview": metadata.preview(manifest, ["product_id", "position", "status", "width", "height", "bytes",
+                                               "path"]),
+        "path": dg.MetadataValue.path(str(result.manifest_path)),
+    }
 
 
 def _remote_check(health, config: ImageCacheConfig, offline: bool, hosts_down: list[str]) -> dg.AssetCheckResult:
@@ -152,9 +155,4 @@ def _contact_sheet(lake: LakeResource, primary: pl.DataFrame):
     sheet = contact_sheet([(pid, lake.path(path)) for pid, path in sample.select("product_id", "image_path").iter_rows()])
     if sheet is None:
         return "no readable cached image"
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(sheet.width / 90, sheet.height / 90))
-    axis.imshow(np.asarray(sheet))
-    axis.axis("off")
-    return metadata.png(figure)
+    return metadata.picture(sheet)

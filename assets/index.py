@@ -11,32 +11,30 @@ import numpy as np
 import polars as pl
 
 from assets import keys, metadata
+from assets.defaults import field_default, from_config
 from recsys.evaluation.tuning import load_tuned, tuned_image_weight
 from recsys.gold.model_inputs import FUSED_COLUMN, with_fusion
-from recsys.index import IndexConfig, build_from_embeddings
+from recsys.index import IndexSettings, build_from_embeddings
 from resources import LakeResource
 
 GROUP = "index"
-
 
 
 class FaissIndexConfig(dg.Config):
     vector_column: str = FUSED_COLUMN
     """Which item_embeddings column to index (fused_vector, image_vector or text_vector). fused_vector is
     re-fused with the tuned text/image weights of models/hybrid_weights when they exist."""
-    exact_max_items: int = 250_000
+    exact_max_items: int = field_default(IndexSettings, "exact_max_items")
     """Exact flat inner-product search up to this many items; HNSW above."""
-    hnsw_m: int = 32
-    hnsw_ef_construction: int = 200
-    target_recall: float = 0.95
+    hnsw_m: int = field_default(IndexSettings, "hnsw_m")
+    hnsw_ef_construction: int = field_default(IndexSettings, "hnsw_ef_construction")
+    target_recall: float = field_default(IndexSettings, "target_recall")
     """HNSW efSearch is raised until recall@10 against exact search reaches this (blocking check)."""
-    recall_queries: int = 1_000
+    recall_queries: int = field_default(IndexSettings, "recall_queries")
     """Catalog items used as queries to measure HNSW recall."""
 
-    def to_index_config(self) -> IndexConfig:
-        return IndexConfig(exact_max_items=self.exact_max_items, hnsw_m=self.hnsw_m,
-                           hnsw_ef_construction=self.hnsw_ef_construction, target_recall=self.target_recall,
-                           recall_queries=self.recall_queries)
+    def settings(self) -> IndexSettings:
+        return from_config(IndexSettings, self)
 
 
 def _neighbour_examples(index, names: dict[str, str], count: int = 5, k: int = 5) -> dg.MarkdownMetadataValue:
@@ -71,7 +69,7 @@ def faiss_index(context: dg.AssetExecutionContext, config: FaissIndexConfig, lak
     image_weight = (tuned_image_weight(load_tuned(lake.path(keys.HYBRID_WEIGHTS)))
                     if config.vector_column == FUSED_COLUMN else None)
     index, left_out = build_from_embeddings(with_fusion(embeddings, image_weight), config.vector_column,
-                                            config.to_index_config(), image_weight=image_weight)
+                                            config.settings(), image_weight=image_weight)
     index.save(lake.path(keys.FAISS_INDEX))
     manifest = index.manifest
     fusion = ("as stored" if image_weight is None
@@ -81,33 +79,28 @@ def faiss_index(context: dg.AssetExecutionContext, config: FaissIndexConfig, lak
                      time.perf_counter() - started)
     names = dict(lake.read(keys.SILVER_PRODUCTS).select("product_id", "name").iter_rows()) \
         if lake.has_table(keys.SILVER_PRODUCTS) else {}
-    recall_ok = manifest.kind == "flat" or (manifest.recall or 0.0) >= config.target_recall
-    curve = pl.DataFrame([p.__dict__ for p in manifest.recall_curve]) if manifest.recall_curve else None
-    yield dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": len(index),
-            "kind": manifest.kind,
-            "vector_model": f"{manifest.vectors.model} {manifest.vectors.version}",
-            "vector_column": manifest.vectors.column,
-            "fusion": fusion,
-            "dimension": manifest.vectors.dim,
-            "faiss_version": manifest.faiss_version,
-            "build_seconds": manifest.build_seconds,
-            "recall_at_10": manifest.recall if manifest.recall is not None else 1.0,
-            "recall_curve": metadata.preview(curve) if curve is not None else "exact search (recall 1.0)",
-            "not_indexed": left_out.height,
-            "nearest_neighbours": _neighbour_examples(index, names),
-            "path": dg.MetadataValue.path(str(lake.path(keys.FAISS_INDEX))),
-        },
-    )
+    recall = manifest.recall if manifest.recall is not None else 1.0
+    yield dg.MaterializeResult(metadata={
+        **_index_metadata(index, fusion, recall), "not_indexed": left_out.height,
+        "nearest_neighbours": _neighbour_examples(index, names),
+        "path": dg.MetadataValue.path(str(lake.path(keys.FAISS_INDEX)))})
     yield dg.AssetCheckResult(
-        check_name="ann_recall", asset_key=keys.FAISS_INDEX, passed=recall_ok,
-        metadata={"kind": manifest.kind, "recall_at_10": manifest.recall if manifest.recall is not None else 1.0,
-                  "target": config.target_recall},
-    )
-    indexed = len(index)
+        check_name="ann_recall", asset_key=keys.FAISS_INDEX,
+        passed=manifest.kind == "flat" or (manifest.recall or 0.0) >= config.target_recall,
+        metadata={"kind": manifest.kind, "recall_at_10": recall, "target": config.target_recall})
     expected = embeddings.height - left_out.height
     yield dg.AssetCheckResult(
-        check_name="every_vector_indexed", asset_key=keys.FAISS_INDEX, passed=indexed == expected,
-        metadata={"indexed": indexed, "usable_vectors": expected, "left_out": left_out.height},
-    )
+        check_name="every_vector_indexed", asset_key=keys.FAISS_INDEX, passed=len(index) == expected,
+        metadata={"indexed": len(index), "usable_vectors": expected, "left_out": left_out.height})
+
+
+def _index_metadata(index, fusion: str, recall: float) -> dict:
+    """What the UI shows of a built index: its kind, vectors, and the recall it reached."""
+    manifest = index.manifest
+    curve = pl.DataFrame([p.__dict__ for p in manifest.recall_curve]) if manifest.recall_curve else None
+    return {"dagster/row_count": len(index), "kind": manifest.kind,
+            "vector_model": f"{manifest.vectors.model} {manifest.vectors.version}",
+            "vector_column": manifest.vectors.column, "fusion": fusion, "dimension": manifest.vectors.dim,
+            "faiss_version": manifest.faiss_version, "build_seconds": manifest.build_seconds,
+            "recall_at_10": recall,
+            "recall_curve": metadata.preview(curve) if curve is not None else "exact search (recall 1.0)"}

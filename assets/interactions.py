@@ -8,9 +8,10 @@ import dagster as dg
 import polars as pl
 
 from assets import keys, metadata
+from assets.defaults import field_default, from_config
 from assets.raw import events_raw
 from recsys import storage
-from recsys.interactions import (SimulatorConfig, SplitConfig, build_interactions, cold_start_items, cold_start_users,
+from recsys.interactions import (SimulatorSettings, SplitSettings, build_interactions, cold_start_items, cold_start_users,
                                  leakage_report, split_interactions)
 from recsys.interactions.build import InteractionsBuild, simulator_settings
 from recsys.interactions.plots import activity_figure
@@ -29,13 +30,13 @@ class InteractionsConfig(dg.Config):
     source: Literal["auto", "real", "simulated"] = "auto"
     scale: Literal["sample", "benchmark"] = "sample"
     n_users: int | None = None          # overrides the scale's user count
-    seed: int = 7
-    weeks: int = 12
+    seed: int = field_default(SimulatorSettings, "seed")
+    weeks: int = field_default(SimulatorSettings, "weeks")
     min_events: int = 1
     rejected_file_share: float = 1.0    # 1.0: only a file whose every record is quarantined blocks
 
-    def simulator(self) -> SimulatorConfig:
-        preset = SimulatorConfig.benchmark if self.scale == "benchmark" else SimulatorConfig.sample
+    def simulator(self) -> SimulatorSettings:
+        preset = SimulatorSettings.benchmark if self.scale == "benchmark" else SimulatorSettings.sample
         overrides = {"seed": self.seed, "weeks": self.weeks}
         if self.n_users is not None:
             overrides["n_users"] = self.n_users
@@ -135,11 +136,11 @@ def _interactions_checks(build: InteractionsBuild, products: pl.DataFrame,
 
 
 class InteractionSplitConfig(dg.Config):
-    validation_fraction: float = 0.1
-    test_fraction: float = 0.2
-    new_user_fraction: float = 0.1
-    new_user_history: int = 2
-    seed: int = 0
+    validation_fraction: float = field_default(SplitSettings, "validation_fraction")
+    test_fraction: float = field_default(SplitSettings, "test_fraction")
+    new_user_fraction: float = field_default(SplitSettings, "new_user_fraction")
+    new_user_history: int = field_default(SplitSettings, "new_user_history")
+    seed: int = field_default(SplitSettings, "seed")
     cold_user_max_train_items: int = COLD_USER_MAX_TRAIN_ITEMS   # only for the slice sizes shown
 
 
@@ -159,9 +160,7 @@ class InteractionSplitConfig(dg.Config):
 def interaction_split(context: dg.AssetExecutionContext, config: InteractionSplitConfig, lake: LakeResource):
     started = time.perf_counter()
     interactions = lake.read(keys.INTERACTIONS)
-    result = split_interactions(interactions, SplitConfig(
-        validation_fraction=config.validation_fraction, test_fraction=config.test_fraction,
-        new_user_fraction=config.new_user_fraction, new_user_history=config.new_user_history, seed=config.seed))
+    result = split_interactions(interactions, from_config(SplitSettings, config))
     lake.write(result.frame, keys.INTERACTION_SPLIT)
     frame = result.frame
     leaks = leakage_report(frame)

@@ -4,6 +4,7 @@ import dagster as dg
 import polars as pl
 
 from assets import keys
+from assets.defaults import field_default, from_config
 from recsys import retraining
 from recsys.retraining import RetrainDecision, RetrainPolicy, TrainingData
 from resources import LakeResource
@@ -14,15 +15,15 @@ TRAINED_MODELS = (keys.IMAGE_TOWER, keys.ALS_MODEL, keys.TWO_TOWER_MODEL)
 class RetrainConfig(dg.Config):
     """When a build retrains the model instead of reusing the pinned one."""
 
-    every_days: float = 7.0
+    every_days: float = field_default(RetrainPolicy, "every_days")
     """Retrain when the saved model is at least this old (weekly by default)."""
-    max_drift: float = 0.10
+    max_drift: float = field_default(RetrainPolicy, "max_drift")
     """Retrain when more than this share of the training keys was added or removed since it was trained."""
-    force: bool = False
+    force: bool = field_default(RetrainPolicy, "force")
     """Retrain now, whatever the age and drift."""
 
     def policy(self) -> RetrainPolicy:
-        return RetrainPolicy(every_days=self.every_days, max_drift=self.max_drift, force=self.force)
+        return from_config(RetrainPolicy, self)
 
 
 def decision_metadata(decision: RetrainDecision) -> dict:

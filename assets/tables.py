@@ -1,6 +1,7 @@
 """The gold recommendation tables (Parquet) and the DuckDB warehouse that serves them."""
 
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import dagster as dg
@@ -8,18 +9,16 @@ import numpy as np
 import polars as pl
 
 from assets import keys, metadata
+from assets.defaults import field_default, from_config
 from assets.build_stages import finished_stages
 from assets.list_state import previous_lists, publish_lists, refresh_metadata
 from recsys.gold import (
-    DEFAULT_SIMILAR_WEIGHTS,
-    DEFAULT_STYLE_WEIGHTS,
-    DEFAULT_USER_WEIGHTS,
     COLUMN_DESCRIPTIONS,
     GOLD_TABLES,
-    SimilarItemsConfig,
+    SimilarItemsSettings,
     StyleCatalogue,
-    StyleRecommendationsConfig,
-    UserRecommendationsConfig,
+    StyleRecommendationsSettings,
+    UserRecommendationsSettings,
     append_build,
     build_products,
     build_record,
@@ -28,14 +27,17 @@ from recsys.gold import (
     build_user_recommendations,
     gold_warehouse_tables,
 )
-from recsys.gold import checks, model_inputs
+from recsys.gold import checks
+from recsys.gold.list_inputs import IndexedCatalog, ListInputs, ListSources, load_list_inputs
+from recsys.gold.list_refresh import ListSettings, ListsBuild
 from recsys.gold import queries as sql
 from recsys.catalog.changes import change_counts
 from recsys.images import primary_images
-from recsys.index import IdMap, ItemIndex, catalog_search, embeddings_spec
+from recsys.index import IdMap, ItemIndex
 from recsys.interactions import personas
-from recsys.evaluation.tuning import load_tuned
 from recsys.recommend import build_history
+from recsys.recommend.reasons import reason_kind_counts
+from recsys.warehouse import first_key, lookup_milliseconds
 from resources import LakeResource, WarehouseResource
 
 GROUP = "recommendations"
@@ -59,99 +61,120 @@ class HistoryConfig(dg.Config):
     for popularity. All splits for the served tables; evaluation scores its own train-only rankings."""
 
 
-class SimilarItemsAssetConfig(HistoryConfig):
-    k: int = 50
-    candidates_per_source: int = 100
+class ListTableConfig(HistoryConfig):
+    """What both list tables (similar_items, user_recommendations) take."""
+
+    k: int = field_default(ListSettings, "k")
+    candidates_per_source: int = field_default(ListSettings, "candidates_per_source")
     weights: dict[str, float] | None = None
     """Re-ranking weights by signal: content, two_tower, als, popularity (0 turns a signal off); default: the
     weights tuned on validation (models/hybrid_weights), or the built-in defaults when they were never tuned."""
 
 
-class UserRecommendationsAssetConfig(HistoryConfig):
-    k: int = 50
-    candidates_per_source: int = 100
-    weights: dict[str, float] | None = None
-    """Re-ranking weights by signal; default: the weights tuned on validation (models/hybrid_weights),
-    or the built-in defaults when they were never tuned."""
-    users_per_block: int = UserRecommendationsConfig.users_per_block
+class SimilarItemsConfig(ListTableConfig):
+    def settings(self, weights: dict[str, float]) -> SimilarItemsSettings:
+        return from_config(SimilarItemsSettings, self, weights=weights)
+
+
+class UserRecommendationsConfig(ListTableConfig):
+    users_per_block: int = field_default(UserRecommendationsSettings, "users_per_block")
     """Users taken from candidate search to table rows at once: lower it to bound memory (each block
     holds its users' candidates and scores), raise it for fewer, larger matrix products."""
 
+    def settings(self, weights: dict[str, float]) -> UserRecommendationsSettings:
+        return from_config(UserRecommendationsSettings, self, weights=weights)
 
-class StyleRecommendationsAssetConfig(HistoryConfig):
-    k: int = 50
-    candidates_per_source: int = 200
-    weights: dict[str, float] = DEFAULT_STYLE_WEIGHTS
+
+class StyleRecommendationsConfig(HistoryConfig):
+    k: int = field_default(StyleRecommendationsSettings, "k")
+    candidates_per_source: int = field_default(StyleRecommendationsSettings, "candidates_per_source")
+    weights: dict[str, float] = field_default(StyleRecommendationsSettings, "weights")
     """style_fit (attribute fit to the style), style_popularity, popularity."""
+
+    def settings(self) -> StyleRecommendationsSettings:
+        return from_config(StyleRecommendationsSettings, self)
 
 
 # --- reading inputs -------------------------------------------------------------------------------
-def _catalog(lake: LakeResource):
-    """Gold products, their id map, content vectors and a search over the saved index, all aligned.
-
-    The index is loaded only if it was built for the current embeddings (encoder, version, column); the
-    content vectors are the ones it indexes (fused with the tuned text/image weight its manifest records).
-    """
-    products = lake.read(keys.GOLD_PRODUCTS)
-    ids = IdMap(products["product_id"].to_list())
-    embeddings = lake.read(keys.ITEM_EMBEDDINGS)
-    index = ItemIndex.load(lake.path(keys.FAISS_INDEX))
-    spec = index.manifest.vectors
-    index.require(embeddings_spec(embeddings, spec.column, spec.image_weight))
-    content = model_inputs.content_vectors(ids, embeddings, spec.column, spec.image_weight)
-    return products, ids, content, catalog_search(index, ids), index
-
-
 def _interactions(lake: LakeResource, splits: list[str]) -> pl.DataFrame | None:
     frame = lake.read_if_exists(keys.INTERACTION_SPLIT)
     return frame.filter(pl.col("split").is_in(splits)) if frame is not None else None
 
 
-# --- metadata -------------------------------------------------------------------------------------
-def _score_plot(table: pl.DataFrame, by: str, title: str) -> dg.MarkdownMetadataValue:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.2))
-    for name, group in table.group_by(by, maintain_order=True):
-        left.hist(group["score"].to_numpy(), bins=40, alpha=0.6, label=str(name[0]))
-    left.set_xlabel("score")
-    left.set_ylabel("rows")
-    left.legend(title=by, fontsize=8)
-    per_rank = table.group_by("rank").agg(pl.col("score").median().alias("median"),
-                                          pl.col("score").quantile(0.1).alias("p10"),
-                                          pl.col("score").quantile(0.9).alias("p90")).sort("rank")
-    right.plot(per_rank["rank"], per_rank["median"], label="median")
-    right.fill_between(per_rank["rank"], per_rank["p10"], per_rank["p90"], alpha=0.3, label="p10-p90")
-    right.set_xlabel("rank")
-    right.set_ylabel("score")
-    right.legend(fontsize=8)
-    fig.suptitle(title)
-    return metadata.png(fig)
+def _list_sources(lake: LakeResource) -> ListSources:
+    return ListSources(products=lake.table_path(keys.GOLD_PRODUCTS), embeddings=lake.table_path(keys.ITEM_EMBEDDINGS),
+                       index=lake.path(keys.FAISS_INDEX), interactions=lake.table_path(keys.INTERACTION_SPLIT),
+                       als=lake.path(keys.ALS_MODEL), two_tower=lake.path(keys.TWO_TOWER_MODEL),
+                       tower_vectors=lake.table_path(keys.ITEM_TOWER_VECTORS),
+                       tuned_weights=lake.path(keys.HYBRID_WEIGHTS))
 
 
-def _named_sample(table: pl.DataFrame, products: pl.DataFrame, key: str, item: str, keys: list[str],
-                  lists: int = 3, rows: int = 5) -> dg.MarkdownMetadataValue:
-    """The first ``rows`` of ``lists`` evenly spaced lists, with product names."""
-    names = products.select("product_id", "name")
-    chosen = table.select(key).unique(maintain_order=True).gather_every(max(1, table[key].n_unique() // lists)).head(lists)
-    sample = (table.join(chosen, on=key).filter(pl.col("rank") <= rows)
-              .join(names.rename({"product_id": item, "name": "recommended"}), on=item, how="left"))
-    if key == "product_id":
-        sample = sample.join(names.rename({"name": "for_product"}), on="product_id", how="left")
-    columns = [c for c in [*keys, "for_product", "rank", "recommended", "score", "reason", "model"] if c in sample.columns]
-    return metadata.preview(sample.sort([*keys, "rank"]).select(columns), rows=lists * rows)
+# --- the two list tables: what the UI shows, and their checks ------------------------------------
+@dataclass(frozen=True)
+class ListTable:
+    """How one list table is described: the key its lists belong to, the column of the listed product."""
+
+    asset: dg.AssetKey
+    name: str
+    key: str                  # product_id (similar items) or user_id
+    item: str                 # the listed product's column
+    lists: str                # "product lists", "user lists"
+    listed_check: str         # every key has a list (blocking)
+    ranking_check: str        # no row that must not be there, ranks 1..n (blocking)
+
+    def asset_arguments(self, deps: list[dg.AssetKey], description: str) -> dict:
+        """``dg.asset`` arguments of the table: key, group, columns and freshness, its two blocking checks."""
+        return {"key": self.asset, "group_name": GROUP, **_published(self.name), "deps": deps,
+                "kinds": {"python", "faiss", "parquet"}, "description": description,
+                "check_specs": [dg.AssetCheckSpec(name, asset=self.asset, blocking=True)
+                                for name in (self.listed_check, self.ranking_check)]}
 
 
-def _reason_counts(table: pl.DataFrame) -> dg.MarkdownMetadataValue:
-    # Counted per distinct reason first: a million users' lists are 50M rows, but far fewer reasons.
-    kinds = (table.group_by("reason").len()
-             .with_columns(kind=pl.col("reason").str.replace(r" (with|like|to|for) .*$", " … X")
-                           .str.replace(r"^shoppers who liked .*", "shoppers who liked X chose this"))
-             .group_by("kind").agg(pl.col("len").sum()).sort(["len", "kind"], descending=[True, False]).head(12))
-    return metadata.counts(dict(kinds.iter_rows()), "reason (kind)", "rows")
+SIMILAR = ListTable(keys.SIMILAR_ITEMS, "similar_items", "product_id", "similar_product_id", "product lists",
+                    "every_product_listed", "no_self_or_broken_ranking")
+USER = ListTable(keys.USER_RECOMMENDATIONS, "user_recommendations", "user_id", "product_id", "user lists",
+                 "every_user_listed", "no_owned_or_broken_ranking")
+
+
+def _list_results(table: ListTable, lake: LakeResource, inputs: ListInputs, built: ListsBuild, started: float,
+                  expected_keys: list[str], wrong_rows: dict[str, int], specific: dict):
+    """The MaterializeResult and the two checks of a list table; ``wrong_rows``: rows that must not be
+    listed (a product as its own neighbour, a user's own item), by kind; ``specific``: the table's own
+    metadata entries."""
+    frame, products = built.table, inputs.catalog.products
+    missing = checks.missing_keys(frame, table.key, expected_keys)
+    broken = checks.broken_rankings(frame, [table.key])
+    yield dg.MaterializeResult(metadata={
+        "dagster/row_count": frame.height, **refresh_metadata(built.plan, table.lists), **specific,
+        "signals_used": metadata.counts({k: int(v) for k, v in inputs.signals.items()}, "signal", "available"),
+        "weights": inputs.weights,
+        "reasons": metadata.counts(reason_kind_counts(frame), "reason (kind)", "rows"),
+        "score_distribution": metadata.score_plot(frame, "model", f"{table.name} scores"),
+        "sample": metadata.named_sample(frame, products, table.key, table.item, [table.key]),
+        "seconds": {**built.seconds, "total": round(time.perf_counter() - started, 2)},
+        "path": dg.MetadataValue.path(str(lake.table_path(table.asset))),
+    })
+    yield dg.AssetCheckResult(check_name=table.listed_check, asset_key=table.asset, passed=not missing,
+                              metadata={"missing": len(missing), "examples": ", ".join(missing[:5])})
+    yield dg.AssetCheckResult(check_name=table.ranking_check, asset_key=table.asset,
+                              passed=not any(wrong_rows.values()) and broken.is_empty(),
+                              metadata={**wrong_rows, "broken_lists": broken.height})
+
+
+def _build_context(context: dg.AssetExecutionContext, lake: LakeResource, table: ListTable,
+                   catalog: IndexedCatalog) -> dict:
+    """The arguments both list builders take besides their inputs: this build's id, the previous build's
+    lists (to refresh incrementally), and whether the index searches exactly."""
+    return {"build_id": context.run.run_id, "previous": previous_lists(lake, table.asset),
+            "exact_search": catalog.index_kind == "flat"}
+
+
+def _published_lists(context: dg.AssetExecutionContext, lake: LakeResource, table: ListTable,
+                     built: ListsBuild) -> ListsBuild:
+    """The built table written with the state it was built with."""
+    publish_lists(lake, table.asset, built.table, built.state)
+    context.log.info("%s: %s", table.name, built.plan.counts)
+    return built
 
 
 # --- assets ---------------------------------------------------------------------------------------
@@ -183,134 +206,59 @@ def gold_products(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.M
     })
 
 
-@dg.asset(
-    code_version="2026-12-07",
-    key=keys.SIMILAR_ITEMS, group_name=GROUP, **_published("similar_items"),
+@dg.asset(code_version="2026-12-07", **SIMILAR.asset_arguments(
     deps=[keys.GOLD_PRODUCTS, keys.FAISS_INDEX, keys.ITEM_EMBEDDINGS, keys.INTERACTION_SPLIT, keys.ALS_MODEL,
           keys.ITEM_TOWER_VECTORS, keys.HYBRID_WEIGHTS],
-    kinds={"python", "faiss", "parquet"},
     description="gold/similar_items.parquet: for every product the K most similar others (index candidates + "
-                "hybrid re-ranking of content, two-tower, ALS and popularity), with a reason; sorted by product_id, rank. "
-                "Incremental: only products whose list can have changed are recomputed (state/similar_items/).",
-    check_specs=[
-        dg.AssetCheckSpec("every_product_listed", asset=keys.SIMILAR_ITEMS, blocking=True),
-        dg.AssetCheckSpec("no_self_or_broken_ranking", asset=keys.SIMILAR_ITEMS, blocking=True),
-    ],
-)
-def similar_items(context: dg.AssetExecutionContext, config: SimilarItemsAssetConfig, lake: LakeResource):
+                "hybrid re-ranking of content, two-tower, ALS and popularity), with a reason; sorted by product_id, "
+                "rank. Incremental: only products whose list can have changed are recomputed (state/similar_items/)."))
+def similar_items(context: dg.AssetExecutionContext, config: SimilarItemsConfig, lake: LakeResource):
     started = time.perf_counter()
-    products, ids, content, search, index = _catalog(lake)
-    interactions = _interactions(lake, config.history_splits)
-    history = build_history(interactions, ids) if interactions is not None else None
-    tower_frame = lake.read_if_exists(keys.ITEM_TOWER_VECTORS)
-    tower = model_inputs.tower_items(tower_frame, ids) if tower_frame is not None else None
-    als = model_inputs.als_space(lake.path(keys.ALS_MODEL), ids, history) if history is not None else None
-    signals = {"content": True, "two_tower": tower is not None, "als": als is not None, "popularity": history is not None}
-    tuned = load_tuned(lake.path(keys.HYBRID_WEIGHTS))
-    weights = config.weights or (tuned.get("similar_items") if tuned else None) or DEFAULT_SIMILAR_WEIGHTS
-    context.log.info("similar_items signals: %s; weights %s", signals, weights)
-    built = build_similar_items(products, content, search, tower=tower, als=als.items if als else None,
-                                history=history,
-                                config=SimilarItemsConfig(k=config.k, candidates_per_source=config.candidates_per_source,
-                                                          weights=weights), build_id=context.run.run_id,
-                                previous=previous_lists(lake, keys.SIMILAR_ITEMS), exact_search=index.kind == "flat")
-    table = built.table
-    publish_lists(lake, keys.SIMILAR_ITEMS, table, built.state)
-    context.log.info("similar_items: %s", built.plan.counts)
-    missing = checks.missing_keys(table, "product_id", products["product_id"])
-    broken = checks.broken_rankings(table, ["product_id"])
-    selfish = checks.self_recommendations(table)
-    yield dg.MaterializeResult(metadata={
-        "dagster/row_count": table.height,
-        **refresh_metadata(built.plan, "product lists"),
+    inputs = load_list_inputs(SIMILAR.name, _list_sources(lake), config.history_splits, config.weights)
+    context.log.info("similar_items signals: %s; weights %s", inputs.signals, inputs.weights)
+    catalog = inputs.catalog
+    built = _published_lists(context, lake, SIMILAR, build_similar_items(
+        catalog.products, catalog.content, catalog.search, tower=inputs.tower, als=inputs.als, history=inputs.history,
+        config=config.settings(inputs.weights), **_build_context(context, lake, SIMILAR, catalog)))
+    table, products = built.table, catalog.products
+    yield from _list_results(SIMILAR, lake, inputs, built, started, products["product_id"].to_list(),
+                             {"self_rows": checks.self_recommendations(table).height}, {
         "products_covered": table["product_id"].n_unique(),
         "coverage": round(table["product_id"].n_unique() / max(products.height, 1), 4),
         "catalog_reached": round(table["similar_product_id"].n_unique() / max(products.height, 1), 4),
-        "index_kind": index.kind,
-        "signals_used": metadata.counts({k: int(v) for k, v in signals.items()}, "signal", "available"),
-        "weights": weights,
+        "index_kind": inputs.catalog.index_kind,
         "by_model": metadata.counts(dict(table["model"].value_counts(sort=True).iter_rows()), "model", "rows"),
-        "reasons": _reason_counts(table),
-        "score_distribution": _score_plot(table, "model", "similar_items scores"),
-        "sample": _named_sample(table, products, "product_id", "similar_product_id", ["product_id"]),
-        "seconds": {**built.seconds, "total": round(time.perf_counter() - started, 2)},
-        "path": dg.MetadataValue.path(str(lake.table_path(keys.SIMILAR_ITEMS))),
     })
-    yield dg.AssetCheckResult(check_name="every_product_listed", asset_key=keys.SIMILAR_ITEMS, passed=not missing,
-                              metadata={"missing": len(missing), "examples": ", ".join(missing[:5])})
-    yield dg.AssetCheckResult(check_name="no_self_or_broken_ranking", asset_key=keys.SIMILAR_ITEMS,
-                              passed=selfish.is_empty() and broken.is_empty(),
-                              metadata={"self_rows": selfish.height, "broken_lists": broken.height})
 
 
-@dg.asset(
-    code_version="2026-12-07",
-    key=keys.USER_RECOMMENDATIONS, group_name=GROUP, **_published("user_recommendations"),
+@dg.asset(code_version="2026-12-07", **USER.asset_arguments(
     deps=[keys.GOLD_PRODUCTS, keys.FAISS_INDEX, keys.ITEM_EMBEDDINGS, keys.INTERACTION_SPLIT, keys.ALS_MODEL,
           keys.TWO_TOWER_MODEL, keys.ITEM_TOWER_VECTORS, keys.HYBRID_WEIGHTS],
-    kinds={"python", "faiss", "parquet"},
     description="gold/user_recommendations.parquet: for every user the K best products they do not have yet "
                 "(candidates from the index, ALS, two-tower, popularity; hybrid re-ranking), with a reason. "
-                "Incremental: only users whose list can have changed are recomputed (state/user_recommendations/).",
-    check_specs=[
-        dg.AssetCheckSpec("every_user_listed", asset=keys.USER_RECOMMENDATIONS, blocking=True),
-        dg.AssetCheckSpec("no_owned_items", asset=keys.USER_RECOMMENDATIONS, blocking=True),
-    ],
-)
-def user_recommendations(context: dg.AssetExecutionContext, config: UserRecommendationsAssetConfig,
+                "Incremental: only users whose list can have changed are recomputed (state/user_recommendations/)."))
+def user_recommendations(context: dg.AssetExecutionContext, config: UserRecommendationsConfig,
                          lake: LakeResource):
     started = time.perf_counter()
-    products, ids, content, search, index = _catalog(lake)
-    interactions = _interactions(lake, config.history_splits)
-    if interactions is None:
-        raise FileNotFoundError(f"{keys.lake_path(keys.INTERACTION_SPLIT)}.parquet is missing: materialize the "
-                                "interactions first")
-    history = build_history(interactions, ids)
-    als = model_inputs.als_space(lake.path(keys.ALS_MODEL), ids, history)
-    tower = model_inputs.tower_space(lake.path(keys.TWO_TOWER_MODEL),
-                                     lake.read_if_exists(keys.ITEM_TOWER_VECTORS), interactions, ids, history)
-    signals = {"content": True, "two_tower": tower is not None, "als": als is not None, "popularity": True}
-    tuned = load_tuned(lake.path(keys.HYBRID_WEIGHTS))
-    weights = config.weights or (tuned["user_recommendations"] if tuned else DEFAULT_USER_WEIGHTS)
+    inputs = load_list_inputs(USER.name, _list_sources(lake), config.history_splits, config.weights)
+    history = inputs.history
     context.log.info("user_recommendations signals: %s; weights %s (%s); %d users, %d history rows (%d on unknown "
-                     "products)", signals, weights, "config" if config.weights else ("tuned" if tuned else "defaults"),
-                     history.n_users, history.rows_used, history.unknown_product_rows)
-    built = build_user_recommendations(products, history, content, search, tower=tower, als=als,
-                                       config=UserRecommendationsConfig(k=config.k,
-                                                                        candidates_per_source=config.candidates_per_source,
-                                                                        weights=weights,
-                                                                        users_per_block=config.users_per_block),
-                                       build_id=context.run.run_id,
-                                       previous=previous_lists(lake, keys.USER_RECOMMENDATIONS),
-                                       exact_search=index.kind == "flat")
-    table = built.table
-    publish_lists(lake, keys.USER_RECOMMENDATIONS, table, built.state)
-    context.log.info("user_recommendations: %s", built.plan.counts)
-    missing = checks.missing_keys(table, "user_id", history.user_ids.tolist())
-    owned = checks.owned_recommendations(table, interactions)
-    broken = checks.broken_rankings(table, ["user_id"])
-    yield dg.MaterializeResult(metadata={
-        "dagster/row_count": table.height,
-        **refresh_metadata(built.plan, "user lists"),
+                     "products)", inputs.signals, inputs.weights, inputs.weights_from, history.n_users,
+                     history.rows_used, history.unknown_product_rows)
+    catalog = inputs.catalog
+    built = _published_lists(context, lake, USER, build_user_recommendations(
+        catalog.products, history, catalog.content, catalog.search, tower=inputs.tower, als=inputs.als,
+        config=config.settings(inputs.weights), **_build_context(context, lake, USER, catalog)))
+    table, products = built.table, catalog.products
+    yield from _list_results(USER, lake, inputs, built, started, history.user_ids.tolist(),
+                             {"owned_rows": checks.owned_recommendations(table, inputs.interactions).height}, {
         "users": history.n_users,
         "user_coverage": round(table["user_id"].n_unique() / max(history.n_users, 1), 4),
         "catalog_coverage": round(table["product_id"].n_unique() / max(products.height, 1), 4),
         "history_rows_on_unknown_products": history.unknown_product_rows,
-        "signals_used": metadata.counts({k: int(v) for k, v in signals.items()}, "signal", "available"),
-        "weights": weights,
         "by_model": metadata.counts(dict(table.group_by("model").agg(pl.col("user_id").n_unique()).iter_rows()),
                                     "model", "users"),
-        "reasons": _reason_counts(table),
-        "score_distribution": _score_plot(table, "model", "user_recommendations scores"),
-        "sample": _named_sample(table, products, "user_id", "product_id", ["user_id"]),
-        "seconds": {**built.seconds, "total": round(time.perf_counter() - started, 2)},
-        "path": dg.MetadataValue.path(str(lake.table_path(keys.USER_RECOMMENDATIONS))),
     })
-    yield dg.AssetCheckResult(check_name="every_user_listed", asset_key=keys.USER_RECOMMENDATIONS, passed=not missing,
-                              metadata={"missing": len(missing), "examples": ", ".join(missing[:5])})
-    yield dg.AssetCheckResult(check_name="no_owned_items", asset_key=keys.USER_RECOMMENDATIONS,
-                              passed=owned.is_empty() and broken.is_empty(),
-                              metadata={"owned_rows": owned.height, "broken_lists": broken.height})
 
 
 def _style_catalogue() -> StyleCatalogue:
@@ -328,17 +276,13 @@ def _style_catalogue() -> StyleCatalogue:
                 "(persona) and optionally a gender (null = any), with a reason.",
     check_specs=[dg.AssetCheckSpec("every_style_listed", asset=keys.STYLE_RECOMMENDATIONS, blocking=True)],
 )
-def style_recommendations(context: dg.AssetExecutionContext, config: StyleRecommendationsAssetConfig,
+def style_recommendations(context: dg.AssetExecutionContext, config: StyleRecommendationsConfig,
                           lake: LakeResource):
     products = lake.read(keys.GOLD_PRODUCTS)
     interactions = _interactions(lake, config.history_splits)
     history = build_history(interactions, IdMap(products["product_id"].to_list())) if interactions is not None else None
     catalogue = _style_catalogue()
-    built = build_style_recommendations(products, catalogue, history,
-                                        StyleRecommendationsConfig(k=config.k,
-                                                                   candidates_per_source=config.candidates_per_source,
-                                                                   weights=config.weights),
-                                        build_id=context.run.run_id)
+    built = build_style_recommendations(products, catalogue, history, config.settings(), build_id=context.run.run_id)
     table = built.table
     lake.write(table, keys.STYLE_RECOMMENDATIONS)
     expected = {(s, g) for s in catalogue.preferences for g in (None, *catalogue.genders)}
@@ -350,11 +294,11 @@ def style_recommendations(context: dg.AssetExecutionContext, config: StyleRecomm
                                           table.group_by("style", "gender").len().sort("style", "gender").iter_rows()},
                                          "style / gender", "rows"),
         "uses_interactions": history is not None,
-        "reasons": _reason_counts(table),
-        "score_distribution": _score_plot(table.with_columns(pl.col("gender").fill_null("any")), "gender",
-                                          "style_recommendations scores"),
-        "sample": _named_sample(table.filter(pl.col("gender").is_null()), products, "style", "product_id", ["style"],
-                                lists=4),
+        "reasons": metadata.counts(reason_kind_counts(table), "reason (kind)", "rows"),
+        "score_distribution": metadata.score_plot(table.with_columns(pl.col("gender").fill_null("any")), "gender",
+                                                  "style_recommendations scores"),
+        "sample": metadata.named_sample(table.filter(pl.col("gender").is_null()), products, "style", "product_id",
+                                        ["style"], lists=4),
         "path": dg.MetadataValue.path(str(lake.table_path(keys.STYLE_RECOMMENDATIONS))),
     })
     yield dg.AssetCheckResult(check_name="every_style_listed", asset_key=keys.STYLE_RECOMMENDATIONS,
@@ -402,11 +346,6 @@ def builds(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Material
     })
 
 
-def _first_key(con, table: str, column: str) -> str | None:
-    rows = con.execute(f'SELECT "{column}" FROM "{table}" LIMIT 1').fetchall()
-    return rows[0][0] if rows else None
-
-
 @dg.asset(
     code_version="2026-12-07",
     key=keys.WAREHOUSE, group_name=GROUP, freshness_policy=NIGHTLY_FRESHNESS,
@@ -426,18 +365,14 @@ def warehouse_duckdb(lake: LakeResource, warehouse: WarehouseResource):
     con = warehouse.connect_readonly()
     try:
         counts = {name: con.execute(f'SELECT count(*) FROM "{name}"').fetchall()[0][0] for name in published}
-        product, user, style = (_first_key(con, table, column) for table, column in (
+        product, user, style = (first_key(con, table, column) for table, column in (
             ("similar_items", "product_id"), ("user_recommendations", "user_id"), ("style_recommendations", "style")))
         answers = {
             "similar_items": con.sql(sql.SIMILAR_ITEMS, params=[product, 10]).pl(),
             "user_recommendations": con.sql(sql.USER_RECOMMENDATIONS, params=[user, 10]).pl(),
             "style_recommendations": con.sql(sql.STYLE_RECOMMENDATIONS, params=[style, None, 10]).pl(),
         }
-        lookups = []
-        for pid in con.execute("SELECT product_id FROM products USING SAMPLE 50 ROWS (reservoir, 1)").fetchall():
-            t0 = time.perf_counter()
-            con.execute(sql.SIMILAR_TOP10_POINT_LOOKUP, [pid[0]]).fetchall()
-            lookups.append((time.perf_counter() - t0) * 1000)
+        lookups = lookup_milliseconds(con, sql.SIMILAR_TOP10_POINT_LOOKUP)
     finally:
         con.close()
     answered = {name: frame.height > 0 and frame["reason"].null_count() == 0 for name, frame in answers.items()}

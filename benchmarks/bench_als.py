@@ -41,7 +41,7 @@ import polars as pl  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from recsys.catalog import ingest_catalogs  # noqa: E402
-from recsys.interactions import SimulatorConfig, SplitConfig, simulate, split_interactions  # noqa: E402
+from recsys.interactions import SimulatorSettings, SplitSettings, simulate, split_interactions  # noqa: E402
 from recsys.models.als import ALSParams, ALSRecommender, confidence_matrix  # noqa: E402
 from recsys.models.matrix import Interactions  # noqa: E402
 from recsys.models.stages import ProbeSettings, split_part, train_als  # noqa: E402
@@ -79,10 +79,10 @@ def stage_run(split: pl.DataFrame, params: ALSParams, curve_every: int, folder: 
 
 
 def bench_scale(name: str, products: pl.DataFrame, args) -> dict:
-    config = SimulatorConfig.benchmark() if name == "benchmark" else SimulatorConfig.sample()
+    config = SimulatorSettings.benchmark() if name == "benchmark" else SimulatorSettings.sample()
     started = time.perf_counter()
     events = simulate(products, config).events
-    split = split_interactions(events, SplitConfig()).frame
+    split = split_interactions(events, SplitSettings()).frame
     prepared = time.perf_counter() - started
     params = ALSParams(factors=args.factors, iterations=args.iterations, num_threads=args.threads)
     train = Interactions.from_events(split_part(split, "train"))

@@ -37,7 +37,7 @@ import numpy as np
 import polars as pl
 import torch
 
-from recsys.embeddings import ClipEncoder, LocalEncoder, MiniLMTextEncoder, TowerConfig, TrainingConfig, product_texts
+from recsys.embeddings import ClipEncoder, LocalEncoder, MiniLMTextEncoder, TowerParams, TowerTrainingParams, product_texts
 from recsys.embeddings.clip_random import save_random_clip
 from recsys.embeddings.contrastive import train_image_tower
 from recsys.embeddings.image_preprocess import tower_thumbnail
@@ -93,11 +93,11 @@ def bench_clip(args, paths: list[Path]) -> dict:
 
 
 def bench_tower(args, paths: list[Path]) -> dict:
-    config = TowerConfig()
+    config = TowerParams()
     thumbs = np.stack([tower_thumbnail(p, config.input_height, config.input_width) for p in paths])
     texts = np.random.default_rng(0).standard_normal((len(paths), config.embed_dim)).astype(np.float32)
     fit = train_image_tower(thumbs, texts / np.linalg.norm(texts, axis=1, keepdims=True), config,
-                            TrainingConfig(epochs=1, batch_size=64), threads=args.threads)
+                            TowerTrainingParams(epochs=1, batch_size=64), threads=args.threads)
     folder = Path(tempfile.mkdtemp()) / "tower"
     fit.tower.save_pretrained(folder)
     # Batches of --batch-size, so that decoding (worker thread) can overlap the forward pass.

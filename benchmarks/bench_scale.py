@@ -171,10 +171,10 @@ FLOOR_OF_STEP = {"silver_catalog": "catalog_read_s", "images__manifest": "image_
 
 
 def run_size(products: int, users: int, args: argparse.Namespace, steps: list[str]) -> dict:
-    from recsys.synthetic import SUMMARY_FILE, SyntheticLakeConfig, generate_lake
+    from recsys.synthetic import SUMMARY_FILE, SyntheticLakeSettings, generate_lake
 
     lake = args.work_dir / f"lake-{products}-{users}"
-    config = SyntheticLakeConfig(products=products, users=users, seed=args.seed,
+    config = SyntheticLakeSettings(products=products, users=users, seed=args.seed,
                                  events_per_user=args.events_per_user, workers=args.workers)
     summary_file = lake / "raw" / SUMMARY_FILE
     reuse = args.reuse_lakes and summary_file.exists() and \

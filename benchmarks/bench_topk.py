@@ -42,7 +42,7 @@ import numpy as np
 import polars as pl
 
 from recsys import storage
-from recsys.index import IndexConfig, ItemIndex, VectorSpec, recall_at_k, tie_aware_recall
+from recsys.index import IndexSettings, ItemIndex, VectorSpec, recall_at_k, tie_aware_recall
 from recsys.topk import Exclusions, blocked_topk, exact_search
 from recsys.vectors import vector_matrix
 
@@ -129,11 +129,11 @@ def part_exact(ids: list[str], x: np.ndarray, args) -> dict:
 
 def part_ann(ids: list[str], x: np.ndarray, args) -> dict:
     spec = VectorSpec("benchmark", "1", args.column, x.shape[1])
-    config = IndexConfig(exact_max_items=0, recall_queries=args.recall_queries, target_recall=args.target_recall)
+    config = IndexSettings(exact_max_items=0, recall_queries=args.recall_queries, target_recall=args.target_recall)
     started = time.perf_counter()
     hnsw = ItemIndex.build(ids, x, spec, config)
     build_seconds = time.perf_counter() - started
-    flat = ItemIndex.build(ids, x, spec, IndexConfig(exact_max_items=len(x)))
+    flat = ItemIndex.build(ids, x, spec, IndexSettings(exact_max_items=len(x)))
     sample = np.sort(np.random.default_rng(1).choice(len(x), size=min(args.recall_queries, len(x)), replace=False))
     results = {}
     for name, index in (("exact", flat), ("hnsw", hnsw)):

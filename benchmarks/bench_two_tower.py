@@ -43,7 +43,7 @@ import torch  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from recsys.catalog import ingest_catalogs  # noqa: E402
-from recsys.interactions import (SimulatorConfig, SplitConfig, cold_start_items, cold_start_users,  # noqa: E402
+from recsys.interactions import (SimulatorSettings, SplitSettings, cold_start_items, cold_start_users,  # noqa: E402
                                  simulate, split_interactions)
 from recsys.models.als import ALSParams  # noqa: E402
 from recsys.models.matrix import Interactions  # noqa: E402
@@ -207,8 +207,8 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     products, embeddings, content = load_inputs(args)
     load = [os.getloadavg()[0]]
-    events = simulate(products, SimulatorConfig.sample()).events
-    split = split_interactions(events, SplitConfig()).frame
+    events = simulate(products, SimulatorSettings.sample()).events
+    split = split_interactions(events, SplitSettings()).frame
     probe = ProbeSettings(k=args.k)
     als = train_als(split, ALSParams(), probe, curve_every=0)
     params = TwoTowerParams(loss=args.loss, use_als=args.use_als, negative_pool=args.negative_pool)

@@ -13,22 +13,31 @@ user from their history) instead of retraining. A model is retrained when
 - or a user forces it.
 
 Between retrains, every table is exactly what a full rebuild would produce *with the same pinned
-models*; that is the property the incremental tests check. Each model directory keeps a
+models*; that is the property the incremental tests check. Each model folder keeps a
 ``training_record.json`` (settings hash, trained_at) and ``training_keys.parquet`` (one row per
-training key) so the next build can decide.
+training key) so the next build can decide; a stage whose result is not a folder of its own (the
+tuned weights, one JSON file; the evaluation, tables among the published gold tables) keeps them in
+its ``state/`` folder instead.
+
+``fit_or_pin`` is the one way every stage does this: decide, then reuse the pinned result or fit a
+new one and record what it was fitted on, written together with it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import polars as pl
 
 from recsys import storage
+
+T = TypeVar("T")
 
 RECORD_FILE = "training_record.json"
 KEYS_FILE = "training_keys.parquet"
@@ -120,3 +129,42 @@ def trained_at(model_dir: Path) -> str | None:
     with storage.reading_dir(Path(model_dir)) as folder:
         path = folder / RECORD_FILE
         return json.loads(path.read_text())["trained_at"] if path.exists() else None
+
+
+def model_training_data(params, split: pl.DataFrame, leave_out: tuple[str, ...] = (), **settings) -> TrainingData:
+    """A model's training data: its hyperparameters (a dataclass; ``leave_out`` names those that do not
+    change the model, e.g. thread counts), any further ``settings``, and the pairs of the train split."""
+    kept = {k: v for k, v in asdict(params).items() if k not in leave_out}
+    return TrainingData(settings={"params": kept, **settings}, keys=split_pair_keys(split, "train"))
+
+
+@dataclass(frozen=True)
+class FitOrPin(Generic[T]):
+    """What ``fit_or_pin`` did: the result (fitted now, or the pinned one) and the decision."""
+
+    result: T
+    decision: RetrainDecision
+
+    @property
+    def fitted(self) -> bool:
+        return self.decision.retrain
+
+
+def fit_or_pin(folder: Path, data: TrainingData, policy: RetrainPolicy, *, pinned: Callable[[], T | None],
+               fit: Callable[[Callable[[Path], None]], T], now: datetime | None = None) -> FitOrPin[T]:
+    """Reuse the result saved in ``folder`` or fit a new one, as ``decide`` says.
+
+    ``pinned()`` loads the saved result (None when there is none: then it is fitted whatever the
+    decision). ``fit(record)`` fits, saves the result to ``folder`` and calls ``record(f)`` with the
+    folder ``f`` it is writing (a staging folder swapped in over ``folder`` with the result, or
+    ``folder`` itself), so the record and what it describes appear together. The old record is
+    dropped first: a fit that fails half-way leaves nothing pinned.
+    """
+    decision = decide(folder, data, policy, now)
+    if not decision.retrain and (saved := pinned()) is not None:
+        return FitOrPin(saved, decision)
+    forget(folder)
+    result = fit(lambda target: write_record(target, data, now))
+    if trained_at(folder) is None:
+        raise RuntimeError(f"{folder}: the fit saved no training record (fit must call record(folder))")
+    return FitOrPin(result, decision)

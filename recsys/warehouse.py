@@ -9,6 +9,7 @@ old file keep reading it; new readers open the new one; a failed build leaves th
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -81,3 +82,22 @@ def connect_readonly(db_path: Path) -> duckdb.DuckDBPyConnection:
     if not Path(db_path).exists():
         raise FileNotFoundError(f"{db_path} does not exist yet: run the pipeline (see README) to build it")
     return duckdb.connect(str(db_path), read_only=True)
+
+
+def first_key(con: duckdb.DuckDBPyConnection, table: str, column: str):
+    """Some value of ``column`` in ``table`` (None when it is empty): a key to query the table with."""
+    rows = con.execute(f'SELECT "{column}" FROM "{table}" LIMIT 1').fetchall()
+    return rows[0][0] if rows else None
+
+
+def lookup_milliseconds(con: duckdb.DuckDBPyConnection, query: str, samples: int = 50) -> list[float]:
+    """How long ``query`` (one ``?``: a product id) takes for ``samples`` products drawn with a fixed
+    seed: the point-lookup latency a reader of the warehouse sees, in milliseconds."""
+    sample = f"SELECT product_id FROM products USING SAMPLE {int(samples)} ROWS (reservoir, 1)"
+    products = con.execute(sample).fetchall()
+    timings = []
+    for (product_id,) in products:
+        started = time.perf_counter()
+        con.execute(query, [product_id]).fetchall()
+        timings.append((time.perf_counter() - started) * 1000)
+    return timings

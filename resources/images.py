@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
+from assets.defaults import field_default, from_config
 from recsys.images import CacheSettings, HttpFetcher, HttpSettings, LocalFiles, Status
 
 
@@ -21,40 +22,48 @@ class ImageFetcherResource(dg.ConfigurableResource):
     resolve is marked down after one try, so its URLs are recorded as unreachable at once.
     """
 
-    offline: bool = Field(False, description="Skip the network entirely: remote URLs are recorded as unreachable.")
-    timeout_s: float = Field(10.0, description="Read/write timeout per request (seconds).")
-    connect_timeout_s: float = Field(5.0, description="TCP/TLS connect timeout (seconds).")
-    download_deadline_s: float = Field(60.0, description="Wall-clock limit for one response body (slow drips).")
-    retries: int = Field(2, description="Extra attempts on connection errors, timeouts, 5xx and 429 (never on 4xx).")
-    backoff_s: float = Field(0.5, description="First retry delay; doubles per retry, with full jitter.")
-    backoff_max_s: float = Field(8.0, description="Longest retry delay (also caps Retry-After).")
-    concurrency: int = Field(16, description="Simultaneous downloads.")
-    per_host_rps: float = Field(8.0, description="Request starts per second per host (0: unlimited).")
-    host_failure_limit: int = Field(3, description="Consecutive connection failures after which a host is skipped "
-                                                   "for the rest of the run (DNS failure: at once).")
-    max_redirects: int = Field(5, description="Redirect hops followed; more, or a cycle, is redirect_loop.")
+    offline: bool = Field(field_default(HttpSettings, "offline"),
+                          description="Skip the network entirely: remote URLs are recorded as unreachable.")
+    timeout_s: float = Field(field_default(HttpSettings, "timeout_s"),
+                             description="Read/write timeout per request (seconds).")
+    connect_timeout_s: float = Field(field_default(HttpSettings, "connect_timeout_s"),
+                                     description="TCP/TLS connect timeout (seconds).")
+    download_deadline_s: float = Field(field_default(HttpSettings, "download_deadline_s"),
+                                       description="Wall-clock limit for one response body (slow drips).")
+    retries: int = Field(field_default(HttpSettings, "retries"),
+                         description="Extra attempts on connection errors, timeouts, 5xx and 429 (never on 4xx).")
+    backoff_s: float = Field(field_default(HttpSettings, "backoff_s"),
+                             description="First retry delay; doubles per retry, with full jitter.")
+    backoff_max_s: float = Field(field_default(HttpSettings, "backoff_max_s"),
+                                 description="Longest retry delay (also caps Retry-After).")
+    concurrency: int = Field(field_default(HttpSettings, "concurrency"), description="Simultaneous downloads.")
+    per_host_rps: float = Field(field_default(HttpSettings, "per_host_rps"),
+                                description="Request starts per second per host (0: unlimited).")
+    host_failure_limit: int = Field(field_default(HttpSettings, "host_failure_limit"),
+                                    description="Consecutive connection failures after which a host is skipped "
+                                                "for the rest of the run (DNS failure: at once).")
+    max_redirects: int = Field(field_default(HttpSettings, "max_redirects"),
+                               description="Redirect hops followed; more, or a cycle, is redirect_loop.")
     allowed_hosts: list[str] = Field(default_factory=list,
                                      description="Host globs allowed for URLs and redirects, e.g. '*.asos-media.com'; "
                                                  "empty: any public host.")
-    allow_private: bool = Field(False, description="Allow private, loopback and link-local addresses (tests only).")
-    verify_tls: bool = True
-    user_agent: str = "fashion-recsys-image-cache/1.0"
-    max_bytes: int = Field(20 * 1024 * 1024, description="Larger bodies/files are too_large; reading stops there.")
-    max_pixels: int = Field(40_000_000, description="Larger images are bombs, rejected before decoding.")
-    images_per_product: int = Field(1, description="Ok images wanted per product, in image_urls order; later URLs "
-                                                   "are only tried when earlier ones fail. Downstream uses the first.")
-    decode_workers: int = Field(0, description="Local-file decoders (0: one per core): threads, or worker processes "
-                                               "when a run has 2,000 local files or more.")
+    allow_private: bool = Field(field_default(HttpSettings, "allow_private"),
+                                description="Allow private, loopback and link-local addresses (tests only).")
+    verify_tls: bool = field_default(HttpSettings, "verify_tls")
+    user_agent: str = field_default(HttpSettings, "user_agent")
+    max_bytes: int = Field(field_default(HttpSettings, "max_bytes"),
+                           description="Larger bodies/files are too_large; reading stops there.")
+    max_pixels: int = Field(field_default(CacheSettings, "max_pixels"),
+                            description="Larger images are bombs, rejected before decoding.")
+    images_per_product: int = Field(field_default(CacheSettings, "images_per_product"),
+                                    description="Ok images wanted per product, in image_urls order; later URLs "
+                                                "are only tried when earlier ones fail. Downstream uses the first.")
+    decode_workers: int = Field(field_default(CacheSettings, "workers"),
+                                description="Local-file decoders (0: one per core): threads, or worker processes "
+                                            "when a run has 2,000 local files or more.")
 
     def http_settings(self) -> HttpSettings:
-        return HttpSettings(
-            max_bytes=self.max_bytes, timeout_s=self.timeout_s, connect_timeout_s=self.connect_timeout_s,
-            download_deadline_s=self.download_deadline_s, retries=self.retries, backoff_s=self.backoff_s,
-            backoff_max_s=self.backoff_max_s, concurrency=self.concurrency, per_host_rps=self.per_host_rps,
-            host_failure_limit=self.host_failure_limit, max_redirects=self.max_redirects,
-            allowed_hosts=tuple(self.allowed_hosts), allow_private=self.allow_private, verify_tls=self.verify_tls,
-            user_agent=self.user_agent, offline=self.offline,
-        )
+        return from_config(HttpSettings, self, allowed_hosts=tuple(self.allowed_hosts))
 
     def cache_settings(self, retry_after_hours: float, refetch: list[str], prune_orphans: bool) -> CacheSettings:
         return CacheSettings(

@@ -11,9 +11,9 @@ import polars as pl
 from recsys import storage
 from recsys.catalog.schema import PRODUCT_SCHEMA
 from recsys.gold import (
-    SimilarItemsConfig,
+    SimilarItemsSettings,
     StyleCatalogue,
-    UserRecommendationsConfig,
+    UserRecommendationsSettings,
     build_products,
     build_record,
     build_similar_items,
@@ -113,9 +113,9 @@ def write_gold_tables(gold_dir, build_id: str = "b1", k: int = 10) -> dict[str, 
     tables = {
         "products": products,
         "similar_items": build_similar_items(products, content, exact_search(vectors), history=history,
-                                             config=SimilarItemsConfig(k=k), build_id=build_id).table,
+                                             config=SimilarItemsSettings(k=k), build_id=build_id).table,
         "user_recommendations": build_user_recommendations(products, history, content, exact_search(vectors),
-                                                           config=UserRecommendationsConfig(k=k),
+                                                           config=UserRecommendationsSettings(k=k),
                                                            build_id=build_id).table,
         "style_recommendations": build_style_recommendations(products, toy_styles(), history,
                                                              build_id=build_id).table,

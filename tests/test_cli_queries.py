@@ -12,7 +12,7 @@ from PIL import Image
 
 from recsys import warehouse
 from recsys.cli import main
-from recsys.embeddings import ImageTower, LocalEncoder, TowerConfig
+from recsys.embeddings import ImageTower, LocalEncoder, TowerParams
 from recsys.embeddings.image_tower import write_skipped
 from recsys.gold import gold_warehouse_tables
 from recsys.index import ItemIndex, VectorSpec
@@ -27,7 +27,7 @@ def lake(tmp_path_factory):
     tables = write_gold_tables(root / "gold")
     warehouse.publish(root / "warehouse.duckdb", gold_warehouse_tables(root / "gold"))
     torch.manual_seed(0)
-    ImageTower(TowerConfig(widths=(8, 16, 16, 32), head_hidden=64)).save_pretrained(root / "models" / "image_tower")
+    ImageTower(TowerParams(widths=(8, 16, 16, 32), head_hidden=64)).save_pretrained(root / "models" / "image_tower")
     encoder = LocalEncoder(root / "models" / "image_tower")
     products = tables["products"]
     texts = (products["name"] + " " + products["colour"].fill_null("")).to_list()
@@ -70,7 +70,7 @@ def test_unreadable_photo_and_other_encoder_version_are_refused(lake, tmp_path, 
     torch.manual_seed(1)
     other = tmp_path / "lake"
     (other / "models").mkdir(parents=True)
-    ImageTower(TowerConfig(widths=(8, 16, 16, 32), head_hidden=64)).save_pretrained(other / "models" / "image_tower")
+    ImageTower(TowerParams(widths=(8, 16, 16, 32), head_hidden=64)).save_pretrained(other / "models" / "image_tower")
     (other / "models" / "faiss_index").symlink_to(root / "models" / "faiss_index")
     (other / "warehouse.duckdb").symlink_to(root / "warehouse.duckdb")
     assert main(["search", "shirt", "--lake", str(other)]) == 2

@@ -13,13 +13,13 @@ import torch
 
 from recsys.embeddings.alignment_metrics import alignment_report, recall_at_k, zero_shot_accuracy
 from recsys.embeddings.baselines import RidgeBaseline, colour_pixel_features, embed_with, random_tower_vectors
-from recsys.embeddings.contrastive import TrainingConfig, train_image_tower
-from recsys.embeddings.image_tower import ImageTower, TowerConfig, read_version, write_skipped
+from recsys.embeddings.contrastive import TowerTrainingParams, train_image_tower
+from recsys.embeddings.image_tower import ImageTower, TowerParams, read_version, write_skipped
 from recsys.embeddings.local_backend import LocalEncoder
 from recsys.embeddings.text_memory import MIXES, TEMPERATURES, choose_readout, readout
 from recsys.embeddings.tower_fit import PairMinimum, TooFewPairs, TowerFitSettings, fit_image_tower, too_few_pairs
 
-SMALL = TowerConfig(input_height=32, input_width=24, widths=(8, 16, 32), head_hidden=64, embed_dim=24)
+SMALL = TowerParams(input_height=32, input_width=24, widths=(8, 16, 32), head_hidden=64, embed_dim=24)
 COLOURS = np.array([(220, 30, 30), (30, 30, 220), (30, 170, 30), (20, 20, 20)], dtype=np.uint8)
 
 
@@ -43,7 +43,7 @@ def shapes_fixture(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 
 def _train(images, texts, seed=0, epochs=12, precision="auto"):
-    config = TrainingConfig(epochs=epochs, batch_size=32, learning_rate=3e-3, seed=seed)
+    config = TowerTrainingParams(epochs=epochs, batch_size=32, learning_rate=3e-3, seed=seed)
     return train_image_tower(images, texts, SMALL, config, threads=1, precision=precision)
 
 

@@ -15,7 +15,7 @@ import pytest
 from recsys.evaluation import ground_truth, rankings, tuning
 from recsys.evaluation.inputs import EvaluationInputs, exact_search, load_inputs, sample_users
 from recsys.evaluation.validation_tuning import tune_on_validation
-from recsys.gold import SimilarItemsConfig, build_similar_items, model_inputs
+from recsys.gold import SimilarItemsSettings, build_similar_items, model_inputs
 from recsys.gold.similar_items import similar_candidates
 from recsys.index import IdMap
 from recsys.recommend import build_history
@@ -131,7 +131,7 @@ def test_similar_candidates_for_some_queries_rank_like_the_whole_table():
                              "colour": "c", "has_image": False})
     space = model_inputs.content_vectors(ids, data.embeddings).normalized()
     history = build_history(data.train, ids)
-    config = SimilarItemsConfig(k=10, candidates_per_source=30, weights={"content": 1.0, "popularity": 0.3})
+    config = SimilarItemsSettings(k=10, candidates_per_source=30, weights={"content": 1.0, "popularity": 0.3})
     table = build_similar_items(products, space, exact_search(space), history=history, config=config,
                                 build_id="b").table
     queries = np.array([5, 17, 99])

@@ -8,7 +8,7 @@ import pytest
 
 from recsys.index import (
     IdMap,
-    IndexConfig,
+    IndexSettings,
     IndexMismatchError,
     ItemIndex,
     VectorSpec,
@@ -51,10 +51,10 @@ def test_search_returns_product_ids_whatever_the_insertion_order():
 def test_exact_below_threshold_hnsw_above_with_recall_measured():
     vectors = unit_vectors(3000, d=32, seed=3)
     spec = VectorSpec("m", "1", "fused_vector", 32)
-    small = ItemIndex.build(product_ids(3000), vectors, spec, IndexConfig(exact_max_items=3000))
+    small = ItemIndex.build(product_ids(3000), vectors, spec, IndexSettings(exact_max_items=3000))
     assert small.kind == "flat" and small.manifest.recall is None
     big = ItemIndex.build(product_ids(3000), vectors, spec,
-                          IndexConfig(exact_max_items=1000, recall_queries=300, target_recall=0.95))
+                          IndexSettings(exact_max_items=1000, recall_queries=300, target_recall=0.95))
     manifest = big.manifest
     assert manifest.kind == "hnsw"
     assert manifest.recall >= 0.95 and manifest.recall_k == 10
@@ -69,7 +69,7 @@ def test_exact_below_threshold_hnsw_above_with_recall_measured():
 
 def test_save_and_load_round_trip_keeps_ids_results_and_ef_search(tmp_path):
     vectors = unit_vectors(1500, d=16, seed=5)
-    index = ItemIndex.build(product_ids(1500), vectors, SPEC, IndexConfig(exact_max_items=500, recall_queries=100))
+    index = ItemIndex.build(product_ids(1500), vectors, SPEC, IndexSettings(exact_max_items=500, recall_queries=100))
     index.set_ef_search(index.manifest.hnsw["ef_search"])
     path = index.save(tmp_path / "faiss_index")
     loaded = ItemIndex.load(path, expect=SPEC)

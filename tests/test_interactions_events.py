@@ -10,7 +10,7 @@ import pytest
 
 from recsys.catalog.csv_records import MAX_FIELD_CHARS
 from recsys.catalog.schema import QUARANTINE_SCHEMA
-from recsys.interactions import INTERACTION_SCHEMA, SimulatorConfig, build_interactions, read_events
+from recsys.interactions import INTERACTION_SCHEMA, SimulatorSettings, build_interactions, read_events
 from recsys.interactions.events import parse_timestamps
 from recsys.interactions.quality import interaction_problems, systemic_faults
 
@@ -133,11 +133,11 @@ def test_source_choice(tmp_path, events_dir):
     raw_root = events_dir.parent
     real = build_interactions(raw_root, PRODUCTS, source="auto", now=NOW)
     assert real.origin == "real" and real.interactions.height > 0
-    simulated = build_interactions(raw_root, PRODUCTS, source="simulated", simulator=SimulatorConfig(n_users=20))
+    simulated = build_interactions(raw_root, PRODUCTS, source="simulated", simulator=SimulatorSettings(n_users=20))
     assert simulated.origin == "simulated" and simulated.quarantine.is_empty()
     empty_root = tmp_path / "empty_raw"
     empty_root.mkdir()
-    assert build_interactions(empty_root, PRODUCTS, simulator=SimulatorConfig(n_users=20)).origin == "simulated"
+    assert build_interactions(empty_root, PRODUCTS, simulator=SimulatorSettings(n_users=20)).origin == "simulated"
     with pytest.raises(FileNotFoundError):
         build_interactions(empty_root, PRODUCTS, source="real")
     with pytest.raises(ValueError):
@@ -157,7 +157,7 @@ def test_quality_counts_problems():
 def test_a_simulated_log_is_kept_by_later_builds_with_the_same_settings(tmp_path):
     from recsys.interactions.build import simulator_settings
 
-    config = SimulatorConfig(n_users=30)
+    config = SimulatorSettings(n_users=30)
     first = build_interactions(tmp_path, PRODUCTS, source="simulated", simulator=config)
     settings = simulator_settings(config)
     # One product leaves the catalog and one arrives: the log is history, only the gone product's events go.
@@ -169,7 +169,7 @@ def test_a_simulated_log_is_kept_by_later_builds_with_the_same_settings(tmp_path
     assert kept.kept_from_previous and gone > 0 and kept.dropped_removed_products == gone
     assert kept.interactions.equals(first.interactions.filter(pl.col("product_id") != "asos:300"))
     # Other settings simulate afresh.
-    other = build_interactions(tmp_path, changed, source="simulated", simulator=SimulatorConfig(n_users=31),
+    other = build_interactions(tmp_path, changed, source="simulated", simulator=SimulatorSettings(n_users=31),
                                previous=first.interactions, previous_settings=settings)
     assert not other.kept_from_previous and other.interactions["user_id"].n_unique() == 31
 

@@ -8,11 +8,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from recsys.interactions import INTERACTION_SCHEMA, PERSONAS, SimulatorConfig, affinity, persona_names, simulate
+from recsys.interactions import INTERACTION_SCHEMA, PERSONAS, SimulatorSettings, affinity, persona_names, simulate
 from recsys.interactions.personas import PREFERENCE_COLUMNS, SHOPPER_GENDERS, gender_affinity
 from tests.interaction_fixtures import synthetic_catalog
 
-CONFIG = SimulatorConfig(n_users=400, seed=1)
+CONFIG = SimulatorSettings(n_users=400, seed=1)
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def test_same_seed_same_events_other_seed_other_events(catalog, result):
     again = simulate(catalog, CONFIG)
     assert again.events.equals(result.events)
     assert again.users.equals(result.users)
-    other = simulate(catalog, SimulatorConfig(n_users=400, seed=2))
+    other = simulate(catalog, SimulatorSettings(n_users=400, seed=2))
     assert not other.events.equals(result.events)
 
 
@@ -102,8 +102,8 @@ def test_timestamps_spread_over_weeks(result):
 
 
 def test_benchmark_preset_is_larger():
-    assert SimulatorConfig.benchmark().n_users > 5 * SimulatorConfig.sample().n_users
-    assert SimulatorConfig.sample(n_users=10).n_users == 10
+    assert SimulatorSettings.benchmark().n_users > 5 * SimulatorSettings.sample().n_users
+    assert SimulatorSettings.sample(n_users=10).n_users == 10
 
 
 def test_empty_catalog_is_an_error():

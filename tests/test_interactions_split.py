@@ -5,19 +5,19 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from recsys.interactions import (SPLIT_SCHEMA, SimulatorConfig, SplitConfig, cold_start_items, cold_start_users,
+from recsys.interactions import (SPLIT_SCHEMA, SimulatorSettings, SplitSettings, cold_start_items, cold_start_users,
                                  leakage_report, simulate, split_interactions)
 from tests.interaction_fixtures import event_frame, synthetic_catalog
 
 
 @pytest.fixture(scope="module")
 def simulated() -> pl.DataFrame:
-    return simulate(synthetic_catalog(2000, seed=3), SimulatorConfig(n_users=300, seed=3)).events
+    return simulate(synthetic_catalog(2000, seed=3), SimulatorSettings(n_users=300, seed=3)).events
 
 
 @pytest.fixture(scope="module")
 def split(simulated):
-    return split_interactions(simulated, SplitConfig(seed=1))
+    return split_interactions(simulated, SplitSettings(seed=1))
 
 
 def pairs_of(frame: pl.DataFrame, name: str) -> set[tuple[str, str]]:
@@ -52,7 +52,7 @@ def test_per_user_cut_follows_first_event_time(simulated, split):
 
 
 def test_new_users_keep_only_their_first_pairs_in_train(split):
-    config = SplitConfig(seed=1)
+    config = SplitSettings(seed=1)
     per_user = split.frame.group_by("user_id").agg(
         train=pl.col("product_id").filter(pl.col("split") == "train").n_unique(),
         heldout=pl.col("product_id").filter(pl.col("split") != "train").n_unique())
@@ -76,7 +76,7 @@ def test_cold_slices_are_cold(split):
 def test_small_histories():
     """One pair: train only. Two pairs: one train, one test. Never an empty train for a held-out user."""
     events = event_frame(["a", "b", "b", "c", "c", "c"], ["x", "x", "y", "x", "y", "z"], [0, 0, 1, 0, 1, 2])
-    frame = split_interactions(events, SplitConfig(new_user_fraction=0.0)).frame
+    frame = split_interactions(events, SplitSettings(new_user_fraction=0.0)).frame
     splits = {(u, p): s for u, p, s in frame.select("user_id", "product_id", "split").iter_rows()}
     assert splits[("a", "x")] == "train"
     assert (splits[("b", "x")], splits[("b", "y")]) == ("train", "test")
@@ -89,7 +89,7 @@ def test_late_events_of_earlier_pairs_are_dropped():
         event_frame(["u"] * 4, ["a", "b", "c", "d"], [0, 10, 20, 30]),
         event_frame(["u"], ["a"], [40], event="purchase"),
     ])
-    result = split_interactions(events, SplitConfig(new_user_fraction=0.0, test_fraction=0.25,
+    result = split_interactions(events, SplitSettings(new_user_fraction=0.0, test_fraction=0.25,
                                                     validation_fraction=0.0))
     assert result.dropped_after_cutoff == 1
     assert result.frame.filter(pl.col("event") == "purchase").is_empty()
@@ -97,9 +97,9 @@ def test_late_events_of_earlier_pairs_are_dropped():
 
 
 def test_deterministic_and_config_checked(simulated, split):
-    assert split_interactions(simulated, SplitConfig(seed=1)).frame.equals(split.frame)
+    assert split_interactions(simulated, SplitSettings(seed=1)).frame.equals(split.frame)
     with pytest.raises(ValueError):
-        SplitConfig(validation_fraction=0.5, test_fraction=0.6)
+        SplitSettings(validation_fraction=0.5, test_fraction=0.6)
 
 
 def test_removing_a_few_products_moves_only_their_users_pairs(simulated, split):
@@ -108,7 +108,7 @@ def test_removing_a_few_products_moves_only_their_users_pairs(simulated, split):
     products = simulated["product_id"].unique().sort()
     gone = products.gather_every(200)                              # 0.5% of the products
     touched = set(simulated.filter(pl.col("product_id").is_in(gone.implode()))["user_id"])
-    again = split_interactions(simulated.filter(~pl.col("product_id").is_in(gone.implode())), SplitConfig(seed=1)).frame
+    again = split_interactions(simulated.filter(~pl.col("product_id").is_in(gone.implode())), SplitSettings(seed=1)).frame
     before, after = (frame.filter(~pl.col("user_id").is_in(list(touched))) for frame in (split.frame, again))
     assert before.equals(after)
     train_before, train_after = pairs_of(split.frame, "train"), pairs_of(again, "train")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from recsys.gold.list_refresh import ListState, Space, known_rows, next_state, plan_refresh, row_hashes, settings_hash
+from recsys.gold.list_refresh import ListState, SourceVectors, known_rows, next_state, plan_refresh, row_hashes, settings_hash
 from recsys.recommend import RankedProposals, unique_per_row
 
 SIZE, K, BUFFER = 8, 5, 3
@@ -59,7 +59,7 @@ def _full(catalog):
 
 
 def _spaces(catalog):
-    return {"a": Space.item_to_item(catalog["a"], SIZE), "b": Space.item_to_item(catalog["b"], SIZE)}
+    return {"a": SourceVectors.item_to_item(catalog["a"], SIZE), "b": SourceVectors.item_to_item(catalog["b"], SIZE)}
 
 
 def _hashes(catalog):
@@ -230,8 +230,8 @@ def _user_rank(users, items, u, candidates):
 
 
 def _user_inputs(users, items):
-    spaces = {"taste": Space(users["taste"], items["vec"], SIZE),
-              "popularity": Space(np.ones((len(users["ids"]), 1), np.float32), items["pop"][:, None], 3)}
+    spaces = {"taste": SourceVectors(users["taste"], items["vec"], SIZE),
+              "popularity": SourceVectors(np.ones((len(users["ids"]), 1), np.float32), items["pop"][:, None], 3)}
     q_hash = row_hashes(pl.DataFrame({"owned": [sorted(o) for o in users["owned"]]}), {"taste": users["taste"]})
     i_hash = row_hashes(pl.DataFrame({"id": items["ids"]}), {"vec": items["vec"], "pop": items["pop"]})
     return spaces, q_hash, i_hash

@@ -18,7 +18,7 @@ import polars as pl
 import pytest
 
 from recsys.catalog.schema import PRODUCT_SCHEMA
-from recsys.gold import (SimilarItemsConfig, UserRecommendationsConfig, UserSpace, build_products,
+from recsys.gold import (SimilarItemsSettings, UserRecommendationsSettings, UserSpace, build_products,
                          build_similar_items, build_user_recommendations)
 from recsys.gold.list_refresh import PreviousLists
 from recsys.index import IdMap
@@ -28,8 +28,8 @@ from recsys.vectors import AlignedVectors
 ARTICLE_TYPES = ["Shirts", "Jeans", "Dresses"]
 COLOURS = ["Blue", "Black"]
 DIMS = {"content": 6, "two_tower": 5, "als": 4}
-SIMILAR = SimilarItemsConfig(k=6, candidates_per_source=10)
-USERS = UserRecommendationsConfig(k=6, candidates_per_source=10, users_per_block=16)
+SIMILAR = SimilarItemsSettings(k=6, candidates_per_source=10)
+USERS = UserRecommendationsSettings(k=6, candidates_per_source=10, users_per_block=16)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 from threadpoolctl import threadpool_info
 
-from recsys.interactions import SplitConfig, split_interactions
+from recsys.interactions import SplitSettings, split_interactions
 from recsys.models.als import ALSParams, ALSRecommender, confidence_matrix
 from recsys.models.matrix import Interactions
 from recsys.models.popularity import PopularityRecommender
@@ -62,7 +62,7 @@ def test_same_seed_same_factors(data):
 
 
 def test_stage_records_curve_and_baseline(data):
-    split = split_interactions(pl.concat([data.train, data.heldout]), SplitConfig(new_user_fraction=0.0)).frame
+    split = split_interactions(pl.concat([data.train, data.heldout]), SplitSettings(new_user_fraction=0.0)).frame
     stage = train_als(split, PARAMS, ProbeSettings(k=10, max_users=500), curve_every=4)
     assert [point["iteration"] for point in stage.curve] == [4, 8, 12]
     assert stage.validation == {k: v for k, v in stage.curve[-1].items() if "@" in k}

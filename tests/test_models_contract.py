@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from recsys.models.als import ALSParams, ALSRecommender
-from recsys.models.base import Recommender, top_k_rows
+from recsys.models.base import Recommender, top_k_columns
 from recsys.models.matrix import EventWeights, Interactions
 from recsys.models.popularity import PopularityRecommender
 from recsys.models.two_tower import ItemFeatures, TwoTowerParams, TwoTowerRecommender
@@ -118,9 +118,9 @@ class TestTwoTower(RecommenderContract):
 
 def test_top_k_rows_orders_and_handles_short_rows():
     scores = np.array([[0.1, 0.9, 0.5], [2.0, -np.inf, 1.0]], dtype=np.float32)
-    columns, values = top_k_rows(scores, 2)
+    columns, values = top_k_columns(scores, 2)
     assert columns.tolist() == [[1, 2], [0, 2]] and values[0].tolist() == pytest.approx([0.9, 0.5])
-    assert top_k_rows(scores, 10)[0].shape == (2, 3)
+    assert top_k_columns(scores, 10)[0].shape == (2, 3)
 
 
 def test_top_k_rows_block_prefilter_is_exact_on_wide_rows():
@@ -131,7 +131,7 @@ def test_top_k_rows_block_prefilter_is_exact_on_wide_rows():
     scores[1, 128:148] += 10.0                    # the whole top 20 in one block
     scores[2, -5:] += 10.0                        # some of it in the partial last block
     scores[3, 20:] = -np.inf                      # only 20 finite scores
-    columns, values = top_k_rows(scores, 20)
+    columns, values = top_k_columns(scores, 20)
     expected = -np.sort(-scores, axis=1)[:, :20]
     assert np.array_equal(values, expected)
     assert np.array_equal(np.take_along_axis(scores, columns, axis=1), expected)

@@ -15,7 +15,7 @@ from PIL import Image
 
 from recsys.catalog import ingest_catalogs
 from recsys.interactions.events import read_events
-from recsys.synthetic import SUMMARY_FILE, SyntheticLakeConfig, generate_lake
+from recsys.synthetic import SUMMARY_FILE, SyntheticLakeSettings, generate_lake
 from recsys.synthetic.__main__ import main as cli_main
 from recsys.synthetic.images import draw_product
 from recsys.synthetic.products import COLOUR_NAMES
@@ -33,7 +33,7 @@ def _tree_digest(raw: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def small_lake(tmp_path_factory) -> tuple[Path, dict]:
     root = tmp_path_factory.mktemp("synthetic")
-    generate_lake(root, SyntheticLakeConfig(**SMALL))
+    generate_lake(root, SyntheticLakeSettings(**SMALL))
     return root / "raw", json.loads((root / "raw" / SUMMARY_FILE).read_text())
 
 
@@ -83,7 +83,7 @@ def test_quirks_parse_the_way_the_real_ones_do(small_lake):
 
 @pytest.mark.parametrize("events_format", ["parquet", "csv"])
 def test_events_read_with_exactly_the_planted_quarantine(tmp_path, events_format):
-    config = SyntheticLakeConfig(**{**SMALL, "products": 400, "users": 150, "images": False,
+    config = SyntheticLakeSettings(**{**SMALL, "products": 400, "users": 150, "images": False,
                                     "events_format": events_format})
     summary = generate_lake(tmp_path, config).to_json()
     raw = tmp_path / "raw"
@@ -101,7 +101,7 @@ def test_events_read_with_exactly_the_planted_quarantine(tmp_path, events_format
 
 
 def test_events_have_popularity_skew_and_taste(tmp_path):
-    generate_lake(tmp_path, SyntheticLakeConfig(products=2_000, users=600, seed=3, images=False, workers=0,
+    generate_lake(tmp_path, SyntheticLakeSettings(products=2_000, users=600, seed=3, images=False, workers=0,
                                                 quirk_rate=0.0))
     raw = tmp_path / "raw"
     products = ingest_catalogs(raw).products
@@ -118,10 +118,10 @@ def test_events_have_popularity_skew_and_taste(tmp_path):
 
 
 def test_deterministic_whatever_the_worker_count(tmp_path):
-    config = SyntheticLakeConfig(**{**SMALL, "products": 600, "users": 60})
+    config = SyntheticLakeSettings(**{**SMALL, "products": 600, "users": 60})
     generate_lake(tmp_path / "a", config)
-    generate_lake(tmp_path / "b", SyntheticLakeConfig(**{**SMALL, "products": 600, "users": 60, "workers": 2}))
-    generate_lake(tmp_path / "c", SyntheticLakeConfig(**{**SMALL, "products": 600, "users": 60, "seed": 8}))
+    generate_lake(tmp_path / "b", SyntheticLakeSettings(**{**SMALL, "products": 600, "users": 60, "workers": 2}))
+    generate_lake(tmp_path / "c", SyntheticLakeSettings(**{**SMALL, "products": 600, "users": 60, "seed": 8}))
     a, b, c = (_tree_digest(tmp_path / name / "raw") for name in "abc")
     assert a == b
     assert len(a) > 300
@@ -149,7 +149,7 @@ def test_images_carry_article_and_colour_signal():
 
 
 def _peak_traced_bytes(root: Path, products: int, users: int) -> int:
-    config = SyntheticLakeConfig(products=products, users=users, chunk_size=500, user_chunk_size=200,
+    config = SyntheticLakeSettings(products=products, users=users, chunk_size=500, user_chunk_size=200,
                                  images=False, workers=0)
     gc.collect()
     tracemalloc.start()

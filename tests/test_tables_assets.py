@@ -45,7 +45,7 @@ def test_tables_materialize_with_every_check_passing(built):
     assert result.success
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks == {"ann_recall": True, "every_vector_indexed": True, "every_product_listed": True,
-                      "no_self_or_broken_ranking": True, "every_user_listed": True, "no_owned_items": True,
+                      "no_self_or_broken_ranking": True, "every_user_listed": True, "no_owned_or_broken_ranking": True,
                       "every_style_listed": True, "readme_queries": True}
     products = pl.read_parquet(lake / "gold" / "products.parquet")
     similar = pl.read_parquet(lake / "gold" / "similar_items.parquet")

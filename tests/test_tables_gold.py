@@ -12,8 +12,8 @@ import pytest
 from recsys import storage
 from recsys.gold import (
     GOLD_TABLES,
-    SimilarItemsConfig,
-    UserRecommendationsConfig,
+    SimilarItemsSettings,
+    UserRecommendationsSettings,
     UserSpace,
     append_build,
     build_products,
@@ -78,7 +78,7 @@ def check_ranked_lists(table: pl.DataFrame, key: str, item: str, expected_per_ke
 def test_similar_items_cover_every_product_without_self(world, k):
     products = world["products"]
     built = build_similar_items(products, world["content"], world["search"], history=world["history"],
-                                config=SimilarItemsConfig(k=k), build_id="b1")
+                                config=SimilarItemsSettings(k=k), build_id="b1")
     table = built.table
     assert list(table.columns) == list(GOLD_TABLES["similar_items"].schema)
     assert set(table["product_id"]) == set(products["product_id"])
@@ -92,7 +92,7 @@ def test_similar_items_cover_every_product_without_self(world, k):
 def test_content_only_similar_items_equal_exact_top_k(world):
     products, content = world["products"], world["content"]
     built = build_similar_items(products, content, world["search"],
-                                config=SimilarItemsConfig(k=5, weights={"content": 1.0}), build_id="b1")
+                                config=SimilarItemsSettings(k=5, weights={"content": 1.0}), build_id="b1")
     assert set(built.table["model"]) == {"content"}
     exact = blocked_topk(content.vectors, 5, exact_search(content.vectors), Exclusions.own_position(products.height))
     ids = products["product_id"].to_numpy()
@@ -119,7 +119,7 @@ def test_similar_items_use_tower_and_als_spaces(world):
     tower, als = spaces_for(world)
     built = build_similar_items(world["products"], world["content"], world["search"], tower=tower.items,
                                 als=als.items, history=world["history"],
-                                config=SimilarItemsConfig(k=10, weights={"content": 1.0, "two_tower": 1.0,
+                                config=SimilarItemsSettings(k=10, weights={"content": 1.0, "two_tower": 1.0,
                                                                            "als": 1.0, "popularity": 0.1}),
                                 build_id="b1")
     reasons = set(built.table["reason"])
@@ -132,7 +132,7 @@ def test_user_recommendations_cover_every_user_and_exclude_owned_items(world):
     history, products = world["history"], world["products"]
     tower, als = spaces_for(world)
     built = build_user_recommendations(products, history, world["content"], world["search"], tower=tower, als=als,
-                                       config=UserRecommendationsConfig(k=15), build_id="b1")
+                                       config=UserRecommendationsSettings(k=15), build_id="b1")
     table = built.table
     assert list(table.columns) == list(GOLD_TABLES["user_recommendations"].schema)
     assert set(table["user_id"]) == set(world["interactions"]["user_id"])
@@ -155,7 +155,7 @@ def test_user_recommendations_do_not_depend_on_how_many_users_a_block_takes(worl
     def build(users_per_block, content, previous=None, build_id="b1"):
         return build_user_recommendations(products, history, content, exact_search(content.vectors), tower=tower,
                                           als=als, build_id=build_id, previous=previous,
-                                          config=UserRecommendationsConfig(k=10, candidates_per_source=20,
+                                          config=UserRecommendationsSettings(k=10, candidates_per_source=20,
                                                                            users_per_block=users_per_block))
 
     def same(a, b):
@@ -192,7 +192,7 @@ def test_user_with_no_usable_history_gets_popular_items(world):
                             users=world["interactions"]["user_id"].unique().to_list())
     cold = "sim_u000024"                                   # only test rows
     built = build_user_recommendations(world["products"], history, world["content"], world["search"],
-                                       config=UserRecommendationsConfig(k=5), build_id="b1")
+                                       config=UserRecommendationsSettings(k=5), build_id="b1")
     rows = built.table.filter(pl.col("user_id") == cold)
     assert rows.height == 5 and set(rows["model"]) == {"popularity"}
     assert set(rows["reason"]) == {"popular with shoppers"}
@@ -237,10 +237,10 @@ def test_style_recommendations_without_history_use_fit_alone(world):
 
 def test_builds_record_recomputed_and_reused_tables(world):
     products = world["products"]
-    similar = build_similar_items(products, world["content"], world["search"], config=SimilarItemsConfig(k=3),
+    similar = build_similar_items(products, world["content"], world["search"], config=SimilarItemsSettings(k=3),
                                   build_id="b2").table
     users = build_user_recommendations(products, world["history"], world["content"], world["search"],
-                                       config=UserRecommendationsConfig(k=3), build_id="b2").table
+                                       config=UserRecommendationsSettings(k=3), build_id="b2").table
     styles = build_style_recommendations(products, toy_styles(), None, build_id="b1").table
     t0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
     record = build_record("b2", t0, t0 + timedelta(minutes=3), {"products": products, "similar_items": similar,

@@ -20,7 +20,7 @@ import polars as pl
 from recsys.catalog.csv_records import MAX_FIELD_CHARS, FileReadStats, RawRecord, read_csv_records
 from recsys.catalog.enrich import enrich
 from recsys.catalog.image_urls import ImageUrlReport
-from recsys.catalog.schema import CONTENT_FIELDS, PRODUCT_SCHEMA, QUARANTINE_SCHEMA
+from recsys.catalog.schema import CONTENT_FIELDS, PRODUCT_SCHEMA, QUARANTINE_SCHEMA, QuarantineCounts
 from recsys.catalog.sources import SOURCE_FORMATS, ParseContext, SourceFormat
 from recsys.catalog.vocabulary import unified_vocabulary, unify_rows
 
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class IngestResult:
+class IngestResult(QuarantineCounts):
     products: pl.DataFrame
     quarantine: pl.DataFrame
     files: list[FileReadStats]
@@ -50,12 +50,6 @@ class IngestResult:
     def accounting_balanced(self) -> bool:
         """Every record is a product or a quarantine row, none twice, none lost."""
         return self.records == self.products.height + self.quarantine.height
-
-    def quarantine_by_reason(self) -> dict[str, int]:
-        if self.quarantine.is_empty():
-            return {}
-        codes = self.quarantine["reason"].str.split(":").list.first()
-        return dict(sorted(Counter(codes.to_list()).items(), key=lambda kv: -kv[1]))
 
     def products_by_source(self) -> dict[str, int]:
         return {s: int(n) for s, n in self.products["source"].value_counts().iter_rows()}

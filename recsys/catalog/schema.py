@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import polars as pl
 
 PRODUCT_SCHEMA: dict[str, pl.DataType] = {
@@ -51,6 +53,23 @@ QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
     "product_id": pl.String(),
     "quarantined_at": pl.Datetime("us", "UTC"),
 }
+
+
+
+def reason_codes(reasons: pl.Series) -> Counter:
+    """Rows per reason code (the reason's text before any ``:`` detail)."""
+    return Counter(reasons.str.split(":").list.first().to_list())
+
+
+class QuarantineCounts:
+    """For a result with a ``quarantine`` table (QUARANTINE_SCHEMA): its rows per reason code."""
+
+    quarantine: pl.DataFrame
+
+    def quarantine_by_reason(self) -> dict[str, int]:
+        """Rows per reason code, most common first."""
+        return dict(reason_codes(self.quarantine["reason"]).most_common())
+
 
 SOURCES: tuple[str, ...] = ("asos", "myntra_styles", "myntra_catalog")
 

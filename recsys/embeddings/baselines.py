@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from recsys.embeddings.alignment_metrics import recall_at_k
-from recsys.embeddings.image_tower import ImageTower, TowerConfig
+from recsys.embeddings.image_tower import ImageTower, TowerParams
 
 HISTOGRAM_BINS = 4          # per channel: 4 x 4 x 4 = 64 joint colour bins
 PIXEL_GRID = (16, 12)       # downsampled picture, (height, width)
@@ -32,7 +32,7 @@ def embed_with(tower: ImageTower, images: np.ndarray, batch_size: int = 512, use
     return np.concatenate(out) if out else np.zeros((0, tower.config.embed_dim), np.float32)
 
 
-def random_tower_vectors(images: np.ndarray, tower_config: TowerConfig, seed: int) -> np.ndarray:
+def random_tower_vectors(images: np.ndarray, tower_config: TowerParams, seed: int) -> np.ndarray:
     torch.manual_seed(seed)
     return embed_with(ImageTower(tower_config), images)
 

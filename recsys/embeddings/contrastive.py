@@ -29,14 +29,14 @@ import torch.nn.functional as F
 from threadpoolctl import threadpool_limits
 
 from recsys.cpu_limit import resolve_threads
-from recsys.embeddings.image_tower import ImageTower, TowerConfig
+from recsys.embeddings.image_tower import ImageTower, TowerParams
 from recsys.embeddings.precision import use_bf16
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class TrainingConfig:
+class TowerTrainingParams:
     epochs: int = 10
     batch_size: int = 256
     learning_rate: float = 3e-3
@@ -93,8 +93,8 @@ def clip_loss(image_vectors: torch.Tensor, text_vectors: torch.Tensor, logit_sca
     return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
 
 
-def train_image_tower(images: np.ndarray, text_vectors: np.ndarray, tower_config: TowerConfig,
-                      config: TrainingConfig, device: str = "cpu", threads: int = 2, precision: str = "auto",
+def train_image_tower(images: np.ndarray, text_vectors: np.ndarray, tower_config: TowerParams,
+                      config: TowerTrainingParams, device: str = "cpu", threads: int = 2, precision: str = "auto",
                       evaluate: Callable[[ImageTower], dict[str, float]] | None = None) -> TrainedTower:
     """Train a tower on pairs (``images[i]`` uint8 HxWx3, ``text_vectors[i]`` L2-normalized).
 

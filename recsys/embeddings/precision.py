@@ -1,8 +1,9 @@
 """When to compute in bfloat16: only where the hardware has bfloat16 arithmetic.
 
-On CPUs with AMX or AVX512-BF16 (and on GPUs) bfloat16 autocast runs matrix products several
-times faster with float32 accumulation; MiniLM's sentence vectors then agree with float32 to a
-cosine of 0.9999+. Elsewhere bfloat16 is emulated and slower than float32, so "auto" means float32.
+On CPUs with AMX or AVX512-BF16 (and on GPUs) bfloat16 autocast runs matrix products faster
+with float32 accumulation, and MiniLM's sentence vectors stay as good as float32's
+(benchmarks/design_measurements.md). Elsewhere bfloat16 is emulated and slower than float32, so
+"auto" means float32.
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
 """Text-memory readout: pull the tower's image vector towards the texts of similar catalog items.
 
-InfoNCE trains image vectors to rank their own product's text first, not to sit on it: on the
-sample the tower's vectors find their text among 300 (Recall@10 ~0.94), yet only ~0.68 of them
-are nearest to their own article type's prompt, on held-out and training images alike, while
-the products' own texts are at ~0.96. The readout maps a tower vector ``v`` onto the text
+InfoNCE trains image vectors to rank their own product's text first, not to sit on it: the
+tower's vectors find their own text well, yet far fewer of them are nearest to their own article
+type's prompt than the products' own texts are (benchmarks/design_measurements.md). The readout maps a tower vector ``v`` onto the text
 manifold by attention over the training texts ``M`` (unique MiniLM vectors of the pairs the
 tower was trained on) and mixes the result back in:
 

@@ -23,6 +23,7 @@ import json
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -32,9 +33,10 @@ import torch
 
 from recsys.embeddings.alignment_metrics import ZERO_SHOT_PROMPT, alignment_report, zero_shot_accuracy
 from recsys.embeddings.baselines import RidgeBaseline, embed_with, random_tower_vectors
-from recsys.embeddings.contrastive import TrainedTower, TrainingConfig, train_image_tower
+from recsys.embeddings.contrastive import TrainedTower, TowerTrainingParams, train_image_tower
 from recsys.embeddings.image_preprocess import tower_thumbnail
-from recsys.embeddings.image_tower import TowerConfig
+from recsys import storage
+from recsys.embeddings.image_tower import CONFIG_FILE, TowerParams
 from recsys.embeddings.minilm import MiniLMTextEncoder
 from recsys.embeddings.prefetch import prefetch_batches
 from recsys.embeddings.product_text import product_texts
@@ -49,8 +51,8 @@ FIT_CODE_VERSION = "3"
 
 @dataclass(frozen=True)
 class TowerFitSettings:
-    tower: TowerConfig = field(default_factory=TowerConfig)
-    training: TrainingConfig = field(default_factory=TrainingConfig)
+    tower: TowerParams = field(default_factory=TowerParams)
+    training: TowerTrainingParams = field(default_factory=TowerTrainingParams)
     heldout_pairs: int = 300
     heldout_source: str = "myntra_styles"
     heldout_seed: int = 0
@@ -77,6 +79,9 @@ def too_few_pairs(pairs: pl.DataFrame, settings: TowerFitSettings, minimum: Pair
         return None
     return (f"{pairs.height} usable (image, text) pairs: {training} to train (minimum {minimum.training}), "
             f"{heldout} {settings.heldout_source} pairs held out (minimum {minimum.heldout})")
+
+
+TEXT_VECTORS_FILE = "text_vectors.parquet"     # in the tower's folder: the training texts' vectors, reused
 
 
 @dataclass
@@ -230,3 +235,22 @@ def fit_image_tower(pairs: pl.DataFrame, text_encoder: MiniLMTextEncoder, settin
     return TowerFit(trained=trained, metrics=metrics, fingerprint=fingerprint, pairs=pairs.height,
                     train_pairs=len(train_index), heldout_pairs=len(test_index), decode_failures=dict(failures),
                     timings=timings, text_vectors=vectors, ridge_alpha=ridge.alpha, readout=choice)
+
+
+def save_fitted_tower(fit: TowerFit, summary: dict, folder: Path, with_files: Callable[[Path], None]) -> str:
+    """The tower, its training ``summary`` and the training texts' vectors saved to ``folder`` in one
+    swap, with ``with_files(staged folder)`` (the training record) among them; returns the version."""
+    stage = storage.staging_dir(folder)
+    version = fit.trained.tower.save_pretrained(stage, training=summary)
+    storage.write_parquet_atomic(fit.text_vectors, stage / TEXT_VECTORS_FILE)
+    with_files(stage)
+    storage.replace_dir_atomic(stage, folder)
+    return version
+
+
+def saved_tower(folder: Path) -> tuple[dict, str] | None:
+    """The saved tower's training summary and version, read together; None when there is none."""
+    with storage.reading_dir(folder):
+        if not (folder / CONFIG_FILE).exists():
+            return None
+        return json.loads((folder / CONFIG_FILE).read_text())["training"], (folder / "version").read_text().strip()

@@ -19,7 +19,7 @@ import scipy.sparse as sp
 from recsys.embeddings.product_text import product_texts
 from recsys.evaluation import baselines, ground_truth, protocol, rankings
 from recsys.evaluation.inputs import EvaluationInputs, content_spaces, exact_searches
-from recsys.gold import SimilarItemsConfig
+from recsys.gold import SimilarItemsSettings
 from recsys.gold.similar_items import similar_candidates
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ def similar_rankings(inputs: EvaluationInputs, spaces: Mapping, searches: Mappin
     prepared = similar_candidates(spaces["fused"], searches["fused"],
                                   tower=inputs.tower.items if inputs.tower else None,
                                   als=inputs.als.items if inputs.als else None, history=inputs.history,
-                                  config=SimilarItemsConfig(k=k, candidates_per_source=settings.candidates_per_source,
+                                  config=SimilarItemsSettings(k=k, candidates_per_source=settings.candidates_per_source,
                                                             weights=weights), queries=queries)
     out["hybrid"] = rankings.reranked_similar(prepared, weights, k, product_ids)
     return out

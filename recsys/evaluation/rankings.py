@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 
 from recsys.gold.similar_items import SimilarCandidates
-from recsys.gold.user_recommendations import UserCandidates, UserRecommendationsConfig, UserSpace, user_candidates
+from recsys.gold.user_recommendations import UserCandidates, UserRecommendationsSettings, UserSpace, user_candidates
 from recsys.recommend import History, VectorSignal, rerank
 from recsys.topk import Exclusions, blocked_topk
 from recsys.vectors import AlignedVectors
@@ -68,7 +68,7 @@ def prepare_users(history: History, content: Mapping[str, AlignedVectors], searc
                   tower: UserSpace | None, als: UserSpace | None, candidates_per_source: int, k: int,
                   content_only: Sequence[str] = CONTENT_ONLY_SPACES) -> dict[str, UserCandidates]:
     """One candidate set per content space: 'fused' with every signal, each of ``content_only`` content-only."""
-    config = UserRecommendationsConfig(k=k, candidates_per_source=candidates_per_source)
+    config = UserRecommendationsSettings(k=k, candidates_per_source=candidates_per_source)
     prepared = {"fused": user_candidates(history, content["fused"], searches["fused"], tower=tower, als=als,
                                          config=config, all_signals=True)}
     for space in content_only:
@@ -79,7 +79,7 @@ def prepare_users(history: History, content: Mapping[str, AlignedVectors], searc
 def content_user_candidates(history: History, space: AlignedVectors, search, candidates_per_source: int,
                             k: int) -> UserCandidates:
     """The candidate set of a content-only model over ``space`` (profile = mean of the user's items)."""
-    config = UserRecommendationsConfig(k=k, candidates_per_source=candidates_per_source, weights={"content": 1.0})
+    config = UserRecommendationsSettings(k=k, candidates_per_source=candidates_per_source, weights={"content": 1.0})
     return user_candidates(history, space, search, config=config)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 
 import polars as pl
 
@@ -13,6 +15,14 @@ USER_SLICES = ("all", "cold_start_users", "cold_start_items")
 SIMILAR_SLICES = ("co_interaction", "attributes")
 PROTOTYPE_TFIDF_SIMILAR_NDCG10 = 0.286
 CONTENT_MODELS = ("text", "image", "fused_default", "fused_tuned")
+# The report's table sections in order: heading, and the summary table (``summary_tables``) below it.
+TABLE_SECTIONS = (
+    ("User recommendations: NDCG@10 by slice", "user_ndcg10"),
+    ("User recommendations: Recall@20 by slice", "user_recall20"),
+    ("Similar items: NDCG@10 by relevance definition", "similar_ndcg10"),
+    ("Content vectors: text only, image only, fused (stored default) and fused (tuned), NDCG@10", "content_ndcg10"),
+    ("Beyond accuracy (user recommendations, k=10)", "beyond"),
+)
 
 
 def _markdown(frame: pl.DataFrame, digits: int = 4) -> str:
@@ -162,21 +172,7 @@ def write_markdown(result: EvaluationResult, tuned: Mapping | None, counts: Mapp
         f"{_fmt(head['hybrid_similar_ndcg10_co_interaction'])}.",
         f"- Catalog coverage of the hybrid's top 10 over the evaluated users: {_fmt(head['hybrid_user_coverage10'])}.",
         "",
-        "## User recommendations: NDCG@10 by slice",
-        _markdown(tables["user_ndcg10"]),
-        "",
-        "## User recommendations: Recall@20 by slice",
-        _markdown(tables["user_recall20"]),
-        "",
-        "## Similar items: NDCG@10 by relevance definition",
-        _markdown(tables["similar_ndcg10"]),
-        "",
-        "## Content vectors: text only, image only, fused (stored default) and fused (tuned), NDCG@10",
-        _markdown(tables["content_ndcg10"]),
-        "",
-        "## Beyond accuracy (user recommendations, k=10)",
-        _markdown(tables["beyond"]),
-        "",
+        *(line for heading, table in TABLE_SECTIONS for line in (f"## {heading}", _markdown(tables[table]), "")),
         f"Metrics at k in {list(KS)}: precision, recall, ndcg (linear gain, ideal DCG over min(k, |rel|)), "
         "map (AP divided by min(k, |rel|)), mrr, hit_rate; definitions in `recsys/evaluation/metrics.py`.",
     ]
@@ -222,3 +218,25 @@ def plots(result: EvaluationResult):
         ax.legend(fontsize=7, ncol=2)
         figures["user_ndcg_by_k"] = fig
     return figures
+
+
+def query_counts(result: EvaluationResult) -> dict[str, int]:
+    """Queries scored per task and slice (``task/slice``)."""
+    return {f"{task}/{name}": n for task, name, n in result.ground_truth.group_by("task", "slice")
+            .agg(pl.col("query_id").n_unique()).sort("task", "slice").iter_rows()}
+
+
+@dataclass(frozen=True)
+class WrittenReport:
+    markdown: str
+    headline: dict[str, float | None]
+    paired: dict[str, PairedDifference | None]
+    query_counts: dict[str, int]
+
+
+def write_report(result: EvaluationResult, tuned: Mapping | None, path: Path) -> WrittenReport:
+    """The Markdown report written to ``path``, with the numbers it headlines."""
+    counts, paired = query_counts(result), paired_headline(result)
+    markdown = write_markdown(result, tuned, counts, paired)
+    Path(path).write_text(markdown)
+    return WrittenReport(markdown, headline(result), paired, counts)

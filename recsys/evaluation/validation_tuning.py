@@ -9,7 +9,7 @@ Validation relevance, all NDCG@k:
 - ``co_interaction``: for sampled products, what their validation users also had (validation split);
 - ``attributes``: same article type, gender and colour, for sampled products of the validation half.
 Objectives of different scales are combined by their geometric mean, so each counts by its
-relative change (co-interaction NDCG is ~0.01, attribute NDCG ~0.5 here); a relevance definition
+relative change (co-interaction NDCG is far smaller than attribute NDCG); a relevance definition
 with no query on this lake is left out of the mean.
 
 1. Fusion: for each image weight of ``FUSION_GRID`` the fused vectors are re-mixed and the content
@@ -37,7 +37,7 @@ import polars as pl
 
 from recsys.evaluation import ground_truth, rankings, tuning
 from recsys.evaluation.inputs import EvaluationInputs, exact_search, fused_space
-from recsys.gold import DEFAULT_SIMILAR_WEIGHTS, DEFAULT_USER_WEIGHTS, SimilarItemsConfig, UserRecommendationsConfig
+from recsys.gold import DEFAULT_SIMILAR_WEIGHTS, DEFAULT_USER_WEIGHTS, SimilarItemsSettings, UserRecommendationsSettings
 from recsys.gold.similar_items import similar_candidates
 from recsys.gold.user_recommendations import user_candidates
 
@@ -115,7 +115,7 @@ def tune_on_validation(inputs: EvaluationInputs, k: int = 10, candidates_per_sou
     space = fused_space(inputs, fusion.image_weight)
     search = exact_search(space)
     prepared = user_candidates(history, space, search, tower=inputs.tower, als=inputs.als,
-                               config=UserRecommendationsConfig(k=k, candidates_per_source=candidates_per_source),
+                               config=UserRecommendationsSettings(k=k, candidates_per_source=candidates_per_source),
                                all_signals=True)
     user = tuning.coordinate_ascent(
         lambda w: {tuning.OBJECTIVE: tuning.validation_score(rankings.reranked(prepared, w, k, history, product_ids),
@@ -128,7 +128,7 @@ def tune_on_validation(inputs: EvaluationInputs, k: int = 10, candidates_per_sou
         similar_prepared = similar_candidates(
             space, search, tower=inputs.tower.items if inputs.tower else None,
             als=inputs.als.items if inputs.als else None, history=history,
-            config=SimilarItemsConfig(k=k, candidates_per_source=candidates_per_source), queries=positions,
+            config=SimilarItemsSettings(k=k, candidates_per_source=candidates_per_source), queries=positions,
             all_signals=True)
         similar = tuning.coordinate_ascent(
             lambda w: truth.similar_scores(rankings.reranked_similar(similar_prepared, w, k, product_ids), k),

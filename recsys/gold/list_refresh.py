@@ -47,7 +47,7 @@ import polars as pl
 from recsys import storage
 from recsys.gold.schemas import TableBuild
 from recsys.recommend.candidates import RankedProposals, unique_per_row
-from recsys.topk import top_of_rows
+from recsys.topk import DEFAULT_K, best_k_candidates
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +66,22 @@ def refresh_buffer(size: int) -> int:
 
 
 @dataclass(frozen=True)
-class Space:
-    """A candidate source: query and item vectors (score = inner product), which of them are known,
-    and how many candidates it proposes per query. Item-to-item sources pass the same vectors twice."""
+class ListSettings:
+    """What a list table (similar_items, user_recommendations) is built with; each table's settings
+    add their own default weights."""
+
+    k: int = DEFAULT_K
+    candidates_per_source: int = 100      # candidates each source proposes per query
+    weights: Mapping[str, float] = field(default_factory=dict)   # re-ranking weight by signal
+    block_rows: int = 16_384              # queries scored at once
+
+
+@dataclass(frozen=True)
+class SourceVectors:
+    """The vectors of one candidate source as the refresh planner sees them: query and item vectors
+    (score = inner product), which of them are known, and how many candidates the source proposes per
+    query. Item-to-item sources pass the same vectors twice. (The search itself is a
+    ``recsys.recommend.CandidateSource``.)"""
 
     queries: np.ndarray
     items: np.ndarray
@@ -77,7 +90,7 @@ class Space:
     item_known: np.ndarray | None = None
 
     @classmethod
-    def item_to_item(cls, vectors: np.ndarray, size: int, known: np.ndarray | None = None) -> Space:
+    def item_to_item(cls, vectors: np.ndarray, size: int, known: np.ndarray | None = None) -> SourceVectors:
         return cls(vectors, vectors, size, known, known)
 
     def known_queries(self) -> np.ndarray:
@@ -251,7 +264,7 @@ def _moves(before_ids: list[str], before_hashes: list[str], ids: list[str], hash
 
 
 def plan_refresh(previous: ListState | None, settings: str, query_ids: list[str], query_hashes: list[str],
-                 item_ids: list[str], item_hashes: list[str], spaces: Mapping[str, Space],
+                 item_ids: list[str], item_hashes: list[str], spaces: Mapping[str, SourceVectors],
                  table_digest: str | None, exact_search: bool = True) -> RefreshPlan:
     """The queries a build must recompute or search again given the previous state (see the module
     docstring). ``exact_search``: whether the candidate searches are exact; with an approximate
@@ -310,7 +323,7 @@ class _RefreshedSource:
     undecided: np.ndarray          # bool: the proposals cannot tell today's candidates: search again
 
 
-def _refresh_source(before: RankedProposals, today: np.ndarray, space: Space, queries: np.ndarray,
+def _refresh_source(before: RankedProposals, today: np.ndarray, space: SourceVectors, queries: np.ndarray,
                     movers: np.ndarray, own: np.ndarray) -> _RefreshedSource:
     """Steps 1-3 of the module docstring for one source, for ``queries`` (today's positions) whose
     proposals were ``before`` (yesterday's item positions)."""
@@ -343,7 +356,8 @@ def _refresh_source(before: RankedProposals, today: np.ndarray, space: Space, qu
         # keeps the order by position, so ties settle as before.
         tagged = np.concatenate([np.where(positions[rows] >= 0, 2 * positions[rows] + rescored[rows], -1),
                                  np.where(extra_positions >= 0, 2 * extra_positions + 1, -1)], axis=1)
-        top_scores, top_tagged = top_of_rows(np.concatenate([scores[rows], extra_scores], axis=1), tagged, width + 1)
+        top_scores, top_tagged = best_k_candidates(np.concatenate([scores[rows], extra_scores], axis=1), tagged,
+                                                   width + 1)
         top_positions = np.where(top_tagged >= 0, top_tagged >> 1, -1)
         kept_rescored = (top_tagged[:, :width] >= 0) & (top_tagged[:, :width] & 1 == 1)
         boundary = np.where(top_positions[:, size - 1] >= 0, top_scores[:, size - 1], -np.inf)
@@ -375,7 +389,7 @@ def _noisy_cut(scores: np.ndarray, rescored: np.ndarray, size: int) -> np.ndarra
     return (zone & rescored).any(axis=1)
 
 
-def _movers_reaching(space: Space, queries: np.ndarray, movers: np.ndarray, own: np.ndarray,
+def _movers_reaching(space: SourceVectors, queries: np.ndarray, movers: np.ndarray, own: np.ndarray,
                      frontier: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(query row, mover, score) for every mover scoring at least a query's frontier in ``space``."""
     source_movers = movers[space.known_items()[movers]]
@@ -394,7 +408,8 @@ def _movers_reaching(space: Space, queries: np.ndarray, movers: np.ndarray, own:
 
 
 def next_state(previous: ListState | None, plan: RefreshPlan, settings: str, query_ids: list[str],
-               query_hashes: list[str], item_ids: list[str], item_hashes: list[str], spaces: Mapping[str, Space],
+               query_hashes: list[str], item_ids: list[str], item_hashes: list[str],
+               spaces: Mapping[str, SourceVectors],
                searched: Mapping[str, RankedProposals]) -> ListState:
     """The state this build leaves: the new searches' proposals for the queries searched again
     (``searched``, rows in query order) and the refreshed ones (``plan.ranked``) for the others.

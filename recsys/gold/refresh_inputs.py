@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import numpy as np
 import polars as pl
 
-from recsys.gold.list_refresh import Space, known_rows, row_hashes
+from recsys.gold.list_refresh import SourceVectors, known_rows, row_hashes
 from recsys.recommend import History
 from recsys.stable_hash import stable_hash64
 
@@ -33,7 +33,7 @@ def history_item_arrays(history: History | None, n_items: int) -> dict[str, np.n
     return {"popularity": history.popularity.astype(np.float32), "bought_by": per_item}
 
 
-def item_hashes(products: pl.DataFrame, spaces: Mapping[str, Space], history: History | None) -> list[str]:
+def item_hashes(products: pl.DataFrame, spaces: Mapping[str, SourceVectors], history: History | None) -> list[str]:
     """One hash per product row (``products`` minus build_id, aligned to the sources' item vectors)."""
     arrays = {f"vector_{name}": known_rows(space.items, space.item_known) for name, space in spaces.items()}
     arrays.update(history_item_arrays(history, products.height))
@@ -41,7 +41,7 @@ def item_hashes(products: pl.DataFrame, spaces: Mapping[str, Space], history: Hi
 
 
 def user_hashes(history: History, product_ids: pl.Series, item_hash: list[str],
-                spaces: Mapping[str, Space]) -> list[str]:
+                spaces: Mapping[str, SourceVectors]) -> list[str]:
     """One hash per user of history: the ids and hashes of what they own, and their query vectors."""
     owned = history.owned
     tagged = (product_ids + "@" + pl.Series(item_hash, dtype=pl.String)).to_numpy()

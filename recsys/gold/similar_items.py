@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from recsys.gold.list_refresh import (ListsBuild, PreviousLists, Space, merge_lists, next_state,
+from recsys.gold.list_refresh import (ListSettings, ListsBuild, PreviousLists, SourceVectors, merge_lists, next_state,
                                       plan_refresh, refresh_buffer, settings_hash)
 from recsys.gold.refresh_inputs import item_hashes
 from recsys.gold.schemas import GOLD_TABLES, conform
@@ -28,7 +28,7 @@ from recsys.vectors import AlignedVectors
 from recsys.recommend import (CandidateSource, History, RankedProposals, VectorSignal, candidates_with_proposals,
                               rerank)
 from recsys.recommend.reasons import similar_item_reasons
-from recsys.topk import DEFAULT_K, Exclusions, SearchFn
+from recsys.topk import Exclusions, SearchFn
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +37,8 @@ LISTS_CODE_VERSION = "1"     # bump when candidate generation, scoring or reason
 
 
 @dataclass(frozen=True)
-class SimilarItemsConfig:
-    k: int = DEFAULT_K
-    candidates_per_source: int = 100
+class SimilarItemsSettings(ListSettings):
     weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_SIMILAR_WEIGHTS))
-    block_rows: int = 16_384
 
 
 @dataclass(frozen=True)
@@ -56,7 +53,7 @@ class SimilarCandidates:
 
 def similar_candidates(content: AlignedVectors, content_search: SearchFn, *, tower: AlignedVectors | None = None,
                        als: AlignedVectors | None = None, history: History | None = None,
-                       config: SimilarItemsConfig = SimilarItemsConfig(), queries: np.ndarray | None = None,
+                       config: SimilarItemsSettings = SimilarItemsSettings(), queries: np.ndarray | None = None,
                        all_signals: bool = False, buffer: int = 0) -> SimilarCandidates:
     """Candidates from the content search and the two-tower and ALS item spaces, for ``queries``
     (product positions; default every product), with the content, two-tower, ALS and popularity signals.
@@ -81,21 +78,21 @@ def similar_candidates(content: AlignedVectors, content_search: SearchFn, *, tow
 
 
 def candidate_spaces(content: AlignedVectors, tower: AlignedVectors | None, als: AlignedVectors | None,
-                     config: SimilarItemsConfig, all_signals: bool = False) -> dict[str, Space]:
+                     config: SimilarItemsSettings, all_signals: bool = False) -> dict[str, SourceVectors]:
     """The candidate sources: the content vectors (searched through the index), and the two-tower and
     ALS item spaces (unit rows) whose weight is not 0 (all of them with ``all_signals``)."""
     size = config.candidates_per_source
-    spaces = {"content": Space.item_to_item(content.vectors, size, content.known)}
+    spaces = {"content": SourceVectors.item_to_item(content.vectors, size, content.known)}
     for name, space in (("two_tower", tower), ("als", als)):
         if space is not None and (all_signals or config.weights.get(name, 0) > 0):
             unit = space.normalized()
-            spaces[name] = Space.item_to_item(unit.vectors, size, unit.known)
+            spaces[name] = SourceVectors.item_to_item(unit.vectors, size, unit.known)
     return spaces
 
 
 def build_similar_items(products: pl.DataFrame, content: AlignedVectors, content_search: SearchFn, *,
                         tower: AlignedVectors | None = None, als: AlignedVectors | None = None,
-                        history: History | None = None, config: SimilarItemsConfig = SimilarItemsConfig(),
+                        history: History | None = None, config: SimilarItemsSettings = SimilarItemsSettings(),
                         build_id: str, previous: PreviousLists | None = None, exact_search: bool = True) -> ListsBuild:
     """similar_items rows for ``products`` (gold/products rows; every vector is aligned to this order).
 

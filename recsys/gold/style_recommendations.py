@@ -44,7 +44,7 @@ class StyleCatalogue:
 
 
 @dataclass(frozen=True)
-class StyleRecommendationsConfig:
+class StyleRecommendationsSettings:
     k: int = DEFAULT_K
     candidates_per_source: int = 200
     weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_STYLE_WEIGHTS))
@@ -76,7 +76,7 @@ def matched_values(style_prefs: Mapping[str, Mapping[str, float]], products: pl.
 
 
 def build_style_recommendations(products: pl.DataFrame, catalogue: StyleCatalogue, history: History | None = None,
-                                config: StyleRecommendationsConfig = StyleRecommendationsConfig(), *,
+                                config: StyleRecommendationsSettings = StyleRecommendationsSettings(), *,
                                 build_id: str) -> TableBuild:
     """K products per (style, gender) with gender in [None, *catalogue.genders]."""
     started = time.perf_counter()

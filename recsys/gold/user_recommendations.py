@@ -24,7 +24,7 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from recsys.gold.list_refresh import (ListsBuild, PreviousLists, Space, merge_lists, next_state,
+from recsys.gold.list_refresh import (ListSettings, ListsBuild, PreviousLists, SourceVectors, merge_lists, next_state,
                                       plan_refresh, refresh_buffer, settings_hash)
 from recsys.gold.refresh_inputs import item_hashes, user_hashes
 from recsys.gold.schemas import GOLD_TABLES, conform
@@ -32,7 +32,7 @@ from recsys.vectors import AlignedVectors
 from recsys.recommend import (CandidateSource, Candidates, History, RankedProposals, VectorSignal,
                              candidates_with_proposals, rerank)
 from recsys.recommend.reasons import user_reasons
-from recsys.topk import DEFAULT_K, SearchFn
+from recsys.topk import SearchFn
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +41,8 @@ LISTS_CODE_VERSION = "1"     # bump when candidate generation, scoring or reason
 
 
 @dataclass(frozen=True)
-class UserRecommendationsConfig:
-    k: int = DEFAULT_K
-    candidates_per_source: int = 100
+class UserRecommendationsSettings(ListSettings):
     weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_USER_WEIGHTS))
-    block_rows: int = 16_384
     users_per_block: int = 65_536     # users taken from search to table rows at once
 
 
@@ -119,7 +116,7 @@ class UserSignals:
     profiles: AlignedVectors               # content profile per user
     signals: list                          # recsys.recommend signals, content first (query index = user)
     spaces: dict[str, AlignedVectors]      # per vector signal, the item space its reasons are anchored in
-    sources: dict[str, Space]              # per candidate source: query/item vectors and size
+    sources: dict[str, SourceVectors]              # per candidate source: query/item vectors and size
     searches: dict[str, tuple[SearchFn, np.ndarray]]   # per source: search and the vectors it is queried with
 
 
@@ -134,7 +131,7 @@ class UserCandidates:
 
 def user_signals(history: History, content: AlignedVectors, content_search: SearchFn, *,
                  tower: UserSpace | None = None, als: UserSpace | None = None,
-                 config: UserRecommendationsConfig = UserRecommendationsConfig(),
+                 config: UserRecommendationsSettings = UserRecommendationsSettings(),
                  all_signals: bool = False) -> UserSignals:
     """Signals and candidate sources: the content index, the two-tower and ALS spaces, popularity.
 
@@ -144,24 +141,26 @@ def user_signals(history: History, content: AlignedVectors, content_search: Sear
     profiles = content_profiles(history, content)
     signals: list = [VectorSignal("content", profiles.vectors, content.vectors, profiles.known, content.known)]
     spaces = {"content": content}
-    sources = {"content": Space(profiles.vectors, content.vectors, size, profiles.known, content.known)}
+    sources = {"content": SourceVectors(profiles.vectors, content.vectors, size, profiles.known, content.known)}
     searches = {"content": (content_search, profiles.vectors)}
     for name, space in (("two_tower", tower), ("als", als)):
         if space is not None and (all_signals or config.weights.get(name, 0) > 0):
             signal = VectorSignal(name, space.users.vectors, space.items.vectors, space.users.known, space.items.known)
             signals.append(signal)
             spaces[name] = space.items
-            sources[name] = Space(space.users.vectors, space.items.vectors, size, space.users.known, space.items.known)
+            sources[name] = SourceVectors(space.users.vectors, space.items.vectors, size, space.users.known,
+                                          space.items.known)
             searches[name] = (signal.search(), space.users.vectors)
     popularity = history.popularity_signal()
     signals.append(popularity)
-    sources["popularity"] = Space(np.ones((history.n_users, 1), np.float32), popularity.values[:, None], config.k)
+    sources["popularity"] = SourceVectors(np.ones((history.n_users, 1), np.float32), popularity.values[:, None],
+                                          config.k)
     searches["popularity"] = (popularity.search(), np.zeros((history.n_users, 0), np.float32))
     return UserSignals(profiles, signals, spaces, sources, searches)
 
 
 def candidates_for(history: History, prepared: UserSignals, queries: np.ndarray,
-                   block_rows: int = UserRecommendationsConfig.block_rows, buffer: int = 0) -> Candidates:
+                   block_rows: int = UserRecommendationsSettings.block_rows, buffer: int = 0) -> Candidates:
     """Candidates of the users at ``queries`` (rows in that order) from every source, owned items left
     out; each source also ranks ``buffer`` items beyond its proposals (kept by the incremental refresh)."""
     sources = [CandidateSource(name, search, vectors[queries], prepared.sources[name].size,
@@ -173,7 +172,7 @@ def candidates_for(history: History, prepared: UserSignals, queries: np.ndarray,
 
 def user_candidates(history: History, content: AlignedVectors, content_search: SearchFn, *,
                     tower: UserSpace | None = None, als: UserSpace | None = None,
-                    config: UserRecommendationsConfig = UserRecommendationsConfig(),
+                    config: UserRecommendationsSettings = UserRecommendationsSettings(),
                     all_signals: bool = False) -> UserCandidates:
     """Every user's candidates from all sources, with the signals that score them."""
     prepared = user_signals(history, content, content_search, tower=tower, als=als, config=config,
@@ -185,7 +184,7 @@ def user_candidates(history: History, content: AlignedVectors, content_search: S
 def build_user_recommendations(products: pl.DataFrame, history: History, content: AlignedVectors,
                                content_search: SearchFn, *, tower: UserSpace | None = None,
                                als: UserSpace | None = None,
-                               config: UserRecommendationsConfig = UserRecommendationsConfig(),
+                               config: UserRecommendationsSettings = UserRecommendationsSettings(),
                                build_id: str, previous: PreviousLists | None = None,
                                exact_search: bool = True) -> ListsBuild:
     """user_recommendations rows for every user of ``history`` (items already owned are excluded).

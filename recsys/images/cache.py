@@ -58,7 +58,7 @@ class CacheSettings:
     images_per_product: int = 1          # ok images wanted per product; later URLs are fallbacks
     max_pixels: int = 40_000_000         # larger images are recorded as bombs, never decoded
     workers: int = 0                     # local-file decoders (threads or processes); 0: one per core
-    processes_from: int = 2000           # this many local files or more: decoders are processes (start-up ~0.1 s)
+    processes_from: int = 2000           # this many local files or more: decoders are processes (their start-up pays off)
     retry_after: timedelta = timedelta(hours=6)  # cool-down before a retryable failure is retried
     refetch: frozenset[Status] = frozenset()     # statuses to process again regardless (limits changed)
     prune_orphans: bool = True           # delete stored files no manifest row points to
@@ -77,6 +77,12 @@ class CacheStats:
     bytes_read: int = 0           # original bytes read this run
     new_by_status: Counter = field(default_factory=Counter)  # statuses of URLs processed this run
     worker_cpu_seconds: float = 0.0  # CPU of decode worker processes (not in this process's own)
+
+    def work_counts(self) -> dict[str, int]:
+        """What this run did, counted the way a reader of the UI asks about it."""
+        return {"reused from the manifests": self.reused, "local files read": self.local_processed,
+                "remote URLs handled": self.remote_processed, "HTTP requests": self.requests,
+                "images decoded": self.normalized}
 
 
 @dataclass

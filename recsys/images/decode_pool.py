@@ -1,16 +1,16 @@
 """Where local image files are decoded: on threads, or in worker processes for large runs.
 
-Threads alone kept 1.3 to 1.4 of 2 cores busy: Pillow releases the GIL while decoding, but its
-JPEG header parser is Python, and so are the checks, the store and the outcome records: about
-40% of an image's CPU (perf), which caps two threads at ~1.4 cores. A worker process runs the
+Threads alone cannot keep every core busy: Pillow releases the GIL while decoding, but its JPEG
+header parser is Python, and so are the checks, the store and the outcome records, a large share
+of an image's CPU (benchmarks/design_measurements.md). A worker process runs the
 very same ``ImageProcessor`` (reading confined and size-limited by the same LocalFiles, the same
 checks, creating the stored file itself) and sends back only the outcomes.
 
 The workers are plain ``python -m recsys.images.decode_worker`` processes, not multiprocessing's:
 its 'spawn' and 'forkserver' children re-run the parent's main module first (a second per worker
 under ``dagster job execute`` or this repo's benchmark), and 'fork' is unsafe in a process that
-holds threads (the fetch pool, Dagster's) or torch. Starting one costs about a tenth of a second,
-so small runs (the tests' lakes, an incremental update) stay on threads. Each decoding thread
+holds threads (the fetch pool, Dagster's) or torch. Starting one is not free, so small runs (the
+tests' lakes, an incremental update) stay on threads. Each decoding thread
 drives one worker; a worker that dies (a crash in a decoder, the OOM killer) fails only its
 batch, as ``error`` (retried by a later run), and the next batch gets a new worker.
 """
@@ -27,7 +27,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from recsys.images.processing import Done, ImageProcessor, Job
 
 # Batches handed to a decoder: per-batch overhead (a pickle round trip for processes) stays small
-# next to a ~0.2 ms image, and progress still moves often.
+# next to decoding the batch's images, and progress still moves often.
 LOCAL_BATCH = 64
 
 

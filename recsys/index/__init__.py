@@ -9,7 +9,7 @@ from recsys.index.from_embeddings import (
 )
 from recsys.index.ids import IdMap, faiss_id
 from recsys.index.item_index import (
-    IndexConfig,
+    IndexSettings,
     IndexManifest,
     IndexMismatchError,
     ItemIndex,
@@ -19,5 +19,5 @@ from recsys.index.item_index import (
     tie_aware_recall,
 )
 
-__all__ = ["CatalogSearch", "build_from_embeddings", "catalog_search", "embeddings_spec", "usable_vectors", "IdMap", "faiss_id", "IndexConfig", "IndexManifest", "IndexMismatchError", "ItemIndex",
+__all__ = ["CatalogSearch", "build_from_embeddings", "catalog_search", "embeddings_spec", "usable_vectors", "IdMap", "faiss_id", "IndexSettings", "IndexManifest", "IndexMismatchError", "ItemIndex",
            "RecallPoint", "VectorSpec", "recall_at_k", "tie_aware_recall"]

@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 
 from recsys.index.ids import IdMap
-from recsys.index.item_index import IndexConfig, ItemIndex, VectorSpec
+from recsys.index.item_index import IndexSettings, ItemIndex, VectorSpec
 from recsys.topk import exact_search
 from recsys.vectors import vector_matrix
 
@@ -39,7 +39,7 @@ def usable_vectors(embeddings: pl.DataFrame, column: str) -> tuple[list[str], np
 
 
 def build_from_embeddings(embeddings: pl.DataFrame, column: str = "fused_vector",
-                          config: IndexConfig = IndexConfig(),
+                          config: IndexSettings = IndexSettings(),
                           image_weight: float | None = None) -> tuple[ItemIndex, pl.DataFrame]:
     """The item index over ``column`` and the rows it could not index (product_id, reason).
 

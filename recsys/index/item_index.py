@@ -1,6 +1,6 @@
 """The item index: FAISS over item vectors, labelled by product id, saved with what it was built from.
 
-Exact (``IndexFlatIP``) up to ``IndexConfig.exact_max_items`` vectors, where one BLAS pass is
+Exact (``IndexFlatIP``) up to ``IndexSettings.exact_max_items`` vectors, where one BLAS pass is
 fast; HNSW past that, with ``efSearch`` raised until recall@k against exact search, measured on
 a sample of catalog items (each query's own item left out), reaches ``target_recall``. Inner
 product on L2-normalized vectors is cosine similarity.
@@ -56,8 +56,8 @@ class VectorSpec:
 
 
 @dataclass(frozen=True)
-class IndexConfig:
-    exact_max_items: int = 250_000   # exact flat search up to here (a full pass is ~1 ms per query at 250k x 512)
+class IndexSettings:
+    exact_max_items: int = 250_000   # exact flat search up to here, while a full pass per query stays cheap
     hnsw_m: int = 32
     hnsw_ef_construction: int = 200
     target_recall: float = 0.95
@@ -117,7 +117,7 @@ class ItemIndex:
 
     @classmethod
     def build(cls, product_ids: list[str], vectors: np.ndarray, spec: VectorSpec,
-              config: IndexConfig = IndexConfig()) -> ItemIndex:
+              config: IndexSettings = IndexSettings()) -> ItemIndex:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[1] != spec.dim:
             raise ValueError(f"vectors have shape {vectors.shape}, expected (n, {spec.dim})")
@@ -160,7 +160,7 @@ class ItemIndex:
     def set_ef_search(self, ef_search: int) -> None:
         faiss.downcast_index(self.index.index).hnsw.efSearch = ef_search
 
-    def _tune_ef_search(self, vectors: np.ndarray, config: IndexConfig) -> list[RecallPoint]:
+    def _tune_ef_search(self, vectors: np.ndarray, config: IndexSettings) -> list[RecallPoint]:
         """recall@k vs exact for increasing efSearch, stopping at the first that reaches the target.
 
         Queries are catalog items with their own item left out of both answers. Recall is

@@ -18,7 +18,7 @@ import polars as pl
 
 from recsys.catalog.schema import QUARANTINE_SCHEMA
 from recsys.interactions.events import FILE_SUMMARY_SCHEMA, EventsResult, event_files, read_events
-from recsys.interactions.simulator import SimulatorConfig, simulate
+from recsys.interactions.simulator import SimulatorSettings, simulate
 
 SOURCES = ("auto", "real", "simulated")
 
@@ -30,7 +30,7 @@ class InteractionsBuild:
     origin: str                            # 'real' | 'simulated'
     seconds: float
     events_read: EventsResult | None = None
-    simulator: SimulatorConfig | None = None
+    simulator: SimulatorSettings | None = None
     files: dict[str, int] = field(default_factory=dict)
     kept_from_previous: bool = False       # a simulated log carried over from the previous build
     dropped_removed_products: int = 0      # carried events whose product left the catalog
@@ -40,13 +40,13 @@ class InteractionsBuild:
         return self.events_read.file_summary() if self.events_read else pl.DataFrame(schema=FILE_SUMMARY_SCHEMA)
 
 
-def simulator_settings(config: SimulatorConfig) -> dict:
+def simulator_settings(config: SimulatorSettings) -> dict:
     """The settings a simulated log was drawn with (JSON-ready), to decide whether it can be kept."""
     return json.loads(json.dumps(asdict(config), default=str))
 
 
 def build_interactions(raw_root: Path, products: pl.DataFrame, source: str = "auto",
-                       simulator: SimulatorConfig | None = None, now: datetime | None = None,
+                       simulator: SimulatorSettings | None = None, now: datetime | None = None,
                        previous: pl.DataFrame | None = None, previous_settings: dict | None = None) -> InteractionsBuild:
     """``source``: 'auto' (real events if any file exists in raw/events/, else simulated),
     'real' (error when there are no event files) or 'simulated'. ``previous``/``previous_settings``:
@@ -62,7 +62,7 @@ def build_interactions(raw_root: Path, products: pl.DataFrame, source: str = "au
         result = read_events(events_dir, products, now=now, raw_root=Path(raw_root))
         return InteractionsBuild(result.interactions, result.quarantine, "real", time.perf_counter() - started,
                                  events_read=result, files=result.files)
-    config = simulator or SimulatorConfig()
+    config = simulator or SimulatorSettings()
     if previous is not None and previous_settings == simulator_settings(config):
         kept = previous.filter(pl.col("product_id").is_in(products["product_id"].implode()))
         return InteractionsBuild(kept, pl.DataFrame(schema=QUARANTINE_SCHEMA), "simulated",

@@ -45,7 +45,7 @@ from pathlib import Path
 import polars as pl
 
 from recsys.catalog.csv_records import MAX_FIELD_CHARS, read_csv_records
-from recsys.catalog.schema import QUARANTINE_SCHEMA
+from recsys.catalog.schema import QUARANTINE_SCHEMA, QuarantineCounts, reason_codes
 from recsys.interactions.schema import INTERACTION_SCHEMA, RATING_SCALE
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ FILE_SUMMARY_SCHEMA = {"file": pl.String, "records": pl.Int64, "quarantined": pl
 
 
 @dataclass
-class EventsResult:
+class EventsResult(QuarantineCounts):
     interactions: pl.DataFrame   # INTERACTION_SCHEMA, origin 'real'
     quarantine: pl.DataFrame     # QUARANTINE_SCHEMA, source 'events'
     files: dict[str, int]        # file -> records read
@@ -92,9 +92,6 @@ class EventsResult:
         return pl.DataFrame(
             [(name, records, quarantined[name], merged[name], self.resolution.get(name))
              for name, records in self.files.items()], schema=FILE_SUMMARY_SCHEMA, orient="row")
-
-    def quarantine_by_reason(self) -> dict[str, int]:
-        return dict(_reason_codes(self.quarantine["reason"]).most_common())
 
 
 def event_files(events_dir: Path) -> list[Path]:
@@ -298,7 +295,7 @@ def read_events(events_dir: Path, products: pl.DataFrame, now: datetime | None =
                  resolution.get(display, "none valid"))
         if rejected.height:
             log.warning("%s: %d of %d event records quarantined (%s)", display, rejected.height, files[display],
-                        ", ".join(f"{code} {n}" for code, n in _reason_codes(rejected["reason"]).most_common()))
+                        ", ".join(f"{code} {n}" for code, n in reason_codes(rejected["reason"]).most_common()))
         rejected_parts.append(_quarantine_rows(rejected, now))
         valid_parts.append(valid.select("order", "file", "line", "raw", "user", "matched", "kind", "when", "number",
                                         day_log=pl.lit(resolution.get(display) == DAY_LOG)))
@@ -312,11 +309,6 @@ def read_events(events_dir: Path, products: pl.DataFrame, now: datetime | None =
         log.info("%d repeated rows of day logs counted as quantity", merged.height)
     quarantine = pl.concat(rejected_parts).sort("order").drop("order").cast(QUARANTINE_SCHEMA)
     return EventsResult(interactions, quarantine, files, merged, resolution)
-
-
-def _reason_codes(reasons: pl.Series) -> Counter:
-    """Rows per reason code (the reason's text before any ``:`` detail)."""
-    return Counter(reasons.str.split(":").list.first().to_list())
 
 
 def _settle_repeats(valid: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:

@@ -53,7 +53,7 @@ SECONDS_PER_DAY = 86_400
 
 
 @dataclass(frozen=True)
-class SimulatorConfig:
+class SimulatorSettings:
     n_users: int = 5_000
     seed: int = 7
     weeks: int = 12
@@ -75,12 +75,12 @@ class SimulatorConfig:
     rating_noise: float = 0.7
 
     @classmethod
-    def sample(cls, **overrides) -> SimulatorConfig:
+    def sample(cls, **overrides) -> SimulatorSettings:
         """The default: a few thousand users for the embedded ~58k-product sample (seconds)."""
         return replace(cls(), **overrides)
 
     @classmethod
-    def benchmark(cls, **overrides) -> SimulatorConfig:
+    def benchmark(cls, **overrides) -> SimulatorSettings:
         """A larger population for benchmarks: 50k users, about a million events."""
         return replace(cls(n_users=50_000), **overrides)
 
@@ -118,9 +118,9 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def simulate(products: pl.DataFrame, config: SimulatorConfig | None = None) -> SimulationResult:
+def simulate(products: pl.DataFrame, config: SimulatorSettings | None = None) -> SimulationResult:
     """Simulated events over ``products`` (a silver/products frame) following the module's model."""
-    config = config or SimulatorConfig()
+    config = config or SimulatorSettings()
     started = time.perf_counter()
     if products.is_empty():
         raise ValueError("cannot simulate interactions over an empty catalog")

@@ -37,7 +37,7 @@ COLD_USER_MAX_TRAIN_ITEMS = 3
 
 
 @dataclass(frozen=True)
-class SplitConfig:
+class SplitSettings:
     validation_fraction: float = 0.1
     test_fraction: float = 0.2
     new_user_fraction: float = 0.1
@@ -68,7 +68,7 @@ def _uniform(seed: int, user_ids: pl.Series) -> np.ndarray:
     return stable_hash64(user_ids.to_list(), salt=f"{seed}:").astype(np.float64) / 2.0 ** 64
 
 
-def _new_users(pair_counts: pl.DataFrame, config: SplitConfig) -> pl.Series:
+def _new_users(pair_counts: pl.DataFrame, config: SplitSettings) -> pl.Series:
     """A seeded sample of the users eligible to play new users.
 
     Each user's draw depends on the seed and their id alone, so adding or removing other users (or
@@ -78,9 +78,9 @@ def _new_users(pair_counts: pl.DataFrame, config: SplitConfig) -> pl.Series:
     return eligible.filter(pl.Series(_uniform(config.seed, eligible) < config.new_user_fraction))
 
 
-def split_interactions(interactions: pl.DataFrame, config: SplitConfig | None = None) -> SplitResult:
+def split_interactions(interactions: pl.DataFrame, config: SplitSettings | None = None) -> SplitResult:
     """Split silver/interactions (or any frame with user_id, product_id, event, value, ts)."""
-    config = config or SplitConfig()
+    config = config or SplitSettings()
     started = time.perf_counter()
     pairs = (interactions.group_by("user_id", "product_id").agg(first_ts=pl.col("ts").min())
              .sort("user_id", "first_ts", "product_id")

@@ -40,7 +40,7 @@ RANK_THREADS = 1         # torch threads for top-k (see recsys.models.threads)
 
 
 @dataclass(frozen=True)
-class TopK:
+class UserRankings:
     """Ranked items per user: row r of ``item_ids`` / ``scores`` belongs to ``user_ids[r]``, best
     first. Users with fewer than k candidates are padded with ``None`` ids and ``-inf`` scores."""
 
@@ -60,17 +60,18 @@ class TopK:
         return frame.filter(pl.col("product_id").is_not_null())
 
 
-TOP_K_BLOCK = 64         # columns per block of the block-maximum prefilter of top_k_rows
+TOP_K_BLOCK = 64         # columns per block of the block-maximum prefilter of top_k_columns
 
 
-def top_k_rows(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, the column positions of the k largest scores (best first) and those scores.
+def top_k_columns(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of a dense score matrix, the column positions of the k largest scores (best first) and
+    those scores (``recsys.topk.best_k_candidates`` ranks given candidate positions instead).
 
     Wide rows are prefiltered: the k blocks of ``TOP_K_BLOCK`` columns with the largest maxima
     hold the row's k largest scores (any column outside them is at most the k-th largest block
     maximum, and each chosen block holds a score at least that large), so the exact top-k runs on
-    k * TOP_K_BLOCK candidates. Block maxima are one vectorised pass; torch.topk over a whole wide row costs
-    about three times as much, and numpy's argpartition more still. Ties may resolve either way.
+    k * TOP_K_BLOCK candidates. Block maxima are one vectorised pass, cheaper than torch.topk or numpy's
+    argpartition over the whole wide row (benchmarks/design_measurements.md). Ties may resolve either way.
     """
     import torch
 
@@ -161,7 +162,7 @@ class Recommender(ABC):
         if exclude_seen:
             seen = self.seen[rows].tocoo()
             block[seen.row, seen.col] = -np.inf
-        return top_k_rows(block, k)
+        return top_k_columns(block, k)
 
     def rank_rows(self, rows: np.ndarray, k: int, exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """The k best item *positions* (n, k) for known user rows, best first, and their scores;
@@ -181,14 +182,14 @@ class Recommender(ABC):
                 scores[lo:lo + len(batch), :k_eff] = best
         return positions, scores
 
-    def recommend(self, user_ids: Sequence[str], k: int = 20, exclude_seen: bool = True) -> TopK:
+    def recommend(self, user_ids: Sequence[str], k: int = 20, exclude_seen: bool = True) -> UserRankings:
         """Top ``k`` items for each *known* user in ``user_ids`` (unknown users are left out)."""
         requested = np.asarray(list(user_ids), dtype=object)
         rows = self.user_rows(requested.tolist())
         known = rows >= 0
         positions, scores = self.rank_rows(rows[known], k, exclude_seen)
         items = np.where(positions >= 0, self.item_ids[np.maximum(positions, 0)], None)
-        return TopK(requested[known], items, scores)
+        return UserRankings(requested[known], items, scores)
 
     def score(self, user_ids: Sequence[str], product_ids: Sequence[str]) -> np.ndarray:
         """Scores of aligned (user, product) pairs; NaN where the user or the product is unknown."""
@@ -231,7 +232,7 @@ class Recommender(ABC):
         (build / "config.json").write_text(json.dumps(config, indent=2, default=_json_default))
         tables = {"users": _table({"user_id": self.user_ids}, self._user_columns()),
                   "items": _table({"product_id": self.item_ids}, self._item_columns())}
-        for name, table in tables.items():   # lz4: float vectors barely compress; zstd: 2x the time, ~10% smaller
+        for name, table in tables.items():   # lz4: float vectors barely compress, so zstd's extra time buys little
             table.write_parquet(build / f"{name}.parquet", compression="lz4")
         sp.save_npz(build / "seen.npz", self.seen.astype(np.float32), compressed=False)   # zlib: slow, small gain
         self._save_extra(build)

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
 
+from recsys import retraining
+from recsys.retraining import FitOrPin, RetrainPolicy
 from recsys.models.als import ALSParams, ALSRecommender
 from recsys.models.matrix import Interactions
 from recsys.models.popularity import PopularityRecommender
@@ -64,8 +67,8 @@ def train_als(split: pl.DataFrame, params: ALSParams, probe: ProbeSettings = Pro
               curve_every: int = 0) -> StageResult:
     """ALS on the train split (warm users and items), its validation metrics, and popularity on
     the same probe for reference. ``curve_every`` > 0 also ranks the probe after every n-th
-    iteration (the validation curve); each point costs about what the final ranking costs, 4% of
-    a 15-iteration fit at the sample scale, so the default ranks only once, at the end."""
+    iteration (the validation curve); each point costs what the final ranking costs, so the
+    default ranks only once, at the end."""
     started = time.perf_counter()
     train = Interactions.from_events(split_part(split, "train"))
     # Validation items outside the train item set cannot be ranked by ALS, but they still count
@@ -144,3 +147,52 @@ def item_tower_vectors(model: TwoTowerRecommender, embeddings: pl.DataFrame,
         "source": np.where(known, "model", "content"),
         "model_version": [model.version] * embeddings.height,
     }).cast(ITEM_TOWER_VECTORS_SCHEMA)
+
+
+def pinned_stage(model) -> StageResult:
+    """A saved model as a stage result, from what its training measured."""
+    summary = model.summary
+    return StageResult(model, summary.get("validation", {}), summary.get("popularity_validation", {}),
+                       seconds={"total": 0.0}, curve=summary.get("curve", []))
+
+
+def fit_or_pin_als(split: pl.DataFrame, params: ALSParams, probe: ProbeSettings, curve_every: int, folder: Path,
+                   policy: RetrainPolicy) -> FitOrPin[StageResult]:
+    """ALS reused from ``folder`` or trained on ``split`` and saved there, as the retrain policy says."""
+    data = retraining.model_training_data(params, split, leave_out=("num_threads",), probe=asdict(probe),
+                                          curve_every=curve_every)
+
+    def fit(record) -> StageResult:
+        stage = train_als(split, params, probe, curve_every)
+        stage.model.save_pretrained(folder, with_files=record)
+        return stage
+
+    return retraining.fit_or_pin(folder, data, policy, fit=fit,
+                                 pinned=lambda: pinned_stage(ALSRecommender.from_pretrained(folder)))
+
+
+def fit_or_pin_two_tower(split: pl.DataFrame, embeddings: pl.DataFrame, params: TwoTowerParams, probe: ProbeSettings,
+                         folder: Path, als_folder: Path, policy: RetrainPolicy) -> FitOrPin[StageResult]:
+    """The two-tower reused from ``folder`` or trained and saved there. The towers read the content vectors
+    (and the ALS factors when ``use_als``): a new encoder or ALS model means a retrain."""
+    upstream = {"encoders": sorted(set(embeddings["encoder"] + "@" + embeddings["encoder_version"])),
+                "als_trained_at": retraining.trained_at(als_folder) if params.use_als else None}
+    data = retraining.model_training_data(params, split, leave_out=("threads",), probe=asdict(probe), **upstream)
+
+    def fit(record) -> StageResult:
+        als = ALSRecommender.from_pretrained(als_folder) if params.use_als else None
+        stage = train_two_tower(split, embeddings, params, als, probe)
+        stage.model.save_pretrained(folder, with_files=record)
+        return stage
+
+    return retraining.fit_or_pin(folder, data, policy, fit=fit,
+                                 pinned=lambda: pinned_stage(TwoTowerRecommender.from_pretrained(folder)))
+
+
+def unit_vectors(model: TwoTowerRecommender) -> bool:
+    """Every item vector and every served user vector (users with a history) is finite and unit length."""
+    items = np.linalg.norm(model.item_vectors, axis=1)
+    users = np.linalg.norm(model.user_vectors, axis=1)
+    served = users > 0
+    return bool(np.isfinite(items).all() and np.isfinite(users).all() and np.allclose(items, 1.0, atol=1e-3)
+                and np.allclose(users[served], 1.0, atol=1e-3))

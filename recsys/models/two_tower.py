@@ -68,8 +68,8 @@ class TwoTowerParams:
     max_epochs: int = 15
     # A fresh uniform sample of at most this many training examples per epoch (None: every example).
     # Bounds an epoch by time rather than by the size of the event log, so a million users' log
-    # does not make one epoch take as long as a whole small build (README, Scale); below ~100k users
-    # (2M events) every example is used.
+    # does not make one epoch take as long as a whole small build (README, Scale); smaller logs use
+    # every example.
     examples_per_epoch: int | None = 2_000_000
     patience: int = 3
     seed: int = 0

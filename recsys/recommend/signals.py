@@ -46,8 +46,8 @@ class VectorSignal:
         safe = candidates.clip(0)
         scores = np.empty(candidates.shape, dtype=np.float32)
         # The candidates' vectors are gathered a few rows at a time, so the product reads them from
-        # cache: a block of 256 query rows gathers ~100 MB of vectors, far past any cache, where a
-        # ~1 MB chunk stays in it (several times faster for the same scores).
+        # cache: a whole block of query rows gathers far more vectors than any cache holds, a chunk
+        # of PAIR_CHUNK_BYTES stays in it.
         row_bytes = candidates.shape[1] * self.item_vectors.shape[1] * self.item_vectors.itemsize
         step = max(1, PAIR_CHUNK_BYTES // max(1, row_bytes))
         for start in range(0, len(query_rows), step):

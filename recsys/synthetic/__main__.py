@@ -11,7 +11,7 @@ import json
 import logging
 import os
 
-from recsys.synthetic.lake import SyntheticLakeConfig, generate_lake
+from recsys.synthetic.lake import SyntheticLakeSettings, generate_lake
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -43,7 +43,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    config = SyntheticLakeConfig(
+    config = SyntheticLakeSettings(
         products=args.products, users=args.users, seed=args.seed, events_per_user=args.events_per_user,
         quirk_rate=args.quirk_rate, chunk_size=args.chunk_size, shard_size=args.shard_size,
         user_chunk_size=args.user_chunk_size, events_format=args.events_format, images=not args.no_images,

@@ -49,7 +49,7 @@ IMAGES_PER_JOB = 1_000
 
 
 @dataclass(frozen=True)
-class SyntheticLakeConfig:
+class SyntheticLakeSettings:
     products: int
     users: int
     seed: int = 0
@@ -74,7 +74,7 @@ class SyntheticLakeConfig:
 
 @dataclass
 class LakeSummary:
-    config: SyntheticLakeConfig
+    config: SyntheticLakeSettings
     catalog: CatalogTally
     events: EventTally
     seconds: dict[str, float]
@@ -183,7 +183,7 @@ class _ImagePool:
             self.executor.shutdown(cancel_futures=True)
 
 
-def _write_catalogs(raw: Path, config: SyntheticLakeConfig, images: _ImagePool) -> tuple[CatalogTally, CatalogAttributes, int]:
+def _write_catalogs(raw: Path, config: SyntheticLakeSettings, images: _ImagePool) -> tuple[CatalogTally, CatalogAttributes, int]:
     tally = CatalogTally()
     attributes = CatalogAttributes.empty(config.products)
     writers = _ShardWriters(raw, max(1, config.shard_size // config.chunk_size))
@@ -210,7 +210,7 @@ def _write_catalogs(raw: Path, config: SyntheticLakeConfig, images: _ImagePool) 
     return tally, attributes, writers.bytes
 
 
-def _write_events(raw: Path, config: SyntheticLakeConfig, attributes: CatalogAttributes) -> tuple[EventTally, int]:
+def _write_events(raw: Path, config: SyntheticLakeSettings, attributes: CatalogAttributes) -> tuple[EventTally, int]:
     tally = EventTally()
     sampler = EventSampler(attributes, config.seed)
     written = 0
@@ -230,7 +230,7 @@ def _write_events(raw: Path, config: SyntheticLakeConfig, attributes: CatalogAtt
     return tally, written
 
 
-def generate_lake(out: Path | str, config: SyntheticLakeConfig, overwrite: bool = False) -> LakeSummary:
+def generate_lake(out: Path | str, config: SyntheticLakeSettings, overwrite: bool = False) -> LakeSummary:
     """Write ``<out>/raw/`` for ``config``; returns what was written and how fast."""
     out = Path(out)
     final = out / "raw"

@@ -8,8 +8,8 @@ from recsys.topk.blocked import (
     TopK,
     blocked_topk,
     prior_search,
-    top_of_rows,
+    best_k_candidates,
 )
 from recsys.topk.exact import DeduplicatedSearch, exact_search
 
-__all__ = ["DEFAULT_K", "DeduplicatedSearch", "ExactSearch", "Exclusions", "SearchFn", "TopK", "blocked_topk", "exact_search", "prior_search", "top_of_rows"]
+__all__ = ["DEFAULT_K", "DeduplicatedSearch", "ExactSearch", "Exclusions", "SearchFn", "TopK", "blocked_topk", "exact_search", "prior_search", "best_k_candidates"]

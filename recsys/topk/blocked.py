@@ -169,7 +169,7 @@ def _select(scores: np.ndarray, positions: np.ndarray, excluded_keys: np.ndarray
     return top_scores, np.where(np.isneginf(top_scores), -1, top_positions)
 
 
-def top_of_rows(scores: np.ndarray, positions: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def best_k_candidates(scores: np.ndarray, positions: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Each row's best ``k`` entries, ordered by (score desc, position asc); position -1 is an empty
     slot. Returns (scores, positions), padded with -inf / -1."""
     return _select(scores, positions, None, k)
