@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recsys.index.clustered import ClusteredSearchConfig, InnerProductSearch
+from recsys.index.clustered import ClusteredSearchSettings, InnerProductSearch
 from recsys.index.item_index import tie_aware_recall
 
 
@@ -35,8 +35,8 @@ def test_a_small_catalog_is_searched_exactly():
 
 def test_a_large_catalog_reads_a_few_clusters_and_keeps_its_recall_on_new_queries():
     items = _catalog(12_000)
-    config = ClusteredSearchConfig(exact_max_items=1_000, target_recall=0.95)
-    search = InnerProductSearch.build(items, _catalog(600, seed=2), config)
+    settings = ClusteredSearchSettings(exact_max_items=1_000, target_recall=0.95)
+    search = InnerProductSearch.build(items, _catalog(600, seed=2), settings)
     assert search.quality.kind == "ivf" and search.quality.recall >= 0.95
     assert search.quality.nprobe < search.quality.clusters / 4      # far fewer than every cluster
     fresh = _catalog(300, seed=3)
@@ -46,8 +46,8 @@ def test_a_large_catalog_reads_a_few_clusters_and_keeps_its_recall_on_new_querie
 
 def test_an_unreachable_target_searches_every_cluster_which_is_exact():
     items = _catalog(3_000)
-    config = ClusteredSearchConfig(exact_max_items=100, target_recall=1.01, probe_steps=(1, 2))
-    search = InnerProductSearch.build(items, _catalog(50, seed=4), config)
+    settings = ClusteredSearchSettings(exact_max_items=100, target_recall=1.01, probe_steps=(1, 2))
+    search = InnerProductSearch.build(items, _catalog(50, seed=4), settings)
     assert search.quality.nprobe == search.quality.clusters and search.quality.recall == 1.0
     queries = _catalog(30, seed=5)
     _, rows = search.search(queries, 5)
@@ -57,4 +57,4 @@ def test_an_unreachable_target_searches_every_cluster_which_is_exact():
 def test_tuning_needs_a_real_query():
     with pytest.raises(ValueError, match="no non-zero sample query"):
         InnerProductSearch.build(_catalog(2_000), np.zeros((5, 32), np.float32),
-                                 ClusteredSearchConfig(exact_max_items=100))
+                                 ClusteredSearchSettings(exact_max_items=100))

@@ -12,7 +12,7 @@ from recsys.models.als import ALSParams, ALSRecommender
 from recsys.models.matrix import Interactions
 from recsys.models.popularity import PopularityRecommender
 from recsys.models.stages import item_tower_vectors
-from recsys.index.clustered import ClusteredSearchConfig
+from recsys.index.clustered import ClusteredSearchSettings
 from recsys.models.two_tower import ItemFeatures, TwoTowerParams, TwoTowerRecommender
 from recsys.models.validation import RankingProbe
 from recsys.vectors import vector_matrix
@@ -241,7 +241,7 @@ def test_a_shopper_search_answers_like_scoring_every_item(data, trained):
     model = trained[0]
     exact_search = model.shopper_search()
     assert exact_search.quality.kind == "flat"      # a small catalog is searched exactly
-    clustered = model.shopper_search(ClusteredSearchConfig(exact_max_items=10, target_recall=0.9))
+    clustered = model.shopper_search(ClusteredSearchSettings(exact_max_items=10, target_recall=0.9))
     assert clustered.quality.kind == "ivf" and clustered.quality.recall >= 0.9
     ids = model.item_ids.tolist()
     histories = [ids[i:i + 3] for i in range(0, 60, 3)]

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class ClusteredSearchConfig:
+class ClusteredSearchSettings:
     exact_max_items: int = 20_000
     target_recall: float = 0.97
     recall_k: int = 10
@@ -51,29 +51,29 @@ class InnerProductSearch:
 
     @classmethod
     def build(cls, vectors: np.ndarray, sample_queries: np.ndarray,
-              config: ClusteredSearchConfig = ClusteredSearchConfig()) -> InnerProductSearch:
+              settings: ClusteredSearchSettings = ClusteredSearchSettings()) -> InnerProductSearch:
         """Index ``vectors``; ``sample_queries`` (queries like the ones to come) tune ``nprobe``."""
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         n, dim = vectors.shape
-        if n <= config.exact_max_items:
+        if n <= settings.exact_max_items:
             flat = faiss.IndexFlatIP(dim)
             flat.add(vectors)
             return cls(flat, SearchQuality("flat", 1, 1, 1.0))
-        clusters = config.n_clusters(n)
+        clusters = settings.n_clusters(n)
         index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, clusters, faiss.METRIC_INNER_PRODUCT)
-        index.cp.seed = config.seed
+        index.cp.seed = settings.seed
         index.train(vectors)
         index.add(vectors)
-        queries = _tuning_sample(sample_queries, config)
-        k = min(config.recall_k, n)
+        queries = _tuning_sample(sample_queries, settings)
+        k = min(settings.recall_k, n)
         _, truth = faiss.knn(queries, vectors, k, faiss.METRIC_INNER_PRODUCT)
         recall, nprobe = 0.0, 1
-        for nprobe in (p for p in config.probe_steps if p <= clusters):
+        for nprobe in (p for p in settings.probe_steps if p <= clusters):
             index.nprobe = nprobe
             _, found = index.search(queries, k)
             recall = tie_aware_recall(found, truth, queries, vectors)
             log.info("clustered search: nprobe=%d of %d clusters, recall@%d=%.4f", nprobe, clusters, k, recall)
-            if recall >= config.target_recall:
+            if recall >= settings.target_recall:
                 break
         else:
             # No step reached the target: every cluster is searched, which is exact.
@@ -86,12 +86,12 @@ class InnerProductSearch:
         return self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
 
 
-def _tuning_sample(queries: np.ndarray, config: ClusteredSearchConfig) -> np.ndarray:
+def _tuning_sample(queries: np.ndarray, settings: ClusteredSearchSettings) -> np.ndarray:
     queries = np.ascontiguousarray(queries, dtype=np.float32)
     queries = queries[np.linalg.norm(queries, axis=1) > 0]
     if len(queries) == 0:
         raise ValueError("no non-zero sample query to tune the clustered search with")
-    if len(queries) > config.tuning_queries:
-        rows = np.random.default_rng(config.seed).choice(len(queries), config.tuning_queries, replace=False)
+    if len(queries) > settings.tuning_queries:
+        rows = np.random.default_rng(settings.seed).choice(len(queries), settings.tuning_queries, replace=False)
         queries = queries[np.sort(rows)]
     return queries

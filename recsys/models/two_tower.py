@@ -35,7 +35,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from recsys.index.clustered import ClusteredSearchConfig, InnerProductSearch
+from recsys.index.clustered import ClusteredSearchSettings, InnerProductSearch
 from recsys.models.base import Recommender
 from recsys.models.matrix import Interactions
 from recsys.vectors import vector_matrix
@@ -336,13 +336,13 @@ class TwoTowerRecommender(Recommender):
         top = top[np.isfinite(scores[top])]
         return self.item_ids[top].tolist(), scores[top].astype(np.float32)
 
-    def shopper_search(self, config: ClusteredSearchConfig = ClusteredSearchConfig()) -> InnerProductSearch | None:
+    def shopper_search(self, settings: ClusteredSearchSettings = ClusteredSearchSettings()) -> InnerProductSearch | None:
         """A clustered search over the item vectors for :meth:`recommend_for_histories`, tuned on the
         training users' vectors; None where scores are not the cosine itself (a learned rating head
         need not keep the cosine's order, so only scoring every item is right)."""
         if self.params.loss == "mse":
             return None
-        return InnerProductSearch.build(self.item_vectors, self.user_vectors, config)
+        return InnerProductSearch.build(self.item_vectors, self.user_vectors, settings)
 
     # --- scoring -------------------------------------------------------------------------------
     @torch.no_grad()
