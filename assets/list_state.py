@@ -1,10 +1,10 @@
 """The list state beside an incremental gold table (``keys.LIST_STATES``: lake folder ``state/<table>/``)."""
 
 import dagster as dg
-import polars as pl
 
 from assets import keys, metadata
-from recsys.gold.list_refresh import ListState, PreviousLists, RefreshPlan, file_digest
+from recsys import storage
+from recsys.gold.list_refresh import ListsBuild, ListState, PreviousLists, RefreshPlan, file_digest
 from resources import LakeResource
 
 
@@ -13,21 +13,25 @@ def _lock(table: dg.AssetKey) -> str:
 
 
 def previous_lists(lake: LakeResource, table: dg.AssetKey) -> PreviousLists | None:
-    """The previous build's table, its state and the table file's digest; None when any is missing."""
+    """The previous build's table file (opened), its state and the file's digest; None when any is missing."""
     with lake.locked(_lock(table)):
         state = ListState.load(lake.path(keys.LIST_STATES[table]))
         if state is None or not lake.has_table(table):
             return None
-        return PreviousLists(lake.read(table), state, file_digest(lake.table_path(table)))
+        return PreviousLists.open(lake.table_path(table), state)
 
 
-def publish_lists(lake: LakeResource, table: dg.AssetKey, frame: pl.DataFrame, state: ListState) -> None:
-    """Write the table and the state it was built with together (the table's digest ties the two),
-    so an overlapping build never pairs one build's table with another's state."""
+def publish_lists(lake: LakeResource, table: dg.AssetKey, built: ListsBuild) -> None:
+    """Write (or move the file written during the build into place) the table and the state it was
+    built with together (the table's digest ties the two), so an overlapping build never pairs one
+    build's table with another's state."""
     with lake.locked(_lock(table)):
-        lake.write(frame, table)
-        state.table_digest = file_digest(lake.table_path(table))
-        state.save(lake.path(keys.LIST_STATES[table]))
+        if built.path is not None:
+            storage.move_into_place(built.path, lake.table_path(table))
+        else:
+            lake.write(built.table, table)
+        built.state.table_digest = file_digest(lake.table_path(table))
+        built.state.save(lake.path(keys.LIST_STATES[table]))
 
 
 def refresh_metadata(plan: RefreshPlan, what: str) -> dict:

@@ -31,12 +31,13 @@ from recsys.gold import checks
 from recsys.gold.list_inputs import IndexedCatalog, ListInputs, ListSources, load_list_inputs
 from recsys.gold.list_refresh import ListSettings, ListsBuild
 from recsys.gold import queries as sql
+from recsys import storage
 from recsys.catalog.changes import change_counts
 from recsys.images import primary_images
 from recsys.index import IdMap, ItemIndex
 from recsys.interactions import personas
 from recsys.recommend import build_history
-from recsys.recommend.reasons import reason_kind_counts
+from recsys.recommend.reasons import reason_kind_counts, reason_kinds
 from recsys.warehouse import first_key, lookup_milliseconds
 from resources import LakeResource, WarehouseResource
 
@@ -137,28 +138,27 @@ USER = ListTable(keys.USER_RECOMMENDATIONS, "user_recommendations", "user_id", "
 
 
 def _list_results(table: ListTable, lake: LakeResource, inputs: ListInputs, built: ListsBuild, started: float,
-                  expected_keys: list[str], wrong_rows: dict[str, int], specific: dict):
-    """The MaterializeResult and the two checks of a list table; ``wrong_rows``: rows that must not be
-    listed (a product as its own neighbour, a user's own item), by kind; ``specific``: the table's own
-    metadata entries."""
-    frame, products = built.table, inputs.catalog.products
-    missing = checks.missing_keys(frame, table.key, expected_keys)
-    broken = checks.broken_rankings(frame, [table.key])
-    yield dg.MaterializeResult(metadata={
-        "dagster/row_count": frame.height, **refresh_metadata(built.plan, table.lists), **specific,
+                  lists: checks.ListTableQueries, expected_keys: list[str], wrong_rows: dict[str, int],
+                  specific: dict) -> list:
+    """The MaterializeResult and the two checks of a list table, answered by ``lists`` (the table as
+    written); ``wrong_rows``: rows that must not be listed (a product as its own neighbour, a user's
+    own item), by kind; ``specific``: the table's own metadata entries."""
+    missing, broken = lists.missing_keys(expected_keys), lists.broken_lists()
+    return [dg.MaterializeResult(metadata={
+        "dagster/row_count": lists.rows(), **refresh_metadata(built.plan, table.lists), **specific,
         "signals_used": metadata.counts({k: int(v) for k, v in inputs.signals.items()}, "signal", "available"),
         "weights": inputs.weights,
-        "reasons": metadata.counts(reason_kind_counts(frame), "reason (kind)", "rows"),
-        "score_distribution": metadata.score_plot(frame, "model", f"{table.name} scores"),
-        "sample": metadata.named_sample(frame, products, table.key, table.item, [table.key]),
+        "reasons": metadata.counts(reason_kinds(lists.reason_counts()), "reason (kind)", "rows"),
+        "score_distribution": metadata.score_plot(lists.score_sample(), "model", f"{table.name} scores"),
+        "sample": metadata.named_sample(lists.sample_lists(), inputs.catalog.products, table.key, table.item,
+                                        [table.key]),
         "seconds": {**built.seconds, "total": round(time.perf_counter() - started, 2)},
         "path": dg.MetadataValue.path(str(lake.table_path(table.asset))),
-    })
-    yield dg.AssetCheckResult(check_name=table.listed_check, asset_key=table.asset, passed=not missing,
-                              metadata={"missing": len(missing), "examples": ", ".join(missing[:5])})
-    yield dg.AssetCheckResult(check_name=table.ranking_check, asset_key=table.asset,
-                              passed=not any(wrong_rows.values()) and broken.is_empty(),
-                              metadata={**wrong_rows, "broken_lists": broken.height})
+    }), dg.AssetCheckResult(check_name=table.listed_check, asset_key=table.asset, passed=not missing,
+                            metadata={"missing": len(missing), "examples": ", ".join(missing[:5])}),
+        dg.AssetCheckResult(check_name=table.ranking_check, asset_key=table.asset,
+                            passed=not any(wrong_rows.values()) and broken == 0,
+                            metadata={**wrong_rows, "broken_lists": broken})]
 
 
 def _build_context(context: dg.AssetExecutionContext, lake: LakeResource, table: ListTable,
@@ -171,8 +171,8 @@ def _build_context(context: dg.AssetExecutionContext, lake: LakeResource, table:
 
 def _published_lists(context: dg.AssetExecutionContext, lake: LakeResource, table: ListTable,
                      built: ListsBuild) -> ListsBuild:
-    """The built table written with the state it was built with."""
-    publish_lists(lake, table.asset, built.table, built.state)
+    """The built table written (or moved into place) with the state it was built with."""
+    publish_lists(lake, table.asset, built)
     context.log.info("%s: %s", table.name, built.plan.counts)
     return built
 
@@ -220,15 +220,16 @@ def similar_items(context: dg.AssetExecutionContext, config: SimilarItemsConfig,
     built = _published_lists(context, lake, SIMILAR, build_similar_items(
         catalog.products, catalog.content, catalog.search, tower=inputs.tower, als=inputs.als, history=inputs.history,
         config=config.settings(inputs.weights), **_build_context(context, lake, SIMILAR, catalog)))
-    table, products = built.table, catalog.products
-    yield from _list_results(SIMILAR, lake, inputs, built, started, products["product_id"].to_list(),
-                             {"self_rows": checks.self_recommendations(table).height}, {
-        "products_covered": table["product_id"].n_unique(),
-        "coverage": round(table["product_id"].n_unique() / max(products.height, 1), 4),
-        "catalog_reached": round(table["similar_product_id"].n_unique() / max(products.height, 1), 4),
-        "index_kind": inputs.catalog.index_kind,
-        "by_model": metadata.counts(dict(table["model"].value_counts(sort=True).iter_rows()), "model", "rows"),
-    })
+    n = max(catalog.products.height, 1)
+    with checks.ListTableQueries(built.table, SIMILAR.key, SIMILAR.item) as lists:
+        yield from _list_results(SIMILAR, lake, inputs, built, started, lists, catalog.products["product_id"].to_list(),
+                                 {"self_rows": lists.self_rows()}, {
+            "products_covered": lists.distinct("product_id"),
+            "coverage": round(lists.distinct("product_id") / n, 4),
+            "catalog_reached": round(lists.distinct("similar_product_id") / n, 4),
+            "index_kind": catalog.index_kind,
+            "by_model": metadata.counts(lists.counts_by_model(distinct_keys=False), "model", "rows"),
+        })
 
 
 @dg.asset(code_version="2026-12-07", **USER.asset_arguments(
@@ -246,19 +247,29 @@ def user_recommendations(context: dg.AssetExecutionContext, config: UserRecommen
                      "products)", inputs.signals, inputs.weights, inputs.weights_from, history.n_users,
                      history.rows_used, history.unknown_product_rows)
     catalog = inputs.catalog
-    built = _published_lists(context, lake, USER, build_user_recommendations(
-        catalog.products, history, catalog.content, catalog.search, tower=inputs.tower, als=inputs.als,
-        config=config.settings(inputs.weights), **_build_context(context, lake, USER, catalog)))
-    table, products = built.table, catalog.products
-    yield from _list_results(USER, lake, inputs, built, started, history.user_ids.tolist(),
-                             {"owned_rows": checks.owned_recommendations(table, inputs.interactions).height}, {
-        "users": history.n_users,
-        "user_coverage": round(table["user_id"].n_unique() / max(history.n_users, 1), 4),
-        "catalog_coverage": round(table["product_id"].n_unique() / max(products.height, 1), 4),
-        "history_rows_on_unknown_products": history.unknown_product_rows,
-        "by_model": metadata.counts(dict(table.group_by("model").agg(pl.col("user_id").n_unique()).iter_rows()),
-                                    "model", "users"),
-    })
+    # The lists are written as they are built to a staging file; the checks read it, then it is
+    # moved into place with its state.
+    with storage.staged_file(lake.table_path(USER.asset)) as staging:
+        built = build_user_recommendations(
+            catalog.products, history, catalog.content, catalog.search, tower=inputs.tower, als=inputs.als,
+            config=config.settings(inputs.weights), output=staging, **_build_context(context, lake, USER, catalog))
+        with checks.ListTableQueries(staging, USER.key, USER.item) as lists:
+            results = _list_results(USER, lake, inputs, built, started, lists, history.user_ids.tolist(),
+                                    {"owned_rows": lists.owned_rows(inputs.interactions)},
+                                    _user_list_metadata(lists, history.n_users, catalog.products.height,
+                                                        history.unknown_product_rows))
+        _published_lists(context, lake, USER, built)
+    yield from results
+
+
+def _user_list_metadata(lists: checks.ListTableQueries, users: int, products: int, unknown_rows: int) -> dict:
+    return {
+        "users": users,
+        "user_coverage": round(lists.distinct("user_id") / max(users, 1), 4),
+        "catalog_coverage": round(lists.distinct("product_id") / max(products, 1), 4),
+        "history_rows_on_unknown_products": unknown_rows,
+        "by_model": metadata.counts(lists.counts_by_model(distinct_keys=True), "model", "users"),
+    }
 
 
 def _style_catalogue() -> StyleCatalogue:

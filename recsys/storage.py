@@ -25,16 +25,30 @@ COMPRESSION = "zstd"
 
 
 @contextmanager
-def _replacing(path: Path) -> Iterator[Path]:
-    """A temporary sibling of ``path`` to write; renamed over ``path`` when the block succeeds."""
+def staged_file(path: Path) -> Iterator[Path]:
+    """A temporary sibling of ``path`` (same file system) to write, then move over ``path`` with
+    ``move_into_place``; removed when the block ends without having moved it (a failed build)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
         yield tmp
-        os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def move_into_place(staged: Path, path: Path) -> Path:
+    """Rename a fully written (and synced) staged file over ``path``: readers see the old file or the new."""
+    os.replace(staged, path)
+    return Path(path)
+
+
+@contextmanager
+def _replacing(path: Path) -> Iterator[Path]:
+    """A temporary sibling of ``path`` to write; renamed over ``path`` when the block succeeds."""
+    with staged_file(path) as tmp:
+        yield tmp
+        move_into_place(tmp, path)
 
 
 def write_parquet_atomic(df: pl.DataFrame, path: Path) -> Path:

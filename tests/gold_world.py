@@ -110,13 +110,14 @@ def write_gold_tables(gold_dir, build_id: str = "b1", k: int = 10) -> dict[str, 
     vectors = content_vectors(products)
     content = AlignedVectors(vectors, np.ones(len(vectors), bool))
     history = build_history(synthetic_interactions(products), ids)
+    gold_dir.mkdir(parents=True, exist_ok=True)
     tables = {
         "products": products,
         "similar_items": build_similar_items(products, content, exact_search(vectors), history=history,
                                              config=SimilarItemsSettings(k=k), build_id=build_id).table,
         "user_recommendations": build_user_recommendations(products, history, content, exact_search(vectors),
-                                                           config=UserRecommendationsSettings(k=k),
-                                                           build_id=build_id).table,
+                                                           config=UserRecommendationsSettings(k=k), build_id=build_id,
+                                                           output=gold_dir / "user_recommendations.parquet").read(),
         "style_recommendations": build_style_recommendations(products, toy_styles(), history,
                                                              build_id=build_id).table,
     }

@@ -10,13 +10,16 @@ catalog computes, and a small change must still re-rank product lists without se
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
 
+from recsys import storage
 from recsys.catalog.schema import PRODUCT_SCHEMA
 from recsys.gold import (SimilarItemsSettings, UserRecommendationsSettings, UserSpace, build_products,
                          build_similar_items, build_user_recommendations)
@@ -140,8 +143,9 @@ def _aligned(ids: list[str], vectors: dict[str, np.ndarray], dim: int) -> Aligne
     return AlignedVectors(out, known)
 
 
-def build_lists(world: World, build_id: str, previous: dict[str, PreviousLists] | None = None):
-    """Both list tables of ``world`` (refreshed from ``previous`` when given) and their builds."""
+def build_lists(world: World, build_id: str, directory: Path, previous: dict[str, PreviousLists] | None = None):
+    """Both list tables of ``world`` (refreshed from ``previous`` when given) and their builds; the user
+    lists are written to ``directory``."""
     products = _products(world)
     ids = products["product_id"].to_list()
     content = _aligned(ids, world.vectors["content"], DIMS["content"])
@@ -158,16 +162,20 @@ def build_lists(world: World, build_id: str, previous: dict[str, PreviousLists] 
                                   previous=previous.get("similar_items"))
     user_lists = build_user_recommendations(products, history, content, search, tower=spaces["two_tower"],
                                             als=spaces["als"], config=USERS, build_id=build_id,
+                                            output=directory / f"user_recommendations-{build_id}.parquet",
                                             previous=previous.get("user_recommendations"))
     return {"similar_items": similar, "user_recommendations": user_lists}
 
 
-def as_previous(builds) -> dict[str, PreviousLists]:
-    """What the next build reads back: each table with its state, tied by the table's digest."""
+def as_previous(builds, directory: Path) -> dict[str, PreviousLists]:
+    """What the next build reads back: each table file with its state, tied by the table's digest."""
     out = {}
     for name, built in builds.items():
         state = replace(built.state, table_digest=f"digest-{name}")
-        out[name] = PreviousLists(built.table, state, state.table_digest)
+        path = built.path
+        if path is None:
+            path = storage.write_parquet_atomic(built.table, directory / f"{name}-{uuid.uuid4().hex}.parquet")
+        out[name] = PreviousLists.open(path, state, state.table_digest)
     return out
 
 
@@ -186,18 +194,19 @@ def differences(refreshed: pl.DataFrame, full: pl.DataFrame, table: str) -> pl.D
     return joined.filter(differs)
 
 
-def check_refreshes(seed: int, shares: tuple[float, ...], n_products: int = 240, n_users: int = 50) -> None:
+def check_refreshes(seed: int, shares: tuple[float, ...], directory: Path, n_products: int = 240,
+                    n_users: int = 50) -> None:
     """Nightly builds: a full build, then one refresh per change of ``shares`` (each from the state
     the previous refresh left), each compared with a full build of the same catalog."""
     rng = np.random.default_rng(seed)
     world = random_world(rng, n_products, n_users)
-    builds = build_lists(world, "b0")
+    builds = build_lists(world, "b0", directory)
     for night, share in enumerate(shares, start=1):
         world = changed_world(rng, world, share)
-        builds = build_lists(world, f"b{night}", as_previous(builds))
-        full = build_lists(world, "full")
+        builds = build_lists(world, f"b{night}", directory, as_previous(builds, directory))
+        full = build_lists(world, f"full{night}", directory)
         for table in KEYS:
-            wrong = differences(builds[table].table, full[table].table, table)
+            wrong = differences(builds[table].read(), full[table].read(), table)
             counts = builds[table].plan.counts
             assert wrong.is_empty(), (table, seed, night, share, counts, wrong)
             # The fast path: product lists re-ranked from their kept proposals. (User lists here share
@@ -207,12 +216,12 @@ def check_refreshes(seed: int, shares: tuple[float, ...], n_products: int = 240,
 
 
 @pytest.mark.parametrize("seed,shares", [(0, (0.01, 0.05)), (1, (0.5, 0.2)), (2, (0.05, 0.2, 0.01))])
-def test_refreshed_lists_equal_a_full_rebuild_at_any_change_size(seed, shares):
-    check_refreshes(seed, shares)
+def test_refreshed_lists_equal_a_full_rebuild_at_any_change_size(seed, shares, tmp_path):
+    check_refreshes(seed, shares, tmp_path)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(10, 30))
-def test_refreshed_lists_equal_a_full_rebuild_over_many_nights(seed):
+def test_refreshed_lists_equal_a_full_rebuild_over_many_nights(seed, tmp_path):
     shares = tuple(np.random.default_rng(seed).choice([0.01, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5], 4))
-    check_refreshes(seed, shares)
+    check_refreshes(seed, shares, tmp_path)

@@ -128,12 +128,13 @@ def test_similar_items_use_tower_and_als_spaces(world):
     check_ranked_lists(built.table, "product_id", "similar_product_id", 10)
 
 
-def test_user_recommendations_cover_every_user_and_exclude_owned_items(world):
+def test_user_recommendations_cover_every_user_and_exclude_owned_items(world, tmp_path):
     history, products = world["history"], world["products"]
     tower, als = spaces_for(world)
     built = build_user_recommendations(products, history, world["content"], world["search"], tower=tower, als=als,
-                                       config=UserRecommendationsSettings(k=15), build_id="b1")
-    table = built.table
+                                       config=UserRecommendationsSettings(k=15), build_id="b1",
+                                       output=tmp_path / "users.parquet")
+    table = built.read()
     assert list(table.columns) == list(GOLD_TABLES["user_recommendations"].schema)
     assert set(table["user_id"]) == set(world["interactions"]["user_id"])
     check_ranked_lists(table, "user_id", "product_id", 15)
@@ -145,7 +146,7 @@ def test_user_recommendations_cover_every_user_and_exclude_owned_items(world):
     assert anchored.height > 0
 
 
-def test_user_recommendations_do_not_depend_on_how_many_users_a_block_takes(world):
+def test_user_recommendations_do_not_depend_on_how_many_users_a_block_takes(world, tmp_path):
     """Users go from search to table rows a block at a time (a million users' candidates never sit in
     memory at once): any block size gives the same table and list state, built from scratch or
     refreshed from a previous build, and the refresh still equals a full rebuild."""
@@ -153,13 +154,14 @@ def test_user_recommendations_do_not_depend_on_how_many_users_a_block_takes(worl
     tower, als = spaces_for(world)
 
     def build(users_per_block, content, previous=None, build_id="b1"):
+        output = tmp_path / f"users-{build_id}-{users_per_block}-{len(list(tmp_path.iterdir()))}.parquet"
         return build_user_recommendations(products, history, content, exact_search(content.vectors), tower=tower,
-                                          als=als, build_id=build_id, previous=previous,
+                                          als=als, build_id=build_id, previous=previous, output=output,
                                           config=UserRecommendationsSettings(k=10, candidates_per_source=20,
                                                                            users_per_block=users_per_block))
 
     def same(a, b):
-        assert a.table.sort("user_id", "rank").equals(b.table.sort("user_id", "rank"))
+        assert a.read().sort("user_id", "rank").equals(b.read().sort("user_id", "rank"))
         for name, proposals in a.state.ranked.items():
             assert np.array_equal(proposals.positions, b.state.ranked[name].positions), name
             assert np.array_equal(proposals.scores, b.state.ranked[name].scores), name
@@ -167,9 +169,9 @@ def test_user_recommendations_do_not_depend_on_how_many_users_a_block_takes(worl
     whole, blocked = build(1 << 20, world["content"]), build(4, world["content"])
     assert whole.plan.full and history.n_users > 4
     same(blocked, whole)
-    assert blocked.table.equals(blocked.table.sort("user_id", "rank"))      # in lookup order, as built
+    assert blocked.read().equals(blocked.read().sort("user_id", "rank"))      # in lookup order, as built
     whole.state.table_digest = "t"
-    previous = PreviousLists(whole.table, whole.state, "t")
+    previous = PreviousLists.open(whole.path, whole.state, "t")
     # Three products nobody owns and one that a few users own trade content: its owners are searched
     # again, the lists that lose or gain a moved product are re-ranked from their kept proposals.
     owners = np.bincount(history.owned.indices, minlength=products.height)
@@ -181,19 +183,20 @@ def test_user_recommendations_do_not_depend_on_how_many_users_a_block_takes(worl
     counts = refreshed.plan.counts
     assert not refreshed.plan.full and counts["searched"] > 0 and counts["reranked"] > 0, counts
     same(refreshed_blocked, refreshed)
-    assert refreshed_blocked.table.equals(refreshed_blocked.table.sort("user_id", "rank"))
-    rebuilt = build(1 << 20, moved, build_id="b2").table.sort("user_id", "rank")
-    assert refreshed_blocked.table.sort("user_id", "rank").select("user_id", "product_id", "reason").equals(
+    assert refreshed_blocked.read().equals(refreshed_blocked.read().sort("user_id", "rank"))
+    rebuilt = build(1 << 20, moved, build_id="b2").read().sort("user_id", "rank")
+    assert refreshed_blocked.read().sort("user_id", "rank").select("user_id", "product_id", "reason").equals(
         rebuilt.select("user_id", "product_id", "reason"))
 
 
-def test_user_with_no_usable_history_gets_popular_items(world):
+def test_user_with_no_usable_history_gets_popular_items(world, tmp_path):
     history = build_history(world["interactions"], world["ids"], splits=["train"],
                             users=world["interactions"]["user_id"].unique().to_list())
     cold = "sim_u000024"                                   # only test rows
     built = build_user_recommendations(world["products"], history, world["content"], world["search"],
-                                       config=UserRecommendationsSettings(k=5), build_id="b1")
-    rows = built.table.filter(pl.col("user_id") == cold)
+                                       config=UserRecommendationsSettings(k=5), build_id="b1",
+                                       output=tmp_path / "users.parquet")
+    rows = built.read().filter(pl.col("user_id") == cold)
     assert rows.height == 5 and set(rows["model"]) == {"popularity"}
     assert set(rows["reason"]) == {"popular with shoppers"}
     top = np.argsort(-history.popularity, kind="stable")[:5]
@@ -235,12 +238,13 @@ def test_style_recommendations_without_history_use_fit_alone(world):
         world["products"].filter((pl.col("article_type") == "Shirts") | (pl.col("colour") == "Black")).height
 
 
-def test_builds_record_recomputed_and_reused_tables(world):
+def test_builds_record_recomputed_and_reused_tables(world, tmp_path):
     products = world["products"]
     similar = build_similar_items(products, world["content"], world["search"], config=SimilarItemsSettings(k=3),
                                   build_id="b2").table
     users = build_user_recommendations(products, world["history"], world["content"], world["search"],
-                                       config=UserRecommendationsSettings(k=3), build_id="b2").table
+                                       config=UserRecommendationsSettings(k=3), build_id="b2",
+                                       output=tmp_path / "users.parquet").read()
     styles = build_style_recommendations(products, toy_styles(), None, build_id="b1").table
     t0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
     record = build_record("b2", t0, t0 + timedelta(minutes=3), {"products": products, "similar_items": similar,

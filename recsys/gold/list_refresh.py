@@ -43,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pyarrow.parquet as pq
 
 from recsys import storage
 from recsys.gold.schemas import TableBuild
@@ -205,19 +206,36 @@ class RefreshPlan:
 
 @dataclass(frozen=True)
 class PreviousLists:
-    """The table a previous build wrote, its list state and the digest of the file read."""
+    """The table file a previous build wrote (open: a build that replaces the file meanwhile does not
+    change what this one reads), its list state and the digest of the file."""
 
-    table: pl.DataFrame
+    file: pq.ParquetFile
     state: ListState
     digest: str
+
+    @classmethod
+    def open(cls, path: Path, state: ListState, digest: str | None = None) -> PreviousLists:
+        """The lists in ``path`` with ``state``; ``digest``: the file's unless given."""
+        return cls(pq.ParquetFile(path), state, file_digest(path) if digest is None else digest)
+
+    def read(self) -> pl.DataFrame:
+        """The whole previous table (similar items: one row per product and rank, small)."""
+        return pl.from_arrow(self.file.read())
 
 
 @dataclass(frozen=True)
 class ListsBuild(TableBuild):
-    """A list table built (partly) anew, the state the next build needs and the plan followed."""
+    """A list table built (partly) anew, the state the next build needs and the plan followed.
+
+    ``path``: where a table too large to hold was written as it was built (``table`` is then None)."""
 
     state: ListState | None = None
     plan: RefreshPlan | None = None
+    path: Path | None = None
+
+    def read(self) -> pl.DataFrame:
+        """The table built: in memory, or read back from its file."""
+        return self.table if self.path is None else pl.read_parquet(self.path)
 
 
 def settings_hash(settings: Mapping) -> str:

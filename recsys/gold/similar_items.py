@@ -138,7 +138,7 @@ def build_similar_items(products: pl.DataFrame, content: AlignedVectors, content
         "model": rows["model"],
     }).with_columns(build_id=pl.lit(build_id)) if rows.height else pl.DataFrame(schema=GOLD_TABLES["similar_items"].schema)
     carried = ids.filter(pl.Series(~plan.recompute)).to_list()
-    table = conform(merge_lists(previous.table if previous else None, conform(table, GOLD_TABLES["similar_items"]),
+    table = conform(merge_lists(previous.read() if previous else None, conform(table, GOLD_TABLES["similar_items"]),
                                 "product_id", carried), GOLD_TABLES["similar_items"])
     state = next_state(previous.state if previous else None, plan, settings, id_list, hashes, id_list, hashes, spaces,
                        prepared.ranked)

@@ -7,7 +7,7 @@ each source already leaves out the user's own items. A user the models do not kn
 factors, no tower vector) is served by the signals that do know them; a user with no usable
 history at all gets the popular items, and the ``model`` column says so.
 
-Incremental: given the previous table and its list state, only the users whose list can have
+Incremental: given the previous table file and its list state, only the users whose list can have
 changed are recomputed (``recsys.gold.list_refresh``: a user whose history or vectors moved, whose
 candidates lost or changed a product, or whom a new or changed product now reaches); the other
 lists are carried over with their own build_id, exactly as a full rebuild would compute them.
@@ -19,12 +19,14 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from recsys.gold.list_refresh import (ListSettings, ListsBuild, PreviousLists, SourceVectors, merge_lists, next_state,
+from recsys.gold.list_files import CarriedLists, ListFileWriter
+from recsys.gold.list_refresh import (ListSettings, ListsBuild, PreviousLists, RefreshPlan, SourceVectors, next_state,
                                       plan_refresh, refresh_buffer, settings_hash)
 from recsys.gold.refresh_inputs import item_hashes, user_hashes
 from recsys.gold.schemas import GOLD_TABLES, conform
@@ -185,14 +187,16 @@ def build_user_recommendations(products: pl.DataFrame, history: History, content
                                content_search: SearchFn, *, tower: UserSpace | None = None,
                                als: UserSpace | None = None,
                                config: UserRecommendationsSettings = UserRecommendationsSettings(),
-                               build_id: str, previous: PreviousLists | None = None,
+                               build_id: str, output: Path, previous: PreviousLists | None = None,
                                exact_search: bool = True) -> ListsBuild:
-    """user_recommendations rows for every user of ``history`` (items already owned are excluded).
+    """user_recommendations rows for every user of ``history`` (items already owned are excluded),
+    written to the Parquet file ``output`` in table order (user, then rank) as they are built.
 
     With ``previous`` (and an exact ``content_search``) only the users whose list can have changed
-    are recomputed; the returned state is what the next build needs. Users are taken
-    ``config.users_per_block`` at a time from search to table rows, so what a million users need at
-    once is the table and the list state, not every user's candidates and scores.
+    are recomputed; the others' rows are copied from the previous file. The returned state is what
+    the next build needs. Users are taken ``config.users_per_block`` at a time (in user order) from
+    search to written rows, so what a million users need at once is one block's rows and the list
+    state, never the table (new or previous).
     """
     timings = {"plan": 0.0, "candidates": 0.0, "rerank": 0.0, "table": 0.0}
     started = time.perf_counter()
@@ -212,39 +216,70 @@ def build_user_recommendations(products: pl.DataFrame, history: History, content
     shapes = candidates_for(history, prepared, searched_users[:0], config.block_rows, buffer).ranked
     searched = {name: RankedProposals.empty(len(searched_users), p.positions.shape[1]) for name, p in shapes.items()}
     user_ids = pl.Series(user_list, dtype=pl.String)
-    timings["plan"] = time.perf_counter() - started
-    frames = []
-    for lo in range(0, len(queries), config.users_per_block):
-        block = queries[lo:lo + config.users_per_block]
-        clock = time.perf_counter()
-        block_searched = block[plan.search[block]]
-        found = candidates_for(history, prepared, block_searched, config.block_rows, buffer)
-        at = np.searchsorted(searched_users, block_searched)
-        for name, proposals in found.ranked.items():
-            searched[name].put(at, proposals)
-        candidates = plan.recomputed_candidates(found.positions, block)
-        timings["candidates"] += time.perf_counter() - clock
-        clock = time.perf_counter()
-        ranked = rerank(candidates, prepared.signals, config.weights, config.k, query_rows=block)
-        timings["rerank"] += time.perf_counter() - clock
-        clock = time.perf_counter()
-        frames.append(_list_rows(ranked.rows(), block, history, prepared.spaces, products, user_ids, build_id))
-        timings["table"] += time.perf_counter() - clock
-        log.info("user_recommendations: %d of %d users recomputed", lo + len(block), len(queries))
-    clock = time.perf_counter()
     schema = GOLD_TABLES["user_recommendations"]
-    # Blocks follow the users' (sorted) positions and each list its ranks: the rows are in table order.
-    table = conform(pl.concat(frames, rechunk=False) if frames else pl.DataFrame(schema=schema.schema), schema,
-                    in_order=True)
-    carried = history.user_ids[~plan.recompute].tolist()
-    if previous is not None and carried:
-        table = conform(merge_lists(previous.table, table, "user_id", carried), schema)
+    carried_ids = history.user_ids[~plan.recompute].tolist()
+    carried = (CarriedLists(previous.file, "user_id", carried_ids, schema)
+               if previous is not None and carried_ids else None)
+    writer = ListFileWriter(output, schema)
+    timings["plan"] = time.perf_counter() - started
+    try:
+        for lo in range(0, history.n_users, config.users_per_block):
+            hi = min(lo + config.users_per_block, history.n_users)
+            block = queries[np.searchsorted(queries, lo):np.searchsorted(queries, hi)]
+            fresh = (_recomputed_rows(block, history, prepared, plan, config, buffer, searched, searched_users,
+                                      products, user_ids, build_id, timings)
+                     if len(block) else pl.DataFrame(schema=schema.schema))
+            clock = time.perf_counter()
+            kept = carried.before(user_list[hi] if hi < history.n_users else None) if carried else None
+            writer.write(_in_user_order(fresh, kept))
+            timings["table"] += time.perf_counter() - clock
+            log.info("user_recommendations: %d of %d users written (%d recomputed so far)", hi, history.n_users,
+                     np.searchsorted(queries, hi))
+    finally:
+        writer.close()
+    clock = time.perf_counter()
     state = next_state(previous.state if previous else None, plan, settings, user_list, user_hash, product_list,
                        item_hash, prepared.sources, searched)
     timings["table"] += time.perf_counter() - clock
-    log.info("user_recommendations: %d rows for %d users (%d recomputed, %d carried over) in %.1fs", table.height,
-             history.n_users, len(queries), len(carried), time.perf_counter() - started)
-    return ListsBuild(table=table, seconds={k: round(v, 3) for k, v in timings.items()}, state=state, plan=plan)
+    log.info("user_recommendations: %d rows for %d users (%d recomputed, %d carried over) in %.1fs", writer.rows,
+             history.n_users, len(queries), len(carried_ids), time.perf_counter() - started)
+    return ListsBuild(table=None, seconds={k: round(v, 3) for k, v in timings.items()}, state=state, plan=plan,
+                      path=Path(output))
+
+
+def _recomputed_rows(block: np.ndarray, history: History, prepared: UserSignals, plan: RefreshPlan,
+                     config: UserRecommendationsSettings, buffer: int,
+                     searched: dict[str, RankedProposals], searched_users: np.ndarray, products: pl.DataFrame,
+                     user_ids: pl.Series, build_id: str, timings: dict[str, float]) -> pl.DataFrame:
+    """The rows of the recomputed users at ``block`` (positions, sorted): searched again where the
+    plan says so (their proposals go to ``searched``), re-ranked, with reasons."""
+    clock = time.perf_counter()
+    block_searched = block[plan.search[block]]
+    found = candidates_for(history, prepared, block_searched, config.block_rows, buffer)
+    at = np.searchsorted(searched_users, block_searched)
+    for name, proposals in found.ranked.items():
+        searched[name].put(at, proposals)
+    candidates = plan.recomputed_candidates(found.positions, block)
+    timings["candidates"] += time.perf_counter() - clock
+    clock = time.perf_counter()
+    ranked = rerank(candidates, prepared.signals, config.weights, config.k, query_rows=block)
+    timings["rerank"] += time.perf_counter() - clock
+    clock = time.perf_counter()
+    rows = _list_rows(ranked.rows(), block, history, prepared.spaces, products, user_ids, build_id)
+    timings["table"] += time.perf_counter() - clock
+    return rows
+
+
+def _in_user_order(fresh: pl.DataFrame, kept: pl.DataFrame | None) -> pl.DataFrame:
+    """One block's rows: its recomputed lists and the carried-over ones between them (each in user
+    order, users disjoint), merged in user order, each list keeping its rank order."""
+    if kept is None or kept.is_empty():
+        return fresh
+    if fresh.is_empty():
+        return kept
+    schema = GOLD_TABLES["user_recommendations"]
+    return pl.concat([conform(kept, schema, in_order=True), conform(fresh, schema, in_order=True)]
+                     ).sort("user_id", maintain_order=True)
 
 
 def _list_rows(rows: pl.DataFrame, users: np.ndarray, history: History, spaces: Mapping[str, AlignedVectors],

@@ -119,7 +119,12 @@ def reason_kind_counts(table: pl.DataFrame, top: int = 12) -> dict[str, int]:
     """Rows per kind of reason, the anchor products' names folded away ("looks like X"), most common first.
 
     Counted per distinct reason first: a million users' lists are 50M rows, but far fewer reasons."""
-    kinds = (table.group_by("reason").len()
+    return reason_kinds(table.group_by("reason").len(), top)
+
+
+def reason_kinds(per_reason: pl.DataFrame, top: int = 12) -> dict[str, int]:
+    """``reason_kind_counts`` from rows per distinct reason (columns reason, len)."""
+    kinds = (per_reason
              .with_columns(kind=pl.col("reason").str.replace(r" (with|like|to|for) .*$", " … X")
                            .str.replace(r"^shoppers who liked .*", "shoppers who liked X chose this"))
              .group_by("kind").agg(pl.col("len").sum()).sort(["len", "kind"], descending=[True, False]).head(top))
