@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pandas as pd
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 
 from recsys import storage
@@ -22,6 +23,8 @@ from recsys.gold import (
     build_style_recommendations,
     build_user_recommendations,
 )
+from recsys.gold.checks import ListTableQueries
+from recsys.gold.list_files import ListFileWriter
 from recsys.gold.list_refresh import PreviousLists
 from recsys.index import IdMap
 from recsys.recommend import build_history
@@ -288,3 +291,68 @@ def test_nearest_owned_matches_brute_force(world):
         own = history.items_of(u)
         sims = content.vectors[own] @ content.vectors[i]
         assert anchor == (own[np.argmax(sims)] if len(own) else -1)
+
+
+def test_user_lists_are_written_a_block_at_a_time_and_refreshed_from_the_file_in_slices(world, tmp_path,
+                                                                                         monkeypatch):
+    """A million users' lists (50M rows) are never whole in memory: each block of users goes to the
+    file as it finishes, and a refresh copies the carried-over lists from the previous file a row group
+    at a time (the previous table is never read whole)."""
+    history, products = world["history"], world["products"]
+    tower, als = spaces_for(world)
+    settings = UserRecommendationsSettings(k=10, candidates_per_source=20, users_per_block=4)
+    written = []
+    real_write = ListFileWriter.write
+    monkeypatch.setattr(ListFileWriter, "write", lambda self, rows: (written.append(rows.height),
+                                                                     real_write(self, rows))[1])
+
+    def build(build_id, user_tower, previous=None):
+        return build_user_recommendations(products, history, world["content"], world["search"], tower=user_tower,
+                                          als=als, build_id=build_id, previous=previous, config=settings,
+                                          output=tmp_path / f"users-{build_id}.parquet")
+
+    first = build("b1", tower)
+    groups = pq.ParquetFile(first.path).metadata
+    assert max(written) <= 4 * 10 and sum(written) == first.read().height
+    assert groups.num_row_groups >= history.n_users // 4
+    assert max(groups.row_group(g).num_rows for g in range(groups.num_row_groups)) <= 4 * 10
+
+    def whole_read(*args, **kwargs):
+        raise AssertionError("the previous user lists were read whole")
+
+    monkeypatch.setattr(pq.ParquetFile, "read", whole_read)
+    monkeypatch.setattr(pq, "read_table", whole_read)
+    monkeypatch.setattr(pl, "read_parquet", whole_read)
+    first.state.table_digest = "t"
+    # Two users' two-tower vectors move: their lists are searched again, the others' copied.
+    moved_vectors = tower.users.vectors.copy()
+    moved_vectors[[5, 13]] = moved_vectors[[13, 5]] + 0.5
+    moved = UserSpace(AlignedVectors(moved_vectors, tower.users.known), tower.items)
+    written.clear()
+    refreshed = build("b2", moved, PreviousLists.open(first.path, first.state, "t"))
+    counts = refreshed.plan.counts
+    assert 0 < counts["carried_over"] < history.n_users, counts
+    assert max(written) <= 4 * 10
+    monkeypatch.undo()
+    table, rebuilt = refreshed.read(), build("b3", moved).read()
+    assert table.equals(table.sort("user_id", "rank"))
+    assert table.drop("build_id").equals(rebuilt.drop("build_id"))
+    carried = table.filter(pl.col("build_id") == "b1")
+    assert carried["user_id"].n_unique() == counts["carried_over"]
+    assert carried.equals(first.read().filter(pl.col("user_id").is_in(carried["user_id"].unique().implode())))
+
+
+def test_list_checks_read_the_written_file(tmp_path):
+    """The checks of a list table ask DuckDB about the file: missing users, owned items listed, lists
+    whose ranks skip or whose scores rise."""
+    table = pl.DataFrame({"user_id": ["a", "a", "b", "b", "c", "c"], "rank": [1, 2, 1, 3, 1, 2],
+                          "product_id": ["p1", "p2", "p1", "p3", "p2", "p3"],
+                          "score": [0.9, 0.5, 0.9, 0.1, 0.2, 0.7], "reason": ["r"] * 6, "model": ["hybrid"] * 6})
+    path = storage.write_parquet_atomic(table, tmp_path / "users.parquet")
+    owned = pl.DataFrame({"user_id": ["a", "c"], "product_id": ["p2", "p9"]})
+    with ListTableQueries(path, "user_id", "product_id") as lists:
+        assert lists.missing_keys(["a", "b", "c", "d", "e"]) == ["d", "e"]
+        assert lists.owned_rows(owned) == 1
+        assert lists.broken_lists() == 2            # b skips rank 2, c's score rises
+        assert lists.rows() == 6 and lists.distinct("product_id") == 3
+        assert lists.sample_lists(lists=3, rows=1)["user_id"].to_list() == ["a", "b", "c"]
