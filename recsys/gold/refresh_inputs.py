@@ -23,7 +23,7 @@ def history_item_arrays(history: History | None, n_items: int) -> dict[str, np.n
     if history is None:
         return {}
     purchases = history.purchases.tocsr()
-    user_keys = stable_hash64(history.user_ids)
+    user_keys = stable_hash64(history.purchase_user_ids)
     buyers = user_keys[purchases.indices]
     per_item = np.zeros(n_items, dtype=np.uint64)
     nonempty = np.diff(purchases.indptr) > 0

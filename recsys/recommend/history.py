@@ -29,10 +29,18 @@ class History:
     purchases: sp.csr_matrix      # (n_items, n_users) 1 where the user bought the item
     rows_used: int
     unknown_product_rows: int
+    # The users of purchases' columns where they are not ``user_ids`` (a user shard keeps the whole
+    # history's co-purchases for fewer users' lists).
+    buyer_ids: np.ndarray | None = None
 
     @property
     def n_users(self) -> int:
         return len(self.user_ids)
+
+    @property
+    def purchase_user_ids(self) -> np.ndarray:
+        """The user id of each column of ``purchases``."""
+        return self.user_ids if self.buyer_ids is None else self.buyer_ids
 
     def popularity_signal(self) -> ItemPriorSignal:
         """log(1 + distinct users) per item: damped, so best-sellers do not swamp the mix."""
