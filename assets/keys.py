@@ -59,6 +59,7 @@ EVALUATION = _asset("gold/evaluation", "gold/evaluation")
 GOLD_PRODUCTS = _asset("gold/products", "gold/products")
 SIMILAR_ITEMS = _asset("gold/similar_items", "gold/similar_items")
 USER_RECOMMENDATIONS = _asset("gold/user_recommendations", "gold/user_recommendations")
+USER_RECOMMENDATION_SHARDS = _asset("gold/user_recommendation_shards", "shards/user_recommendations")   # <shard>.parquet
 STYLE_RECOMMENDATIONS = _asset("gold/style_recommendations", "gold/style_recommendations")
 BUILDS = _asset("gold/builds", "gold/builds")
 WAREHOUSE = _asset("warehouse", "warehouse.duckdb")

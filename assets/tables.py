@@ -11,7 +11,7 @@ import polars as pl
 from assets import keys, metadata
 from assets.defaults import field_default, from_config
 from assets.build_stages import finished_stages
-from assets.list_state import previous_lists, publish_lists, refresh_metadata
+from assets.list_state import previous_lists, previous_user_lists, publish_lists, refresh_metadata
 from recsys.gold import (
     COLUMN_DESCRIPTIONS,
     GOLD_TABLES,
@@ -248,11 +248,12 @@ def user_recommendations(context: dg.AssetExecutionContext, config: UserRecommen
                      history.rows_used, history.unknown_product_rows)
     catalog = inputs.catalog
     # The lists are written as they are built to a staging file; the checks read it, then it is
-    # moved into place with its state.
-    with storage.staged_file(lake.table_path(USER.asset)) as staging:
+    # moved into place with its state. Refreshed from the user shards when they ran since.
+    with storage.staged_file(lake.table_path(USER.asset)) as staging, previous_user_lists(lake) as previous:
         built = build_user_recommendations(
             catalog.products, history, catalog.content, catalog.search, tower=inputs.tower, als=inputs.als,
-            config=config.settings(inputs.weights), output=staging, **_build_context(context, lake, USER, catalog))
+            config=config.settings(inputs.weights), output=staging, build_id=context.run.run_id,
+            previous=previous, exact_search=catalog.index_kind == "flat")
         with checks.ListTableQueries(staging, USER.key, USER.item) as lists:
             results = _list_results(USER, lake, inputs, built, started, lists, history.user_ids.tolist(),
                                     {"owned_rows": lists.owned_rows(inputs.interactions)},

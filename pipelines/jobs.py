@@ -7,6 +7,8 @@ from assets import keys
 # The catalog-shard assets (assets/catalog_shards.py): partitioned, so outside build_all (a job runs
 # one partitions definition); the embed_shards job runs them.
 SHARD_ASSETS = dg.AssetSelection.assets(keys.IMAGE_MANIFEST_SHARDS, keys.ITEM_EMBEDDING_SHARDS)
+# The user-shard asset (assets/user_shards.py): its own partitions, its own job.
+USER_SHARD_ASSETS = dg.AssetSelection.assets(keys.USER_RECOMMENDATION_SHARDS)
 
 # Steps run in their own processes, at most two at a time: the machine this targets has two cores,
 # and two torch/FAISS steps side by side already fill its memory bandwidth. The forkserver imports
@@ -25,7 +27,7 @@ def build_all_job(executor_def: dg.ExecutorDefinition = LOCAL_EXECUTOR, config: 
     default run ``config`` and a ``retry_policy`` for every step."""
     return dg.define_asset_job(
         "build_all",
-        selection=dg.AssetSelection.all() - dg.AssetSelection.groups("raw") - SHARD_ASSETS,
+        selection=dg.AssetSelection.all() - dg.AssetSelection.groups("raw") - SHARD_ASSETS - USER_SHARD_ASSETS,
         description="Build every table from the raw catalogs: ingestion, images, embeddings, models, index, gold tables, evaluation.",
         executor_def=executor_def,
         tags={"recsys/run": "build"},     # the run queue runs one build at a time
@@ -48,4 +50,15 @@ embed_shards = dg.define_asset_job(
     tags={"recsys/run": "embed_shard"},
     description="Cache the images of, then encode, the catalog shard by shard (a range of partitions per run); "
                 "images/manifest and features/item_embeddings reuse what the shards did.",
+)
+
+# A range of user shards per run, in process, like embed_shards; gold/user_recommendations (build_all)
+# then merges them and carries their lists over.
+user_list_shards = dg.define_asset_job(
+    "user_list_shards",
+    selection=USER_SHARD_ASSETS,
+    executor_def=dg.in_process_executor,
+    tags={"recsys/run": "user_list_shard"},
+    description="Build the user lists shard by shard (a range of partitions per run); gold/user_recommendations "
+                "merges the shards and carries their lists over.",
 )

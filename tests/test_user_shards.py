@@ -1,17 +1,25 @@
 """User shards: the user lists built shard by shard (a stable hash of user_id) and merged equal the
-unsharded build, and the unsharded build refreshing from the merged shards carries every list over."""
+unsharded build, and the unsharded build refreshing from the merged shards carries every list over
+(in the core, and through the assets on the tiny lake)."""
 
 from __future__ import annotations
 
+import shutil
+
+import dagster as dg
 import numpy as np
 import polars as pl
 import pytest
 
+from assets import keys
+from assets.list_state import USER_SHARDS
+from assets.user_shards import user_recommendation_shards
 from recsys.embeddings.shards import shard_names
 from recsys.gold import UserRecommendationsSettings, UserSpace, build_user_recommendations
 from recsys.gold.list_refresh import PreviousLists, file_digest
 from recsys.gold.user_shards import (merge_shard_files, merge_states, shard_history, shard_vectors, user_shard_of,
                                      users_in_shard)
+from tests.built_lake import ALL_ASSETS, offline_resources
 from tests.test_tables_gold import spaces_for, world  # noqa: F401  (the module's world fixture)
 
 SETTINGS = UserRecommendationsSettings(k=10, candidates_per_source=20, users_per_block=3)
@@ -53,3 +61,38 @@ def test_shard_builds_merged_equal_the_unsharded_build(world, tmp_path):
     assert published.read().equals(merged.cast(dict(expected.schema)))
     with pytest.raises(ValueError, match="unknown shard"):
         users_in_shard(history, "4", 4)
+
+
+@pytest.mark.slow
+def test_a_backfill_of_every_user_shard_then_the_table_equals_the_unsharded_build(published_lake, tmp_path):
+    """The user shards (one run over every partition) then gold/user_recommendations: the table carries
+    every shard's lists over and equals the unsharded build, list for list."""
+    lake = tmp_path / "lake"
+    shutil.copytree(published_lake, lake)
+    table_path = lake / "gold" / "user_recommendations.parquet"
+    unsharded = pl.read_parquet(table_path)
+    every_asset = [*ALL_ASSETS, user_recommendation_shards]
+    names = USER_SHARDS.get_partition_keys()
+    shards = dg.materialize(every_asset, resources=offline_resources(lake), selection=[keys.USER_RECOMMENDATION_SHARDS],
+                            tags={"dagster/asset_partition_range_start": names[0],
+                                  "dagster/asset_partition_range_end": names[-1]})
+    assert shards.success
+    files = sorted((lake / "shards" / "user_recommendations").glob("*.parquet"))
+    assert [f.stem for f in files] == names
+    assert sum(pl.read_parquet(f).height for f in files) == unsharded.height
+
+    published = dg.materialize(every_asset, resources=offline_resources(lake), selection=[keys.USER_RECOMMENDATIONS])
+    (materialization,) = published.asset_materializations_for_node("gold__user_recommendations")
+    assert materialization.metadata["lists_recomputed"].value == 0
+    assert materialization.metadata["lists_carried_over"].value == unsharded["user_id"].n_unique()
+    table = pl.read_parquet(table_path)
+    # The same lists; scores and the reasons' anchors are computed in blocks of other users than the
+    # unsharded build's, so they agree up to float noise (a score's last digit; an anchor between two
+    # own items equally close to the product).
+    keys_ = ["user_id", "rank", "product_id", "model"]
+    assert table.select(keys_).equals(unsharded.select(keys_))
+    assert (table["score"] - unsharded["score"]).abs().max() < 1e-5
+    assert (table["reason"] != unsharded["reason"]).sum() <= table.height // 1000
+    assert set(table["build_id"]) == {shards.run_id}
+    assert all(check.passed for check in published.get_asset_check_evaluations())
+    assert not list((lake / "shards" / "user_recommendations").glob(".*"))       # the merged file is gone
