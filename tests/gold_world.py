@@ -110,14 +110,11 @@ def write_gold_tables(gold_dir, build_id: str = "b1", k: int = 10) -> dict[str, 
     vectors = content_vectors(products)
     content = AlignedVectors(vectors, np.ones(len(vectors), bool))
     history = build_history(synthetic_interactions(products), ids)
-    gold_dir.mkdir(parents=True, exist_ok=True)
     tables = {
         "products": products,
         "similar_items": build_similar_items(products, content, exact_search(vectors), history=history,
                                              config=SimilarItemsSettings(k=k), build_id=build_id).table,
-        "user_recommendations": build_user_recommendations(products, history, content, exact_search(vectors),
-                                                           config=UserRecommendationsSettings(k=k), build_id=build_id,
-                                                           output=gold_dir / "user_recommendations.parquet").read(),
+        "user_recommendations": _user_lists(products, history, content, k, build_id, gold_dir),
         "style_recommendations": build_style_recommendations(products, toy_styles(), history,
                                                              build_id=build_id).table,
     }
@@ -126,3 +123,11 @@ def write_gold_tables(gold_dir, build_id: str = "b1", k: int = 10) -> dict[str, 
     for name, df in tables.items():
         storage.write_parquet_atomic(df, gold_dir / f"{name}.parquet")
     return tables
+
+
+def _user_lists(products, history, content, k: int, build_id: str, gold_dir) -> pl.DataFrame:
+    """The user lists, built through a staged file beside the table (written with the others below)."""
+    with storage.staged_file(gold_dir / "user_recommendations.parquet") as staging:
+        return build_user_recommendations(products, history, content, exact_search(content.vectors),
+                                          config=UserRecommendationsSettings(k=k), build_id=build_id,
+                                          output=staging).read()

@@ -46,7 +46,9 @@ def test_build_all_covers_every_built_asset_but_the_shards():
     build_keys = set(defs.resolve_job_def("build_all").asset_layer.executable_asset_keys)
     shard_keys = set(defs.resolve_job_def("embed_shards").asset_layer.executable_asset_keys)
     assert shard_keys == {dg.AssetKey(["images", "manifest_shards"]), dg.AssetKey(["features", "item_embedding_shards"])}
-    assert set(_graph().materializable_asset_keys) - build_keys == shard_keys
+    user_shard_keys = set(defs.resolve_job_def("user_list_shards").asset_layer.executable_asset_keys)
+    assert user_shard_keys == {dg.AssetKey(["gold", "user_recommendation_shards"])}
+    assert set(_graph().materializable_asset_keys) - build_keys == shard_keys | user_shard_keys
 
 
 def test_the_environment_has_bytecode_for_its_heavy_packages():
