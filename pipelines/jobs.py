@@ -38,27 +38,24 @@ def build_all_job(executor_def: dg.ExecutorDefinition = LOCAL_EXECUTOR, config: 
 
 build_all = build_all_job()
 
-# A range of shards per run (the assets' backfill policy: 4), in process: the image shards, then the
-# embedding shards of the same range, which read those shards' image manifests. One job rather than
-# a sibling per stage: a run (or a pod) then takes its shards through both stages with one process
-# start, and the embedding shards never wait on a queue for their images. Runs go side by side up to
-# the run queue's limit (dagster_home/dagster.yaml), or one pod each on Kubernetes.
-embed_shards = dg.define_asset_job(
-    "embed_shards",
-    selection=SHARD_ASSETS,
-    executor_def=dg.in_process_executor,
-    tags={"recsys/run": "embed_shard"},
-    description="Cache the images of, then encode, the catalog shard by shard (a range of partitions per run); "
-                "images/manifest and features/item_embeddings reuse what the shards did.",
-)
+def shard_job(name: str, selection: dg.AssetSelection, run_kind: str, description: str):
+    """A job over partitioned shard assets: a range of shards per run (the assets' backfill policy: 4),
+    in process. Runs go side by side up to the run queue's limit (dagster_home/dagster.yaml), or one
+    pod each on Kubernetes."""
+    return dg.define_asset_job(name, selection=selection, executor_def=dg.in_process_executor,
+                               tags={"recsys/run": run_kind}, description=description)
 
-# A range of user shards per run, in process, like embed_shards; gold/user_recommendations (build_all)
-# then merges them and carries their lists over.
-user_list_shards = dg.define_asset_job(
-    "user_list_shards",
-    selection=USER_SHARD_ASSETS,
-    executor_def=dg.in_process_executor,
-    tags={"recsys/run": "user_list_shard"},
-    description="Build the user lists shard by shard (a range of partitions per run); gold/user_recommendations "
-                "merges the shards and carries their lists over.",
-)
+
+# The image shards, then the embedding shards of the same range, which read those shards' image
+# manifests. One job rather than a sibling per stage: a run (or a pod) then takes its shards through
+# both stages with one process start, and the embedding shards never wait on a queue for their images.
+embed_shards = shard_job(
+    "embed_shards", SHARD_ASSETS, "embed_shard",
+    "Cache the images of, then encode, the catalog shard by shard (a range of partitions per run); "
+    "images/manifest and features/item_embeddings reuse what the shards did.")
+
+# gold/user_recommendations (build_all) then merges the user shards and carries their lists over.
+user_list_shards = shard_job(
+    "user_list_shards", USER_SHARD_ASSETS, "user_list_shard",
+    "Build the user lists shard by shard (a range of partitions per run); gold/user_recommendations "
+    "merges the shards and carries their lists over.")
