@@ -86,13 +86,11 @@ def test_a_backfill_of_every_user_shard_then_the_table_equals_the_unsharded_buil
     assert materialization.metadata["lists_recomputed"].value == 0
     assert materialization.metadata["lists_carried_over"].value == unsharded["user_id"].n_unique()
     table = pl.read_parquet(table_path)
-    # The same lists; scores and the reasons' anchors are computed in blocks of other users than the
-    # unsharded build's, so they agree up to float noise (a score's last digit; an anchor between two
-    # own items equally close to the product).
-    keys_ = ["user_id", "rank", "product_id", "model"]
+    # The same lists and reasons; scores are computed in matrix products over other users than the
+    # unsharded build's, so they agree up to float noise.
+    keys_ = ["user_id", "rank", "product_id", "reason", "model"]
     assert table.select(keys_).equals(unsharded.select(keys_))
     assert (table["score"] - unsharded["score"]).abs().max() < 1e-5
-    assert (table["reason"] != unsharded["reason"]).sum() <= table.height // 1000
     assert set(table["build_id"]) == {shards.run_id}
     assert all(check.passed for check in published.get_asset_check_evaluations())
     assert not list((lake / "shards" / "user_recommendations").glob(".*"))       # the merged file is gone
