@@ -8,6 +8,7 @@ memory: what a build holds at once is one block of rows (and one row group of th
 from __future__ import annotations
 
 import os
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,9 +50,18 @@ class CarriedLists:
 
     def __init__(self, previous: pq.ParquetFile, key: str, carried: list[str], table: GoldTable):
         self.key, self.table = key, table
-        self._carried = pl.Series(carried, dtype=pl.String).implode()
+        self._carried = sorted(carried)
         self._slices = _row_groups(previous)
         self._pending: pl.DataFrame | None = None
+
+    def _kept(self, piece: pl.DataFrame) -> pl.DataFrame:
+        """The rows of one row group (sorted by key) whose key is carried over; only the carried keys
+        within the group's key range are looked up, not all of them."""
+        if piece.is_empty():
+            return piece
+        keys = piece[self.key]
+        lo, hi = bisect_left(self._carried, keys[0]), bisect_right(self._carried, keys[-1])
+        return piece.filter(pl.col(self.key).is_in(pl.Series(self._carried[lo:hi], dtype=pl.String).implode()))
 
     def before(self, bound: str | None) -> pl.DataFrame:
         """The carried rows not handed out yet whose key sorts before ``bound`` (all of them: None)."""
@@ -61,7 +71,7 @@ class CarriedLists:
                 piece = next(self._slices, None)
                 if piece is None:
                     break
-                self._pending = piece.filter(pl.col(self.key).is_in(self._carried))
+                self._pending = self._kept(piece)
             cut = self._pending.height if bound is None else self._pending[self.key].search_sorted(bound, side="left")
             parts.append(self._pending.slice(0, cut))
             rest = self._pending.slice(cut)
