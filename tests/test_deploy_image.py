@@ -36,10 +36,10 @@ def test_torch_wheel_is_the_locked_one_where_the_lock_looks():
     assert str(locked.parent) == "." and find_links == ".wheels"
     checksum = re.search(r"ADD --checksum=sha256:([0-9a-f]{64}) ", DOCKERFILE).group(1)
     assert checksum == torch_wheel.SHA256 and locked.name == torch_wheel.WHEEL
-    # every uv command that resolves the lock sees the wheel folder (two syncs, the k8s install)
+    # every uv command that resolves the lock sees the wheel folder (two syncs, the k8s and celery targets)
     uv_runs = [run for run in re.findall(r"^RUN (.*?)(?=^\S)", DOCKERFILE, re.MULTILINE | re.DOTALL)
                if "uv sync" in run or "uv pip" in run]
-    assert len(uv_runs) == 3
+    assert len(uv_runs) == 4
     assert all(f"--mount=type=bind,from=torch-wheel,target=/app/{find_links}" in run for run in uv_runs)
 
 
