@@ -132,6 +132,19 @@ def test_a_new_shopper_gets_the_user_towers_list_without_their_history(client, l
 
 
 @pytest.mark.slow
+def test_a_model_without_a_search_scores_every_item_for_a_new_shopper(lake, monkeypatch):
+    """A rating-head two-tower has no shopper search: its shoppers go through the thread pool, same answers."""
+    monkeypatch.setattr(TwoTowerRecommender, "shopper_search", lambda self, settings=None: None)
+    with TestClient(create_app(lake, check_every_s=60)) as own:
+        assert own.get("/health").json()["new_shopper_search"] is None
+        model = TwoTowerRecommender.from_pretrained(lake / "models" / "two_tower")
+        history = [str(p) for p in model.item_ids[3:5]]
+        answer = own.post("/recommendations", json={"history": history, "k": 7}).json()
+        assert [r["product_id"] for r in answer["results"]] == \
+            model.recommend_for_history(history, k=7)["product_id"].to_list()
+
+
+@pytest.mark.slow
 def test_text_search_answers_what_the_cli_answers(client, lake):
     answer = client.get("/search", params={"q": "black casual shoes", "k": 8}).json()
     expected = cli.search(lake, "black casual shoes", 8)

@@ -245,12 +245,18 @@ class TwoTowerRecommender(Recommender):
             self.user_vectors = np.zeros((train.n_users, self.params.dim), dtype=np.float32)
         self.user_vectors[rows] = vectors
 
+    def _eval_mode(self) -> None:
+        # eval() walks every submodule; a served model answers thousands of shoppers a second and is
+        # already in eval mode (train() and eval() always set the whole tree, so the root's flag tells).
+        if self.net.training:
+            self.net.eval()
+
     # --- towers --------------------------------------------------------------------------------
     @torch.no_grad()
     def encode_items(self, content: np.ndarray, warm: np.ndarray | None = None) -> np.ndarray:
         """Item tower vectors for content rows (and warm blocks; zeros = cold item)."""
         assert self.net is not None
-        self.net.eval()
+        self._eval_mode()
         warm = np.zeros((len(content), self.net.item_tower.warm_dim), dtype=np.float32) if warm is None else warm
         out = np.zeros((len(content), self.params.dim), dtype=np.float32)
         for lo in range(0, len(content), EMBED_BATCH):
@@ -263,7 +269,7 @@ class TwoTowerRecommender(Recommender):
     def _embed_rows(self, histories: Sequence[np.ndarray], strengths: Sequence[np.ndarray]) -> np.ndarray:
         """User tower over histories given as item rows (most recent first); empty -> zero vector."""
         assert self.net is not None
-        self.net.eval()
+        self._eval_mode()
         out = np.zeros((len(histories), self.params.dim), dtype=np.float32)
         vectors = torch.from_numpy(self.item_vectors)
         for lo in range(0, len(histories), EMBED_BATCH):
@@ -348,7 +354,7 @@ class TwoTowerRecommender(Recommender):
     @torch.no_grad()
     def _rating(self, cosine: np.ndarray) -> np.ndarray:
         assert self.net is not None and self.net.rating_head is not None
-        self.net.eval()
+        self._eval_mode()
         return self.net.rating_head(torch.from_numpy(np.ascontiguousarray(cosine, dtype=np.float32))).numpy()
 
     def _scores_for_vectors(self, users: np.ndarray) -> np.ndarray:
