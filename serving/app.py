@@ -180,7 +180,7 @@ def create_app(lake: Path, check_every_s: float = 2.0) -> FastAPI:
         # Through the model's search a shopper costs well under a millisecond: answered on the event loop,
         # without a thread hop. Scoring every item (no search) goes to the thread pool, where shoppers
         # asking at the same time are batched.
-        results = compute() if snap.shoppers_searched else await run_in_threadpool(compute)
+        results = compute() if snap.shopper_search_quality is not None else await run_in_threadpool(compute)
         return JSONResponse({"query": {"history": body.history, "k": body.k, **chosen.given()},
                              "build_id": snap.build_id, "results": results})
 

@@ -92,7 +92,6 @@ class Snapshot:
         self.shoppers = ShopperBatches(models.two_tower, models.shopper_search) if models.two_tower else None
         # how new shoppers' lists are searched: exact, or clustered with its measured recall
         self.shopper_search_quality = asdict(models.shopper_search.quality) if models.shopper_search else None
-        self.shoppers_searched = models.shopper_search is not None
         self.unavailable = models.unavailable   # feature -> why it cannot answer ("search", "new_shopper", ...)
         self.vocabulary = {column: {str(v).casefold(): str(v) for v in products[column].drop_nulls().unique()}
                            for column in FILTER_COLUMNS}
