@@ -193,11 +193,13 @@ class ItemEmbeddingsConfig(dg.Config):
 
 def product_embedder(lake: LakeResource, model: Encoder,
                      config: ItemEmbeddingsConfig) -> Callable[..., EmbeddingBuild]:
-    """``build_item_embeddings`` bound to the lake, the text vectors the tower's training encoded
-    (read once, here) and the fusion weights: ``embed(products, images, previous, shards=())``,
-    ``images`` being the products' ``primary_images`` (of the full manifest, or of a shard's)."""
+    """``build_item_embeddings`` bound to the lake, the text vectors already encoded (features/text_vectors
+    and the tower's training texts, read once, here) and the fusion weights: ``embed(products, images,
+    previous, shards=())``, ``images`` being the products' ``primary_images`` (of the full manifest, or of a shard's)."""
     tower_vectors = lake.path(keys.IMAGE_TOWER) / TEXT_VECTORS_FILE
-    reusable = storage.read_parquet(tower_vectors) if tower_vectors.exists() else None
+    reusable = [table for table in (lake.read_if_exists(keys.TEXT_VECTORS),
+                                    storage.read_parquet(tower_vectors) if tower_vectors.exists() else None)
+                if table is not None]
     weights = FusionWeights(image=config.image_weight, text=config.text_weight)
 
     def embed(products: pl.DataFrame, images: pl.DataFrame, previous: pl.DataFrame | None,
@@ -217,11 +219,12 @@ def shard_tables(lake: LakeResource) -> list[pl.DataFrame]:
     code_version="2026-12-07",
     key=keys.ITEM_EMBEDDINGS,
     group_name=GROUP,
-    deps=[keys.SILVER_PRODUCTS, keys.IMAGE_MANIFEST, keys.IMAGE_TOWER, keys.ITEM_EMBEDDING_SHARDS],
+    deps=[keys.SILVER_PRODUCTS, keys.IMAGE_MANIFEST, keys.TEXT_VECTORS, keys.IMAGE_TOWER, keys.ITEM_EMBEDDING_SHARDS],
     kinds={"pytorch", "parquet"},
     description="features/item_embeddings.parquet: per silver product an image, a text and a fused vector in one "
                 "L2-normalized space (384-d local, 512-d CLIP ViT-B/32), flags, encoder name/version and the content "
-                "keys the vectors were computed from. Incremental: only new or changed content is encoded; vectors "
+                "keys the vectors were computed from. Text vectors come from features/text_vectors (encoded beside "
+                "the image tower). Incremental: only new or changed content is encoded; vectors "
                 "the catalog shards (features/item_embedding_shards) already encoded are reused too.",
     check_specs=[
         dg.AssetCheckSpec("vectors_complete_and_normalized", asset=keys.ITEM_EMBEDDINGS, blocking=True,

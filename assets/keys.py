@@ -41,6 +41,7 @@ IMAGE_MANIFEST = _asset("images/manifest", "images/manifest")
 IMAGE_MANIFEST_SHARDS = _asset("images/manifest_shards", "images/manifests")      # <shard>.parquet each
 # embeddings
 IMAGE_TOWER = _asset("models/image_tower", "models/image_tower")
+TEXT_VECTORS = _asset("features/text_vectors", "features/text_vectors")
 ITEM_EMBEDDINGS = _asset("features/item_embeddings", "features/item_embeddings")
 ITEM_EMBEDDING_SHARDS = _asset("features/item_embedding_shards", "features/item_embedding_shards")   # <shard>.parquet
 # interactions

@@ -2,14 +2,16 @@
 
     .venv/bin/python benchmarks/bench_serving.py --lake data_lake --out benchmarks/results
 
-Starts ``python -m serving`` on the lake (one process, as ``make serve`` runs it), waits for its
-build, then for each query kind runs ``--clients`` clients for ``--seconds`` seconds, each sending
-its next request as soon as the previous one answered (keep-alive HTTP/1.1), with ids drawn from
-the tables: similar items, a user's list, a new shopper's list from three clicks (the saved
-two-tower user tower) and free-text search (the saved encoder + the index). In the same run the
-same similar-item and user-list rows are read with the README's SQL from warehouse.duckdb (one
-read-only connection, a cursor per client, the same closed loop). Reports p50/p95/p99 latency,
-requests/s and errors; writes serving.json and serving.png and prints the README's table.
+Starts ``python -m serving`` on the lake (``--workers`` processes), waits for its build, then for
+each query kind drives it with wrk (``apt-get install wrk``; one C thread, so the load takes little
+of the cores the server needs): ``--clients`` keep-alive connections for ``--seconds`` seconds, each
+sending its next request as soon as the previous one answered, with ids drawn from the tables:
+similar items, a user's list, a new shopper's list from three clicks (the saved two-tower user
+tower) and free-text search (the saved encoder + the index). ``benchmarks/wrk_requests.lua`` counts
+an answer as right only when it is a 200 holding "results". In the same run the same similar-item
+and user-list rows are read with the README's SQL from warehouse.duckdb in this process (one
+read-only connection, a cursor per client thread, the same closed loop). Reports p50/p95/p99
+latency, requests/s and errors; writes serving.json and serving.png and prints the README's table.
 Goals (issue 18, a 2-core machine): precomputed lookups p99 <= 10 ms at >= 500 requests/s with
 0 errors; new-shopper lists p99 <= 20 ms.
 """
@@ -21,6 +23,7 @@ import http.client
 import json
 import os
 import platform
+import shutil
 import socket
 import subprocess
 import sys
@@ -108,30 +111,30 @@ def closed_loop(make_client: Callable[[int], Callable[[int], bool]], clients: in
     return _summary([x for part in latencies for x in part], sum(errors), time.perf_counter() - began)
 
 
-ERROR_SAMPLES: list[str] = []     # the first few failed answers, for the report
+WRK_SCRIPT = Path(__file__).with_name("wrk_requests.lua")
 
 
-def http_client(port: int, method: str, paths: list[str], bodies: list[bytes] | None = None):
-    def make(_: int) -> Callable[[int], bool]:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-
-        def request(i: int) -> bool:
-            body = bodies[i % len(bodies)] if bodies else None
-            headers = {"content-type": "application/json"} if body else {}
-            try:
-                conn.request(method, paths[i % len(paths)], body=body, headers=headers)
-                response = conn.getresponse()
-                payload = response.read()
-                ok = response.status == 200 and b'"results"' in payload
-                failure = None if ok else f"{response.status} {payload[:300]!r}"
-            except OSError as error:
-                conn.close()
-                ok, failure = False, repr(error)
-            if failure and len(ERROR_SAMPLES) < 10:
-                ERROR_SAMPLES.append(f"{method} {paths[i % len(paths)]}: {failure}")
-            return ok
-        return request
-    return make
+def wrk_load(port: int, requests: list[tuple[str, str, str]], clients: int, seconds: float) -> dict:
+    """``clients`` keep-alive connections of one wrk thread (C, so the load costs the 2 cores little),
+    each sending its next request when the previous one answered, cycling through ``requests``
+    (method, path, JSON body or ""). An answer is right only when it is a 200 holding "results"."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise SystemExit("bench_serving needs wrk, the HTTP load generator: apt-get install wrk")
+    with tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False) as lines:
+        lines.writelines(f"{method}\t{path}\t{body}\n" for method, path, body in requests)
+    try:
+        out = subprocess.run([wrk, "-t1", f"-c{clients}", f"-d{max(1, round(seconds))}s", "--timeout", "30s",
+                              "-s", str(WRK_SCRIPT), f"http://127.0.0.1:{port}", "--", lines.name],
+                             capture_output=True, text=True, check=True).stdout
+    finally:
+        os.unlink(lines.name)
+    found = json.loads(next(line for line in out.splitlines() if line.startswith("WRK_JSON ")).removeprefix("WRK_JSON "))
+    seconds_run = found["duration_us"] / 1e6
+    ms = {key: round(found[f"{key}_us"] / 1000, 3) for key in ("p50", "p95", "p99", "mean")}
+    return {"p50_ms": ms["p50"], "p95_ms": ms["p95"], "p99_ms": ms["p99"], "mean_ms": ms["mean"],
+            "requests": found["requests"], "errors": found["socket_errors"] + found["wrong_answers"],
+            "requests_per_s": round(found["requests"] / seconds_run, 1), "error_samples": found["samples"]}
 
 
 def duckdb_client(db: Path, query: str, params: list[list]):
@@ -213,17 +216,15 @@ def main() -> None:
     try:
         with_k = urlencode({"k": k})
         loads = {
-            "similar_items": http_client(port, "GET", [f"/products/{quote(p)}/similar?{with_k}" for p in ids["products"]]),
-            "user_recommendations": http_client(port, "GET", [f"/users/{quote(u)}/recommendations?{with_k}"
-                                                              for u in ids["users"]]),
-            "new_shopper": http_client(port, "POST", ["/recommendations"],
-                                       [json.dumps({"history": h, "k": k}).encode() for h in ids["histories"]]),
-            "text_search": http_client(port, "GET", [f"/search?{urlencode({'q': t, 'k': k})}" for t in ids["texts"]]),
+            "similar_items": [("GET", f"/products/{quote(p)}/similar?{with_k}", "") for p in ids["products"]],
+            "user_recommendations": [("GET", f"/users/{quote(u)}/recommendations?{with_k}", "") for u in ids["users"]],
+            "new_shopper": [("POST", "/recommendations", json.dumps({"history": h, "k": k})) for h in ids["histories"]],
+            "text_search": [("GET", f"/search?{urlencode({'q': t, 'k': k})}", "") for t in ids["texts"]],
         }
         results = {}
-        for name, make in loads.items():
-            closed_loop(make, args.clients, min(2.0, args.seconds))      # warm-up: connections, caches
-            results[name] = closed_loop(make, args.clients, args.seconds)
+        for name, requests in loads.items():
+            wrk_load(port, requests, args.clients, min(2.0, args.seconds))      # warm-up: connections, caches
+            results[name] = wrk_load(port, requests, args.clients, args.seconds)
             print(name, results[name], flush=True)
     finally:
         server.terminate()
@@ -248,7 +249,7 @@ def main() -> None:
               "products": products, "users": users, "clients": args.clients, "server_workers": args.workers, "seconds": args.seconds, "k": k,
               "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
                           "load_average_1_5_15_min_at_end": [round(x, 2) for x in os.getloadavg()]},
-              "goals": GOALS, "met": met, "results": results, "error_samples": ERROR_SAMPLES}
+              "goals": GOALS, "met": met, "results": results, "load_generator": "wrk -t1 (benchmarks/wrk_requests.lua)"}
     (args.out / "serving.json").write_text(json.dumps(report, indent=2))
     _plot(results, args.out / "serving.png")
     print(markdown(results))

@@ -11,6 +11,7 @@ from pydantic import Field
 from recsys.embeddings import DEFAULT_CLIP, ClipEncoder, Encoder, LocalEncoder, MiniLMTextEncoder
 from recsys.cpu_limit import resolve_threads
 from recsys.embeddings.minilm import default_model_path, model_fingerprint
+from recsys.embeddings.text_vectors import TextModel
 
 
 class EncoderResource(dg.ConfigurableResource):
@@ -62,6 +63,14 @@ class EncoderResource(dg.ConfigurableResource):
     def text_encoder_id(self) -> str:
         """``name@version`` of ``text_encoder()`` without loading it (the version hashes the weight file)."""
         return f"{MiniLMTextEncoder.name}@{model_fingerprint(default_model_path())}"
+
+    def text_model(self) -> TextModel:
+        """The configured backend's text side alone (no image tower needed): what features/text_vectors uses."""
+        if self.backend == "clip":
+            clip = self.load(Path())        # a CLIP checkpoint has no separate image tower folder
+            return TextModel(clip.text_encoder_id, clip.dimension, clip.encode_texts)
+        minilm = self.text_encoder()
+        return TextModel(f"{minilm.name}@{minilm.version}", minilm.dimension, minilm.encode)
 
     def load(self, tower_dir: Path) -> Encoder:
         """The configured encoder; ``tower_dir`` is the trained image tower (local backend only)."""

@@ -14,6 +14,7 @@ from assets.catalog import silver_catalog
 from assets import keys
 from assets.embeddings import image_tower, item_embeddings
 from assets.images import image_manifest
+from assets.text_vectors import text_vectors
 from recsys.embeddings.clip_random import save_random_clip
 from recsys.vectors import vector_matrix
 from resources import EncoderResource, ImageFetcherResource, default_resources
@@ -51,8 +52,8 @@ def _edit_one_catalog_description(lake: Path) -> str:
 @pytest.mark.slow
 def test_local_backend_end_to_end_then_incremental(tiny_lake):
     resources = _resources(tiny_lake)
-    result = dg.materialize([silver_catalog, image_manifest, image_tower, item_embeddings], resources=resources,
-                            run_config=RUN_CONFIG)
+    result = dg.materialize([silver_catalog, image_manifest, text_vectors, image_tower, item_embeddings],
+                            resources=resources, run_config=RUN_CONFIG)
     assert result.success
     checks = _checks(result)
     assert checks["aligned_better_than_random"] and checks["vectors_complete_and_normalized"]
@@ -74,8 +75,12 @@ def test_local_backend_end_to_end_then_incremental(tiny_lake):
     embeddings = _metadata(result, keys.ITEM_EMBEDDINGS)
     assert embeddings["dagster/row_count"] == products.height and embeddings["dimension"] == 384
     assert embeddings["images_encoded"] == TINY_STYLES_WITH_IMAGES and embeddings["image_items_per_second"] > 0
-    # The pair texts were encoded by the tower training and are reused, not encoded again.
-    assert embeddings["texts_encoded"] < products.height
+    # Every text was encoded once, by features/text_vectors, and the item table reuses those vectors.
+    texts = _metadata(result, keys.TEXT_VECTORS)
+    assert embeddings["texts_encoded"] == 0 and texts["texts_encoded"] == texts["texts"] == table["text_key"].n_unique()
+    text_table = pl.read_parquet(tiny_lake / "features" / "text_vectors.parquet")
+    joined = table.join(text_table, on="text_key", suffix="_encoded")
+    assert joined.height == table.height and (joined["text_vector"] == joined["text_vector_encoded"]).all()
 
     # Image and text vectors of the same product are nearer than those of random pairs.
     both = table.filter(pl.col("has_image"))
@@ -84,8 +89,9 @@ def test_local_backend_end_to_end_then_incremental(tiny_lake):
     assert (image * text).sum(axis=1).mean() > (image * shuffled).sum(axis=1).mean()
 
     # A second run encodes nothing and trains nothing.
-    again = dg.materialize([image_tower, item_embeddings], resources=resources, run_config=RUN_CONFIG)
+    again = dg.materialize([text_vectors, image_tower, item_embeddings], resources=resources, run_config=RUN_CONFIG)
     assert again.success
+    assert _metadata(again, keys.TEXT_VECTORS)["texts_encoded"] == 0
     assert _metadata(again, keys.IMAGE_TOWER)["reused"] is True
     rerun = _metadata(again, keys.ITEM_EMBEDDINGS)
     assert rerun["texts_encoded"] == 0 and rerun["images_encoded"] == 0
@@ -93,10 +99,11 @@ def test_local_backend_end_to_end_then_incremental(tiny_lake):
 
     # A changed description re-encodes only that product's text.
     changed = _edit_one_catalog_description(tiny_lake)
-    third = dg.materialize([silver_catalog, item_embeddings], resources=resources)
+    third = dg.materialize([silver_catalog, text_vectors, item_embeddings], resources=resources)
     assert third.success
+    assert _metadata(third, keys.TEXT_VECTORS)["texts_encoded"] == 1
     metadata = _metadata(third, keys.ITEM_EMBEDDINGS)
-    assert metadata["texts_encoded"] == 1 and metadata["images_encoded"] == 0
+    assert metadata["texts_encoded"] == 0 and metadata["images_encoded"] == 0
     after = pl.read_parquet(tiny_lake / "features" / "item_embeddings.parquet")
     moved = after.join(table, on="product_id", suffix="_before").filter(
         pl.col("text_vector") != pl.col("text_vector_before"))
@@ -115,8 +122,10 @@ def test_clip_backend_through_the_assets(tiny_lake, tmp_path):
         projection_dim=24)
     resources = {**_resources(tiny_lake),
                  "encoder": EncoderResource(backend="clip", clip_name_or_path=str(checkpoint), threads=1)}
-    result = dg.materialize([silver_catalog, image_manifest, image_tower, item_embeddings], resources=resources)
+    result = dg.materialize([silver_catalog, image_manifest, text_vectors, image_tower, item_embeddings],
+                            resources=resources)
     assert result.success
+    assert _metadata(result, keys.ITEM_EMBEDDINGS)["texts_encoded"] == 0
     # every integrity check passes (the sample rows' own faults only warn: degraded_rows_and_fields)
     assert not [c.check_name for c in result.get_asset_check_evaluations()
                 if not c.passed and c.severity == dg.AssetCheckSeverity.ERROR]

@@ -133,11 +133,11 @@ def test_vectors_from_elsewhere_are_reused_only_for_the_same_model(lake):
                              "text_encoder": "counting-text@1",
                              "text_vector": pl.Series([texts[0]], dtype=pl.Array(pl.Float32, DIM))})
     encoder = CountingEncoder()
-    build = build_item_embeddings(products_frame(), primary_frame(), lake, encoder, reusable_text_vectors=reusable)
+    build = build_item_embeddings(products_frame(), primary_frame(), lake, encoder, reusable_text_vectors=[reusable])
     assert build.texts_encoded == 3 and "Dresses. Red dress." not in encoder.texts
     other = CountingEncoder("2")
     assert build_item_embeddings(products_frame(), primary_frame(), lake, other,
-                                 reusable_text_vectors=reusable).texts_encoded == 4
+                                 reusable_text_vectors=[reusable]).texts_encoded == 4
 
 
 def test_product_with_nothing_still_gets_a_fused_vector(lake):

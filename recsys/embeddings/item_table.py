@@ -105,14 +105,15 @@ def _content_key(text_key: str | None, image_sha: str | None) -> str:
 
 
 def build_item_embeddings(products: pl.DataFrame, primary_images: pl.DataFrame, lake_root: Path, encoder: Encoder,
-                          previous: pl.DataFrame | None = None, reusable_text_vectors: pl.DataFrame | None = None,
+                          previous: pl.DataFrame | None = None, reusable_text_vectors: Sequence[pl.DataFrame] = (),
                           weights: FusionWeights = FusionWeights(),
                           shards: Sequence[pl.DataFrame] = ()) -> EmbeddingBuild:
     """The item embedding table for ``products``.
 
     ``primary_images``: ``product_id, image_path`` (lake-relative), ``sha256`` (``recsys.images.primary_images``).
     ``previous``: the last table, whose vectors are reused where key and model match.
-    ``reusable_text_vectors``: more ``text_key, text_encoder, text_vector`` rows (e.g. from the tower training).
+    ``reusable_text_vectors``: tables of ``text_key, text_encoder, text_vector`` rows (features/text_vectors,
+    the tower training's), reused like ``previous``.
     ``shards``: tables the catalog shards built (``recsys.embeddings.shards``), reused like ``previous``.
     """
     started = time.perf_counter()
@@ -124,7 +125,7 @@ def build_item_embeddings(products: pl.DataFrame, primary_images: pl.DataFrame, 
     build = EmbeddingBuild(table=pl.DataFrame())
 
     # Texts: reuse by (text_key, text encoder); encode each missing distinct text once.
-    known_text = _known([previous, *shards, reusable_text_vectors], "text_key", "text_vector", "text_encoder",
+    known_text = _known([previous, *shards, *reusable_text_vectors], "text_key", "text_vector", "text_encoder",
                         encoder.text_encoder_id, dim)
     frame = frame.join(known_text, on="text_key", how="left")
     todo = frame.filter(pl.col("text_key").is_not_null() & pl.col("text_vector").is_null()).unique(
