@@ -197,6 +197,8 @@ def main() -> None:
         shutil.rmtree(home, ignore_errors=True)
         shutil.copytree(args.raw, lake / "raw")
         home.mkdir(parents=True)
+        # The README's instance settings: the core's progress lines go to the run's log, as in `make build`.
+        shutil.copy(REPO / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
         print(f"first build on {lake} ...", flush=True)
         first_s, first_cpu = launch(lake, home, work / "first.log", args.sample_every)
         first = step_timeline(home, first_cpu)
