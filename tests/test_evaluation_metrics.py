@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 from recsys.evaluation.metrics import (
+    RANKING_METRICS,
     aggregate_ranking_metrics,
     average_popularity,
     average_precision_at_k,
@@ -18,9 +19,12 @@ from recsys.evaluation.metrics import (
     intra_list_diversity,
     ndcg_at_k,
     novelty,
+    per_query_scores,
     precision_at_k,
+    ranked_lists,
     recall_at_k,
     reciprocal_rank_at_k,
+    relevance_sets,
 )
 
 RANKED = ["a", "b", "c", "d", "e"]
@@ -145,3 +149,33 @@ def test_nan_is_in_range_only_for_a_model_that_ranked_no_list():
                             "metric": ["diversity", "cold_item_share", "cold_item_share", "ndcg"],
                             "value": [float("nan"), float("nan"), float("nan"), 1.5], "n_queries": [0, 0, 40, 40]})
     assert out_of_range(metrics).select("model", "metric").rows() == [("text", "cold_item_share"), ("text", "ndcg")]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_table_of_scores_equals_each_metrics_definition_query_by_query(seed):
+    """per_query_scores (all queries at once) against RANKING_METRICS on lists and relevance dicts, on messy
+    data: rank gaps, an item listed twice, graded and non-positive relevance, repeated truth pairs, queries
+    with no list and lists with no truth."""
+    rng = np.random.default_rng(seed)
+    items = [f"i{j}" for j in range(25)]
+    rows, truth = [], []
+    for q in range(40):
+        if rng.random() < 0.85:
+            ranked = list(rng.choice(items, size=int(rng.integers(1, 15)), replace=True))
+            ranks = np.cumsum(rng.integers(1, 3, size=len(ranked)))
+            rows += [(f"q{q}", int(r), i) for r, i in zip(ranks, ranked)]
+        if rng.random() < 0.9:
+            truth += [(f"q{q}", str(rng.choice(items)), float(rng.choice([-1.0, 0.0, 1.0, 2.0, 3.0])))
+                      for _ in range(int(rng.integers(1, 8)))]
+    rankings = pl.DataFrame(rows, schema=["query_id", "rank", "product_id"], orient="row").sample(
+        fraction=1.0, shuffle=True, seed=seed)
+    ground_truth = pl.DataFrame(truth, schema=["query_id", "product_id", "relevance"], orient="row")
+    ks = [1, 3, 10]
+    scores = per_query_scores(rankings, ground_truth, ks)
+    lists, relevant = ranked_lists(rankings), relevance_sets(ground_truth)
+    expected = {(q, name, k): metric(lists.get(q, []), rel, k)
+                for q, rel in relevant.items() for name, metric in RANKING_METRICS.items() for k in ks}
+    got = {(q, name, k): value for q, name, k, value in scores.iter_rows()}
+    assert got.keys() == expected.keys()
+    for key, value in expected.items():
+        assert got[key] == pytest.approx(value, abs=1e-12), key

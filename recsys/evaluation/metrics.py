@@ -101,17 +101,55 @@ def relevance_sets(ground_truth: pl.DataFrame) -> dict[str, dict[str, float]]:
     return truth
 
 
+def _positive_truth(ground_truth: pl.DataFrame) -> pl.DataFrame:
+    """``query_id, product_id, relevance`` with relevance > 0, the last row winning for a repeated pair
+    (what ``relevance_sets`` keeps)."""
+    return (ground_truth.select("query_id", "product_id", pl.col("relevance").cast(pl.Float64))
+            .filter(pl.col("relevance") > 0)
+            .unique(["query_id", "product_id"], keep="last", maintain_order=True))
+
+
 def per_query_scores(rankings: pl.DataFrame, ground_truth: pl.DataFrame, ks: Sequence[int]) -> pl.DataFrame:
-    """One row per (query_id, metric, k): every ranking metric for every query with relevant items."""
-    lists = ranked_lists(rankings)
-    rows = []
-    for query_id, relevant in relevance_sets(ground_truth).items():
-        ranked = lists.get(query_id, [])
-        for name, metric in RANKING_METRICS.items():
-            for k in ks:
-                rows.append((query_id, name, k, metric(ranked, relevant, k)))
-    return pl.DataFrame(rows, schema={"query_id": pl.String, "metric": pl.String, "k": pl.Int64,
-                                      "value": pl.Float64}, orient="row")
+    """One row per (query_id, metric, k): every ranking metric for every query with relevant items.
+
+    The metrics of ``RANKING_METRICS`` computed for all queries at once in polars (equal to them within
+    float rounding, tests/test_evaluation_metrics.py): a list's positions are its rows in rank order."""
+    schema = {"query_id": pl.String, "metric": pl.String, "k": pl.Int64, "value": pl.Float64}
+    truth = _positive_truth(ground_truth)
+    if truth.is_empty() or not ks:
+        return pl.DataFrame(schema=schema)
+    queries = truth.group_by("query_id", maintain_order=True).agg(
+        n_relevant=pl.len(), ideal=pl.col("relevance").sort(descending=True).head(max(ks)))
+    positioned = (rankings.select("query_id", "rank", "product_id")
+                  .join(queries.select("query_id"), on="query_id", how="semi")
+                  .sort("query_id", "rank", maintain_order=True)
+                  .with_columns(position=pl.int_range(1, pl.len() + 1).over("query_id"))
+                  .filter(pl.col("position") <= max(ks))
+                  .join(truth, on=["query_id", "product_id"], how="left")
+                  .with_columns(hit=pl.col("relevance").is_not_null(), gain=pl.col("relevance").fill_null(0.0)))
+    frames = []
+    for k in ks:
+        top = (positioned.filter(pl.col("position") <= k)
+               .with_columns(hits_so_far=pl.col("hit").cum_sum().over("query_id"))
+               .group_by("query_id").agg(
+                   hits=pl.col("hit").sum(),
+                   dcg=(pl.col("gain") / (pl.col("position") + 1).log(2)).sum(),
+                   first_hit=pl.col("position").filter(pl.col("hit")).min(),
+                   precision_sum=(pl.col("hits_so_far") / pl.col("position")).filter(pl.col("hit")).sum()))
+        idcg = pl.col("ideal").list.head(k).list.eval(pl.element() / (pl.int_range(pl.len()) + 2).log(2)).list.sum()
+        scored = (queries.join(top, on="query_id", how="left")
+                  .with_columns(pl.col("hits").fill_null(0), pl.col("dcg").fill_null(0.0),
+                                pl.col("precision_sum").fill_null(0.0))
+                  .select("query_id",
+                          precision=pl.col("hits") / k,
+                          recall=pl.col("hits") / pl.col("n_relevant"),
+                          ndcg=pl.col("dcg") / idcg,
+                          map=pl.col("precision_sum") / pl.min_horizontal(pl.lit(k), pl.col("n_relevant")),
+                          mrr=(1.0 / pl.col("first_hit")).fill_null(0.0),
+                          hit_rate=(pl.col("hits") > 0).cast(pl.Float64)))
+        frames.append(scored.unpivot(index="query_id", variable_name="metric", value_name="value")
+                      .with_columns(k=pl.lit(k, dtype=pl.Int64)))
+    return pl.concat(frames).select(list(schema)).cast(schema)
 
 
 def aggregate_ranking_metrics(rankings: pl.DataFrame, ground_truth: pl.DataFrame, ks: Sequence[int]) -> pl.DataFrame:
