@@ -74,32 +74,23 @@ def _is_float(dtype: pl.DataType) -> bool:
     return dtype.is_float()
 
 
-def _without_ignored(dtype: pl.DataType, column: pl.Expr) -> pl.Expr:
-    """``column`` with ignored struct fields dropped, at any depth of lists and structs."""
+def _comparable(dtype: pl.DataType, column: pl.Expr, ids: set[str]) -> pl.Expr:
+    """``column`` with ignored struct fields dropped and this lake's build ids inside strings replaced by
+    a placeholder, at any depth of lists and structs."""
     if isinstance(dtype, pl.Struct):
         kept = [f for f in dtype.fields if f.name not in IGNORED_COLUMNS]
-        return pl.struct([_without_ignored(f.dtype, column.struct.field(f.name)).alias(f.name) for f in kept])
-    if isinstance(dtype, pl.List) and isinstance(dtype.inner, (pl.Struct, pl.List)):
-        return column.list.eval(_without_ignored(dtype.inner, pl.element()))
-    return column
-
-
-def _masked(dtype: pl.DataType, column: pl.Expr, ids: set[str]) -> pl.Expr:
-    """String values with this lake's build ids replaced by a placeholder (lists of strings too)."""
-    if not ids:
-        return column
-    pattern = "|".join(sorted(ids))
-    if dtype == pl.String:
-        return column.str.replace_all(pattern, "<build>")
-    if isinstance(dtype, pl.List) and dtype.inner == pl.String:
-        return column.list.eval(pl.element().str.replace_all(pattern, "<build>"))
+        return pl.struct([_comparable(f.dtype, column.struct.field(f.name), ids).alias(f.name) for f in kept])
+    if isinstance(dtype, pl.List) and isinstance(dtype.inner, (pl.Struct, pl.List, pl.String)):
+        return column.list.eval(_comparable(dtype.inner, pl.element(), ids))
+    if dtype == pl.String and ids:
+        return column.str.replace_all("|".join(sorted(ids)), "<build>")
     return column
 
 
 def normalized(frame: pl.DataFrame, ids: set[str]) -> pl.DataFrame:
     """The columns that must match between builds, build ids masked."""
     kept = {name: dtype for name, dtype in frame.schema.items() if name not in IGNORED_COLUMNS}
-    return frame.select(_masked(dtype, _without_ignored(dtype, pl.col(name)), ids).alias(name)
+    return frame.select(_comparable(dtype, pl.col(name), ids).alias(name)
                         for name, dtype in kept.items())
 
 

@@ -18,7 +18,8 @@ def _tiny_lake(root, build_id: str, started: datetime, score: float = 0.5, reaso
                            schema_overrides={"score": pl.Float32, "rank": pl.Int32})
     similar.write_parquet(root / "gold" / "similar_items.parquet")
     pl.DataFrame({"build_id": [build_id], "started_at": [started], "recomputed": [[f"similar_items@{build_id}"]],
-                  "stages": [[{"stage": "gold__similar_items", "seconds": started.second / 10, "outcome": "ok"}]]}
+                  "stages": [[{"stage": "gold__evaluation", "seconds": started.second / 10,
+                               "outcome": f"kept the evaluation of build {build_id}"}]]}
                  ).write_parquet(root / "gold" / "builds.parquet")
     pl.DataFrame({"product_id": ["b"], "factors": [[0.1, 0.2]]},
                  schema={"product_id": pl.String, "factors": pl.Array(pl.Float32, 2)}
