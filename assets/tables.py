@@ -330,7 +330,7 @@ def style_recommendations(context: dg.AssetExecutionContext, config: StyleRecomm
                 "seconds and what it did (retrained or pinned, lists recomputed or carried over).",
 )
 def builds(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-    tables = {name: lake.read(key) for name, key in keys.GOLD_TABLE_KEYS.items() if key != keys.BUILDS}
+    tables = {name: lake.table_path(key) for name, key in keys.GOLD_TABLE_KEYS.items() if key != keys.BUILDS}
     stats = context.instance.get_run_stats(context.run.run_id)
     started_at = datetime.fromtimestamp(stats.start_time, timezone.utc) if stats.start_time else datetime.now(timezone.utc)
     manifest = ItemIndex.load(lake.path(keys.FAISS_INDEX)).manifest

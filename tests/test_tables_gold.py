@@ -254,6 +254,12 @@ def test_builds_record_recomputed_and_reused_tables(world, tmp_path):
                           "user_recommendations": users, "style_recommendations": styles},
                           index_kind="flat", vector_model="test 1")
     row = record.row(0, named=True)
+    # Read from the published files (streamed by DuckDB, as the asset does) the record is the same.
+    frames = {"products": products, "similar_items": similar, "user_recommendations": users,
+              "style_recommendations": styles}
+    files = {name: storage.write_parquet_atomic(frame, tmp_path / f"{name}.parquet") for name, frame in frames.items()}
+    assert build_record("b2", t0, t0 + timedelta(minutes=3), files, index_kind="flat", vector_model="test 1").equals(record)
+    assert row["users"] == users["user_id"].n_unique() and row["user_recommendations_rows"] == users.height
     assert row["recomputed"] == ["similar_items", "user_recommendations"]
     assert row["reused"] == ["products@b1", "style_recommendations@b1"]
     assert row["similar_items_coverage"] == 1.0 and row["products"] == products.height

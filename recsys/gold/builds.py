@@ -11,42 +11,60 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 
+import duckdb
 import polars as pl
 
 from recsys.gold.schemas import GOLD_TABLES, conform
 
 
-def table_build_ids(tables: Mapping[str, pl.DataFrame]) -> dict[str, set[str]]:
-    """The build_ids whose rows each table holds."""
-    return {name: set(df["build_id"].drop_nulls().unique().to_list()) for name, df in tables.items()}
+def _summary(table: Path | pl.DataFrame, *distinct: str) -> dict:
+    """Rows, distinct values of ``distinct`` columns and the build_ids a table's rows hold, asked of
+    DuckDB: a table's Parquet file is streamed, never loaded whole (a million users' lists are 50M rows)."""
+    con = duckdb.connect()
+    try:
+        if isinstance(table, pl.DataFrame):
+            con.register("t", table.to_arrow())
+        else:
+            con.read_parquet(str(table)).create_view("t")
+        counts = "".join(f', count(DISTINCT "{column}") AS "{column}"' for column in distinct)
+        cursor = con.execute(f"SELECT count(*) AS rows, list(DISTINCT build_id) FILTER (build_id IS NOT NULL) "
+                             f"AS owners{counts} FROM t")
+        names = [d[0] for d in cursor.description]
+        return dict(zip(names, cursor.fetchone()))
+    finally:
+        con.close()
 
 
-def build_record(build_id: str, started_at: datetime, finished_at: datetime, tables: Mapping[str, pl.DataFrame],
-                 index_kind: str | None, vector_model: str | None, changes: Mapping[str, int] | None = None,
-                 stages: Sequence[Mapping] = ()) -> pl.DataFrame:
-    """The one-row builds entry for ``build_id`` from the gold tables as they are now.
+def build_record(build_id: str, started_at: datetime, finished_at: datetime,
+                 tables: Mapping[str, Path | pl.DataFrame], index_kind: str | None, vector_model: str | None,
+                 changes: Mapping[str, int] | None = None, stages: Sequence[Mapping] = ()) -> pl.DataFrame:
+    """The one-row builds entry for ``build_id`` from the gold tables as they are now (their Parquet
+    files, or frames).
 
     ``changes``: new/changed/removed product counts; ``stages``: dicts of stage, seconds, outcome.
     """
-    products = tables["products"]
-    similar = tables["similar_items"]
-    users = tables["user_recommendations"]
-    styles = tables["style_recommendations"]
-    owners = table_build_ids(tables)
-    n_products = products.height
+    products = _summary(tables["products"])
+    similar = _summary(tables["similar_items"], "product_id")
+    users = _summary(tables["user_recommendations"], "user_id", "product_id")
+    styles = _summary(tables["style_recommendations"], "style")
+    owners = {name: set(summary["owners"] or []) for name, summary in
+              (("products", products), ("similar_items", similar), ("user_recommendations", users),
+               ("style_recommendations", styles))}
+    n_products = products["rows"]
     return conform(pl.DataFrame([{
         "build_id": build_id,
         "started_at": started_at,
         "finished_at": finished_at,
         "products": n_products,
-        "users": users["user_id"].n_unique(),
-        "styles": styles["style"].n_unique(),
-        "similar_items_rows": similar.height,
-        "user_recommendations_rows": users.height,
-        "style_recommendations_rows": styles.height,
-        "similar_items_coverage": similar["product_id"].n_unique() / n_products if n_products else 0.0,
-        "recommended_catalog_coverage": users["product_id"].n_unique() / n_products if n_products else 0.0,
+        "users": users["user_id"],
+        "styles": styles["style"],
+        "similar_items_rows": similar["rows"],
+        "user_recommendations_rows": users["rows"],
+        "style_recommendations_rows": styles["rows"],
+        "similar_items_coverage": similar["product_id"] / n_products if n_products else 0.0,
+        "recommended_catalog_coverage": users["product_id"] / n_products if n_products else 0.0,
         "index_kind": index_kind,
         "vector_model": vector_model,
         "recomputed": sorted(name for name, owners_of in owners.items() if build_id in owners_of),
