@@ -14,6 +14,7 @@ from recsys.recommend import (
     build_history,
     candidates_with_proposals,
     generate_candidates,
+    pair_score_table,
     rerank,
     unique_per_row,
 )
@@ -93,6 +94,29 @@ def test_rerank_pads_when_fewer_candidates_than_k_and_breaks_ties_by_position():
     ranked = rerank(np.array([[2, 0, -1]]), [pop], {"popularity": 1.0}, k=5)
     np.testing.assert_array_equal(ranked.topk.positions, [[0, 2, -1, -1, -1]])
     assert ranked.rows()["rank"].to_list() == [1, 2]
+
+
+def test_reranking_from_a_pair_score_table_equals_scoring_every_time():
+    """The tuning scores a candidate set once and re-ranks it with many weights: the same lists as scoring
+    it inside every rerank (queries known to some signals only, padded candidates, query_rows)."""
+    rng = np.random.default_rng(3)
+    n_queries, n_items = 600, 80
+    tower = VectorSignal("two_tower", rng.normal(size=(n_queries, 8)).astype(np.float32),
+                         rng.normal(size=(n_items, 8)).astype(np.float32), query_known=rng.random(n_queries) < 0.8)
+    content = VectorSignal("content", rng.normal(size=(n_queries, 4)).astype(np.float32),
+                           rng.normal(size=(n_items, 4)).astype(np.float32), item_known=rng.random(n_items) < 0.9)
+    pop = ItemPriorSignal("popularity", rng.random(n_items).astype(np.float32))
+    signals = [tower, content, pop]
+    candidates = rng.integers(-1, n_items, size=(500, 30))
+    query_rows = rng.permutation(n_queries)[:500]
+    table = pair_score_table(candidates, signals, query_rows=query_rows)
+    for weights in ({"two_tower": 1.0, "content": 0.5, "popularity": 0.1}, {"content": 1.0}, {"popularity": 2.0}):
+        direct = rerank(candidates, signals, weights, k=10, query_rows=query_rows)
+        cached = rerank(candidates, signals, weights, k=10, query_rows=query_rows, pair_scores=table)
+        np.testing.assert_array_equal(cached.topk.positions, direct.topk.positions)
+        np.testing.assert_array_equal(cached.topk.scores, direct.topk.scores)
+        np.testing.assert_array_equal(cached.dominant, direct.dominant)
+        assert cached.models.tolist() == direct.models.tolist()
 
 
 def test_rerank_needs_a_positive_weight():

@@ -51,16 +51,18 @@ def _frame(query_ids: np.ndarray, positions: np.ndarray, scores: np.ndarray, pro
 
 
 def reranked(prepared: UserCandidates, weights: Mapping[str, float], k: int, history: History,
-             product_ids: np.ndarray) -> pl.DataFrame:
-    """Re-rank a prepared user candidate set with ``weights``; users no weighted signal knows get no list."""
-    ranked = rerank(prepared.candidates, prepared.signals, weights, k)
+             product_ids: np.ndarray, pair_scores: Mapping[str, np.ndarray] | None = None) -> pl.DataFrame:
+    """Re-rank a prepared user candidate set with ``weights``; users no weighted signal knows get no list.
+    ``pair_scores``: ``pair_score_table`` of the set, for many re-rankings of it."""
+    ranked = rerank(prepared.candidates, prepared.signals, weights, k, pair_scores=pair_scores)
     return _frame(history.user_ids, ranked.topk.positions, ranked.topk.scores, product_ids)
 
 
-def reranked_similar(prepared: SimilarCandidates, weights: Mapping[str, float], k: int,
-                     product_ids: np.ndarray) -> pl.DataFrame:
+def reranked_similar(prepared: SimilarCandidates, weights: Mapping[str, float], k: int, product_ids: np.ndarray,
+                     pair_scores: Mapping[str, np.ndarray] | None = None) -> pl.DataFrame:
     """Re-rank a prepared similar-items candidate set with ``weights`` (query_id = the query product)."""
-    ranked = rerank(prepared.candidates, prepared.signals, weights, k, query_rows=prepared.queries)
+    ranked = rerank(prepared.candidates, prepared.signals, weights, k, query_rows=prepared.queries,
+                    pair_scores=pair_scores)
     return _frame(product_ids[prepared.queries], ranked.topk.positions, ranked.topk.scores, product_ids)
 
 

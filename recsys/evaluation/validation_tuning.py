@@ -40,6 +40,7 @@ from recsys.evaluation.inputs import EvaluationInputs, exact_search, fused_space
 from recsys.gold import DEFAULT_SIMILAR_WEIGHTS, DEFAULT_USER_WEIGHTS, SimilarItemsSettings, UserRecommendationsSettings
 from recsys.gold.similar_items import similar_candidates
 from recsys.gold.user_recommendations import user_candidates
+from recsys.recommend import pair_score_table
 
 log = logging.getLogger(__name__)
 
@@ -117,9 +118,10 @@ def tune_on_validation(inputs: EvaluationInputs, k: int = 10, candidates_per_sou
     prepared = user_candidates(history, space, search, tower=inputs.tower, als=inputs.als,
                                config=UserRecommendationsSettings(k=k, candidates_per_source=candidates_per_source),
                                all_signals=True)
+    user_scores = pair_score_table(prepared.candidates, prepared.signals)     # computed once for every trial
     user = tuning.coordinate_ascent(
-        lambda w: {tuning.OBJECTIVE: tuning.validation_score(rankings.reranked(prepared, w, k, history, product_ids),
-                                                             truth.user, "ndcg", k)},
+        lambda w: {tuning.OBJECTIVE: tuning.validation_score(
+            rankings.reranked(prepared, w, k, history, product_ids, user_scores), truth.user, "ndcg", k)},
         DEFAULT_USER_WEIGHTS, [s.name for s in prepared.signals], f"ndcg@{k} on validation")
     log.info("user weights %s: validation ndcg@%d %.4f -> %.4f", user.weights, k, user.start, user.best)
     seconds["user_weights"] = time.perf_counter() - started - seconds["fusion"]
@@ -130,8 +132,11 @@ def tune_on_validation(inputs: EvaluationInputs, k: int = 10, candidates_per_sou
             als=inputs.als.items if inputs.als else None, history=history,
             config=SimilarItemsSettings(k=k, candidates_per_source=candidates_per_source), queries=positions,
             all_signals=True)
+        similar_scores = pair_score_table(similar_prepared.candidates, similar_prepared.signals,
+                                          query_rows=similar_prepared.queries)
         similar = tuning.coordinate_ascent(
-            lambda w: truth.similar_scores(rankings.reranked_similar(similar_prepared, w, k, product_ids), k),
+            lambda w: truth.similar_scores(
+                rankings.reranked_similar(similar_prepared, w, k, product_ids, similar_scores), k),
             DEFAULT_SIMILAR_WEIGHTS, [s.name for s in similar_prepared.signals],
             f"geometric mean of ndcg@{k} on validation ({' x '.join(truth.similar)})")
     else:

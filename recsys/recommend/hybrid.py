@@ -53,11 +53,27 @@ class Ranked:
         })
 
 
+def pair_score_table(candidates: np.ndarray, signals: Sequence[Signal], query_rows: np.ndarray | None = None,
+                     block_rows: int = 256) -> dict[str, np.ndarray]:
+    """Each signal's raw scores of every candidate, (n, c) float32 by signal name (NaN = unknown): what
+    ``rerank`` computes first. The weights do not change them, so a tuning that re-ranks one candidate set
+    with many weight settings computes them once and passes them to every ``rerank``."""
+    query_rows = np.arange(len(candidates)) if query_rows is None else np.asarray(query_rows)
+    table = {s.name: np.empty(candidates.shape, dtype=np.float32) for s in signals}
+    for start in range(0, len(candidates), block_rows):
+        stop = min(start + block_rows, len(candidates))
+        for s in signals:
+            table[s.name][start:stop] = s.pair_scores(query_rows[start:stop], candidates[start:stop])
+    return table
+
+
 def rerank(candidates: np.ndarray, signals: Sequence[Signal], weights: Mapping[str, float], k: int,
-           query_rows: np.ndarray | None = None, block_rows: int = 256) -> Ranked:
+           query_rows: np.ndarray | None = None, block_rows: int = 256,
+           pair_scores: Mapping[str, np.ndarray] | None = None) -> Ranked:
     """The ``k`` best of each row of ``candidates`` (item positions, -1 = none) by the weighted mix.
 
-    ``query_rows[i]`` is the signals' query index for candidate row i (default: i).
+    ``query_rows[i]`` is the signals' query index for candidate row i (default: i). ``pair_scores``:
+    the signals' scores of these candidates from ``pair_score_table``, instead of computing them.
     """
     active = [s for s in signals if weights.get(s.name, 0.0) > 0]
     if not active:
@@ -74,7 +90,8 @@ def rerank(candidates: np.ndarray, signals: Sequence[Signal], weights: Mapping[s
     for start in range(0, n, block_rows):
         stop = min(start + block_rows, n)
         cands = candidates[start:stop]
-        raw = np.stack([s.pair_scores(query_rows[start:stop], cands) for s in active])    # (S, q, c)
+        raw = np.stack([pair_scores[s.name][start:stop] if pair_scores is not None
+                        else s.pair_scores(query_rows[start:stop], cands) for s in active])    # (S, q, c)
         known = ~np.isnan(raw)
         low = np.where(known, raw, np.inf).min(axis=2, keepdims=True)
         high = np.where(known, raw, -np.inf).max(axis=2, keepdims=True)
