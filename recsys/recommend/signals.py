@@ -47,13 +47,16 @@ class VectorSignal:
         scores = np.empty(candidates.shape, dtype=np.float32)
         # The candidates' vectors are gathered a few rows at a time, so the product reads them from
         # cache: a whole block of query rows gathers far more vectors than any cache holds, a chunk
-        # of PAIR_CHUNK_BYTES stays in it.
+        # of PAIR_CHUNK_BYTES stays in it. Each dot product is a multiply and a sum over its own row,
+        # never a BLAS product: BLAS kernels round a row by where it falls in the block (AVX-512 tails),
+        # so a pair would score one ulp apart in a nightly refresh and a full build and swap a tie.
         row_bytes = candidates.shape[1] * self.item_vectors.shape[1] * self.item_vectors.itemsize
         step = max(1, PAIR_CHUNK_BYTES // max(1, row_bytes))
         for start in range(0, len(query_rows), step):
             gathered = self.item_vectors[safe[start:start + step]]                      # (rows, c, d)
-            queries = self.query_vectors[query_rows[start:start + step]][:, :, None]    # (rows, d, 1)
-            scores[start:start + step] = np.matmul(gathered, queries)[..., 0]
+            queries = self.query_vectors[query_rows[start:start + step]][:, None, :]    # (rows, 1, d)
+            np.multiply(gathered, queries, out=gathered)
+            scores[start:start + step] = gathered.sum(axis=2)
         unknown = (candidates < 0) | ~self.items_known[safe] | ~self.queries_known[query_rows][:, None]
         return np.where(unknown, np.nan, scores).astype(np.float32)
 
