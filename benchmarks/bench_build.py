@@ -5,7 +5,9 @@ that starts with a copy of the raw sample. For every step it records wall second
 from the run's events in the Dagster instance) and CPU seconds (the step's process, sampled from
 /proc every ``--sample-every`` seconds while it runs; a step's last fraction of a sample interval is
 not seen), the critical path (the chain of steps, each waiting on the upstream step that finished
-last, that ends the run), and draws both runs' steps over time as a Gantt chart.
+last, that ends the run), and draws both runs' steps over time as a Gantt chart. Beside them: the
+machine's CPU and whether the towers ran in bfloat16 on it, and the first build's quality (the
+image tower's held-out scores, the evaluation report's headline), the bar the build time must keep.
 
     python benchmarks/bench_build.py                        # the embedded sample, 1% change
     python benchmarks/bench_build.py --work-dir /data/bench --fraction 0.01
@@ -175,6 +177,46 @@ def plot(builds: dict[str, dict], path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo), '' where it is not readable."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
+def machine_facts() -> dict:
+    """What the figures depend on: the CPU, and whether the towers run in bfloat16 on it."""
+    import torch
+
+    from recsys.embeddings.precision import bf16_is_fast
+
+    return {"platform": platform.platform(), "cpu": cpu_model(), "cpus": os.cpu_count(),
+            "python": platform.python_version(), "torch_precision": "bf16" if bf16_is_fast(torch.device("cpu"))
+            else "fp32", "load_average_at_end": os.getloadavg()}
+
+
+def build_quality(lake: Path) -> dict:
+    """The first build's quality bar (issue 19): the image tower's held-out scores and precision,
+    and the evaluation report's headline (the hybrid against the best single model, with its interval)."""
+    quality: dict = {}
+    tower_config = lake / "models" / "image_tower" / "config.json"
+    if tower_config.exists():
+        training = json.loads(tower_config.read_text())["training"]
+        held_out = training["metrics"]["image_tower"]
+        quality["image_tower"] = {"precision": training.get("precision"), "epochs": training.get("epochs"),
+                                  "text_to_image@10": held_out.get("text_to_image@10"),
+                                  "zero_shot_accuracy": held_out.get("zero_shot_accuracy")}
+    report = lake / "gold" / "evaluation" / "report.md"
+    if report.exists():
+        quality["evaluation_headline"] = [line[2:] for line in report.read_text().split("## Headline", 1)[-1]
+                                          .split("\n## ", 1)[0].splitlines() if line.startswith("- ")]
+    return quality
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--raw", type=Path, default=REPO / "data_lake" / "raw")
@@ -202,6 +244,7 @@ def main() -> None:
         print(f"first build on {lake} ...", flush=True)
         first_s, first_cpu = launch(lake, home, work / "first.log", args.sample_every)
         first = step_timeline(home, first_cpu)
+        first["quality"] = build_quality(lake)
         counts = fraction_counts(style_rows(lake), args.fraction)
         change_styles(lake, **counts)
         print(f"first build {first_s:.0f} s; changed the catalog {counts}; nightly rebuild ...", flush=True)
@@ -211,8 +254,7 @@ def main() -> None:
         builds = {"first build": first, f"nightly after a {args.fraction:.0%} change": nightly}
     result = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
-                    "load_average_at_end": os.getloadavg()},
+        "machine": machine_facts(),
         "goal_s": GOAL_S, "stretch_s": STRETCH_S, "builds": builds,
     }
     first = next(iter(builds.values()))

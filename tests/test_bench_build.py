@@ -1,11 +1,13 @@
-"""The build benchmark's own arithmetic: the critical path and the CPU seconds of a process tree."""
+"""The build benchmark's own arithmetic: the critical path, the CPU seconds of a process tree and the
+quality record it reads from the built lake."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
-from benchmarks.bench_build import TreeCpu, critical_path, upstream_steps
+from benchmarks.bench_build import TreeCpu, build_quality, critical_path, upstream_steps
 
 
 def _step(start: float, end: float) -> dict:
@@ -33,3 +35,22 @@ def test_cpu_of_a_child_process_is_counted():
     with TreeCpu(burner.pid, 0.05) as cpu:
         burner.wait()
     assert len(cpu.cpu) >= 2 and max(cpu.cpu.values()) > 0.3      # the grandchild did the work
+
+
+def test_the_quality_record_reads_the_tower_scores_and_the_report_headline(tmp_path):
+    tower = tmp_path / "models" / "image_tower"
+    tower.mkdir(parents=True)
+    (tower / "config.json").write_text(json.dumps({"training": {
+        "precision": "bf16", "epochs": 10,
+        "metrics": {"image_tower": {"text_to_image@10": 0.9533, "zero_shot_accuracy": 0.7733}}}}))
+    report = tmp_path / "gold" / "evaluation" / "report.md"
+    report.parent.mkdir(parents=True)
+    report.write_text("# Evaluation report\n\n## Protocol\n- split by time\n\n## Headline\n"
+                      "- Hybrid NDCG@10 (all users): **0.0963**: a real lead.\n- Coverage 0.0074.\n\n"
+                      "## User recommendations\n- not a headline\n")
+    quality = build_quality(tmp_path)
+    assert quality["image_tower"] == {"precision": "bf16", "epochs": 10, "text_to_image@10": 0.9533,
+                                      "zero_shot_accuracy": 0.7733}
+    assert quality["evaluation_headline"] == ["Hybrid NDCG@10 (all users): **0.0963**: a real lead.",
+                                              "Coverage 0.0074."]
+    assert build_quality(tmp_path / "no lake") == {}
