@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import faiss
 import numpy as np
+import polars as pl
 import pytest
 
 from recsys.index import (
@@ -136,6 +137,10 @@ def test_bad_inputs_are_rejected():
 def test_id_map_positions():
     ids = IdMap(["x", "y", "z"])
     np.testing.assert_array_equal(ids.positions_of(["z", "nope", "x"]), [2, -1, 0])
+    # A polars column (how an interaction log is matched), with nulls and near misses, and an empty map.
+    np.testing.assert_array_equal(ids.positions_of(pl.Series(["y", None, "Y", "y ", "x"])), [1, -1, -1, -1, 0])
+    assert ids.positions_of([]).dtype == np.int64 and len(ids.positions_of([])) == 0
+    np.testing.assert_array_equal(IdMap([]).positions_of(["x"]), [-1])
     np.testing.assert_array_equal(ids.positions(np.array([[faiss_id("y"), -1]])), [[1, -1]])
 
 

@@ -269,3 +269,31 @@ def test_user_lists_refresh_exactly_with_owned_items_and_a_popularity_source():
     full = {users["ids"][u]: _user_rank(users, items, u, full_candidates[u]) for u in everyone}
     carried = {u: before_lists[u] for i, u in enumerate(users["ids"]) if not plan.recompute[i]}
     assert {**carried, **fresh} == full
+
+
+def test_user_hashes_are_each_users_sorted_owned_items_whatever_their_order_or_alphabet():
+    """A user's hash covers the sorted ``id@item_hash`` of what they own (Python's code point order), so
+    the same history hashes the same in every build; users who own nothing known hash too."""
+    from recsys.gold.refresh_inputs import user_hashes
+    from recsys.index import IdMap
+    from recsys.recommend import build_history
+
+    rng = np.random.default_rng(3)
+    ids = [f"p{i}" if i % 3 else f"ü{i}é✓" for i in range(60)]
+    rows = pl.DataFrame({"user_id": [f"u{u}" for u in rng.integers(0, 40, 400)],
+                         "product_id": [ids[i] for i in rng.integers(0, 60, 400)], "event": "click"})
+    users = sorted(set(rows["user_id"].to_list()) | {"a_nobody", "z_nobody"})
+    item_hash = [f"h{rng.integers(0, 5)}" for _ in ids]
+    history = build_history(rows, IdMap(ids), users=users)
+    hashes = user_hashes(history, pl.Series(ids), item_hash, {})
+
+    owned = history.owned
+    tagged = [f"{p}@{h}" for p, h in zip(ids, item_hash)]
+    expected = row_hashes(pl.DataFrame(
+        {"user_id": users, "owned": [sorted(tagged[i] for i in owned.indices[owned.indptr[u]:owned.indptr[u + 1]])
+                                     for u in range(len(users))]},
+        schema={"user_id": pl.String, "owned": pl.List(pl.String)}), {})
+    assert hashes == expected
+    reordered = build_history(rows.reverse(), IdMap(ids), users=users)
+    assert user_hashes(reordered, pl.Series(ids), item_hash, {}) == hashes
+    assert len(set(hashes)) == len(users)

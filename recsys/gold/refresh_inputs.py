@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from recsys.gold.list_refresh import SourceVectors, known_rows, row_hashes
 from recsys.recommend import History
@@ -44,8 +45,17 @@ def user_hashes(history: History, product_ids: pl.Series, item_hash: list[str],
                 spaces: Mapping[str, SourceVectors]) -> list[str]:
     """One hash per user of history: the ids and hashes of what they own, and their query vectors."""
     owned = history.owned
-    tagged = (product_ids + "@" + pl.Series(item_hash, dtype=pl.String)).to_numpy()
-    lists = [sorted(tagged[owned.indices[owned.indptr[u]:owned.indptr[u + 1]]].tolist()) for u in range(history.n_users)]
+    tagged = product_ids.cast(pl.String) + "@" + pl.Series(item_hash, dtype=pl.String)
+    # Each user's owned tags sorted, as one list column built from the CSR offsets (a user's segment
+    # keeps its length when the pairs are sorted by user, then tag); polars orders strings by their
+    # UTF-8 bytes, which is Python's code point order, so the rows (and hashes) are what sorting each
+    # user's list in Python gives, without a million Python lists.
+    per_user = np.diff(owned.indptr)
+    tags = (pl.DataFrame({"user": np.repeat(np.arange(history.n_users, dtype=np.int64), per_user),
+                          "tag": tagged.gather(owned.indices)})
+            .sort("user", "tag")["tag"].to_arrow().cast(pa.large_string()))
+    lists = pa.LargeListArray.from_arrays(pa.array(owned.indptr, type=pa.int64()), tags)
+    rows = pl.DataFrame({"user_id": pl.Series(history.user_ids.tolist(), dtype=pl.String),
+                         "owned": pl.Series(lists).cast(pl.List(pl.String))})
     arrays = {f"vector_{name}": known_rows(space.queries, space.query_known) for name, space in spaces.items()}
-    return row_hashes(pl.DataFrame({"user_id": history.user_ids.tolist(), "owned": lists},
-                                   schema={"user_id": pl.String, "owned": pl.List(pl.String)}), arrays)
+    return row_hashes(rows, arrays)

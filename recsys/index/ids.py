@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from functools import cached_property
 
 import numpy as np
+import polars as pl
 
 _POSITIVE_63_BITS = (1 << 63) - 1
 
@@ -45,11 +47,15 @@ class IdMap:
         found = (self._sorted[at] == labels) & (labels >= 0) if len(self._sorted) else np.zeros(labels.shape, bool)
         return np.where(found, self._order[at] if len(self._sorted) else -1, -1)
 
-    def positions_of(self, product_ids: Sequence[str]) -> np.ndarray:
-        """Row positions of product ids; -1 where a product is not in this map."""
-        wanted = np.asarray(list(product_ids), dtype=object)
-        positions = self.positions(np.fromiter((faiss_id(p) for p in wanted), dtype=np.int64, count=len(wanted)))
-        # A hash hit is confirmed against the stored id, so an unknown id never borrows a known row.
-        hit = positions >= 0
-        positions[hit] = np.where(self.product_ids[positions[hit]] == wanted[hit], positions[hit], -1)
-        return positions
+    @cached_property
+    def _id_series(self) -> pl.Series:
+        return pl.Series("product_id", self.product_ids.tolist(), dtype=pl.String)
+
+    def positions_of(self, product_ids: Sequence[str] | pl.Series) -> np.ndarray:
+        """Row positions of product ids (a sequence or a polars String series); -1 where a product is not
+        in this map. Matched on the id strings in polars, not hashed one by one: an interaction log
+        has millions of rows."""
+        wanted = product_ids if isinstance(product_ids, pl.Series) else pl.Series(list(product_ids), dtype=pl.String)
+        positions = wanted.cast(pl.String).replace_strict(
+            self._id_series, pl.Series(np.arange(len(self), dtype=np.int64)), default=-1, return_dtype=pl.Int64)
+        return positions.fill_null(-1).to_numpy()

@@ -67,7 +67,7 @@ def build_history(interactions: pl.DataFrame, items: IdMap, splits: Sequence[str
     rows = interactions
     if splits is not None and "split" in rows.columns:
         rows = rows.filter(pl.col("split").is_in(list(splits)))
-    positions = items.positions_of(rows["product_id"].to_list()) if rows.height else np.zeros(0, np.int64)
+    positions = items.positions_of(rows["product_id"]) if rows.height else np.zeros(0, np.int64)
     rows = rows.select("user_id", "event").with_columns(item=pl.Series(positions, dtype=pl.Int64))
     unknown = int((rows["item"] < 0).sum())
     rows = rows.filter(pl.col("item") >= 0)
