@@ -11,6 +11,7 @@ image tower's held-out scores, the evaluation report's headline), the bar the bu
 
     python benchmarks/bench_build.py                        # the embedded sample, 1% change
     python benchmarks/bench_build.py --work-dir /data/bench --fraction 0.01
+    python benchmarks/bench_build.py --precision fp32 --out benchmarks/results/build_xeon_fp32.json  # bf16 off
     python benchmarks/bench_build.py --from-instance dagster_home   # report the newest build_all run there
 
 Writes benchmarks/results/build.json and build.png. Goal (issue 19): the first build within
@@ -84,14 +85,18 @@ class TreeCpu:
 
 
 # --- one build and its steps ------------------------------------------------------------------
-def launch(lake: Path, home: Path, log: Path, sample_every: float) -> tuple[float, dict[int, float]]:
-    """The README's build command on ``lake``: (wall seconds, CPU seconds by pid)."""
+def launch(lake: Path, home: Path, log: Path, sample_every: float,
+           precision: str = "auto") -> tuple[float, dict[int, float]]:
+    """The README's build command on ``lake``: (wall seconds, CPU seconds by pid). A ``precision``
+    other than "auto" is the encoder resource's, as run config."""
     env = {**os.environ, "RECSYS_LAKE_DIR": str(lake), "DAGSTER_HOME": str(home)}
     env.setdefault("OPENBLAS_NUM_THREADS", "1")
+    command = [str(Path(sys.executable).with_name("dg")), "launch", "--job", JOB]
+    if precision != "auto":
+        command += ["--config-json", json.dumps({"resources": {"encoder": {"config": {"precision": precision}}}})]
     started = time.perf_counter()
     with open(log, "w") as out:
-        child = subprocess.Popen([str(Path(sys.executable).with_name("dg")), "launch", "--job", JOB], cwd=REPO,
-                                 env=env, stdout=out, stderr=subprocess.STDOUT)
+        child = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
         with TreeCpu(child.pid, sample_every) as cpu:
             code = child.wait()
     seconds = time.perf_counter() - started
@@ -225,6 +230,8 @@ def main() -> None:
     parser.add_argument("--sample-every", type=float, default=0.5, help="seconds between CPU samples")
     parser.add_argument("--from-instance", type=Path, default=None,
                         help="only report the newest build_all run of this DAGSTER_HOME (no CPU figures)")
+    parser.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
+                        help="the towers' and MiniLM's precision (auto: bf16 where the CPU has bf16 units)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "build.json")
     args = parser.parse_args()
 
@@ -242,19 +249,19 @@ def main() -> None:
         # The README's instance settings: the core's progress lines go to the run's log, as in `make build`.
         shutil.copy(REPO / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
         print(f"first build on {lake} ...", flush=True)
-        first_s, first_cpu = launch(lake, home, work / "first.log", args.sample_every)
+        first_s, first_cpu = launch(lake, home, work / "first.log", args.sample_every, args.precision)
         first = step_timeline(home, first_cpu)
         first["quality"] = build_quality(lake)
         counts = fraction_counts(style_rows(lake), args.fraction)
         change_styles(lake, **counts)
         print(f"first build {first_s:.0f} s; changed the catalog {counts}; nightly rebuild ...", flush=True)
-        nightly_s, nightly_cpu = launch(lake, home, work / "nightly.log", args.sample_every)
+        nightly_s, nightly_cpu = launch(lake, home, work / "nightly.log", args.sample_every, args.precision)
         nightly = step_timeline(home, nightly_cpu)
         first["command_wall_s"], nightly["command_wall_s"] = round(first_s, 1), round(nightly_s, 1)
         builds = {"first build": first, f"nightly after a {args.fraction:.0%} change": nightly}
     result = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": machine_facts(),
+        "machine": machine_facts(), "precision_setting": args.precision,
         "goal_s": GOAL_S, "stretch_s": STRETCH_S, "builds": builds,
     }
     first = next(iter(builds.values()))
