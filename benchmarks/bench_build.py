@@ -85,6 +85,11 @@ class TreeCpu:
 
 
 # --- one build and its steps ------------------------------------------------------------------
+def precision_run_config(precision: str) -> dict:
+    """build_all's run config that sets the encoder resource's precision (MiniLM and the image tower)."""
+    return {"resources": {"encoder": {"config": {"precision": precision}}}}
+
+
 def launch(lake: Path, home: Path, log: Path, sample_every: float,
            precision: str = "auto") -> tuple[float, dict[int, float]]:
     """The README's build command on ``lake``: (wall seconds, CPU seconds by pid). A ``precision``
@@ -93,7 +98,7 @@ def launch(lake: Path, home: Path, log: Path, sample_every: float,
     env.setdefault("OPENBLAS_NUM_THREADS", "1")
     command = [str(Path(sys.executable).with_name("dg")), "launch", "--job", JOB]
     if precision != "auto":
-        command += ["--config-json", json.dumps({"resources": {"encoder": {"config": {"precision": precision}}}})]
+        command += ["--config-json", json.dumps(precision_run_config(precision))]
     started = time.perf_counter()
     with open(log, "w") as out:
         child = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)

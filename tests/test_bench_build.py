@@ -7,7 +7,9 @@ import json
 import subprocess
 import sys
 
-from benchmarks.bench_build import TreeCpu, build_quality, critical_path, upstream_steps
+import pytest
+
+from benchmarks.bench_build import TreeCpu, build_quality, critical_path, precision_run_config, upstream_steps
 
 
 def _step(start: float, end: float) -> dict:
@@ -54,3 +56,15 @@ def test_the_quality_record_reads_the_tower_scores_and_the_report_headline(tmp_p
     assert quality["evaluation_headline"] == ["Hybrid NDCG@10 (all users): **0.0963**: a real lead.",
                                               "Coverage 0.0074."]
     assert build_quality(tmp_path / "no lake") == {}
+
+
+def test_the_precision_setting_is_a_valid_run_config_of_build_all():
+    import dagster as dg
+
+    from pipelines.definitions import defs
+
+    job = defs.resolve_job_def("build_all")
+    for precision in ("fp32", "bf16"):
+        dg.validate_run_config(job, precision_run_config(precision))
+    with pytest.raises(dg.DagsterInvalidConfigError):
+        dg.validate_run_config(job, precision_run_config("fp64"))
