@@ -31,6 +31,7 @@ import polars as pl
 from recsys.embeddings.encoder import Encoder
 from recsys.embeddings.fusion import FusionWeights, fuse
 from recsys.embeddings.product_text import product_texts
+from recsys.embeddings.reused_vectors import known_vectors, vectors_frame
 from recsys.vectors import vector_matrix
 
 log = logging.getLogger(__name__)
@@ -74,17 +75,6 @@ class EmbeddingBuild:
         return self.texts_encoded == 0 and self.images_encoded == 0
 
 
-def _known(frames: list[pl.DataFrame], key: str, vector: str, model_column: str, model_id: str,
-           dimension: int) -> pl.DataFrame:
-    """``key -> vector`` from earlier outputs computed by the same model (first one wins)."""
-    usable = [f.filter((pl.col(model_column) == model_id) & pl.col(vector).is_not_null() & pl.col(key).is_not_null())
-              .select(key, pl.col(vector).cast(pl.Array(pl.Float32, dimension)))
-              for f in frames if f is not None and {key, vector, model_column} <= set(f.columns)]
-    if not usable:
-        return pl.DataFrame(schema={key: pl.String(), vector: pl.Array(pl.Float32, dimension)})
-    return pl.concat(usable).unique(key, keep="first", maintain_order=True)
-
-
 def _known_failures(frames: list[pl.DataFrame | None], encoder_version: str) -> pl.DataFrame:
     schema = {"image_sha256": pl.String(), "image_error": pl.String()}
     failed = [f.filter(pl.col("image_error").is_not_null() & (pl.col("encoder_version") == encoder_version))
@@ -93,11 +83,6 @@ def _known_failures(frames: list[pl.DataFrame | None], encoder_version: str) -> 
     if not failed:
         return pl.DataFrame(schema=schema)
     return pl.concat(failed).unique("image_sha256", keep="first", maintain_order=True)
-
-
-def _vectors_frame(keys: list[str], vectors: np.ndarray, key: str, vector: str, dimension: int) -> pl.DataFrame:
-    return pl.DataFrame({key: pl.Series(keys, dtype=pl.String()),
-                         vector: pl.Series(vector, vectors.reshape(len(keys), dimension), dtype=pl.Array(pl.Float32, dimension))})
 
 
 def _content_key(text_key: str | None, image_sha: str | None) -> str:
@@ -125,7 +110,7 @@ def build_item_embeddings(products: pl.DataFrame, primary_images: pl.DataFrame, 
     build = EmbeddingBuild(table=pl.DataFrame())
 
     # Texts: reuse by (text_key, text encoder); encode each missing distinct text once.
-    known_text = _known([previous, *shards, *reusable_text_vectors], "text_key", "text_vector", "text_encoder",
+    known_text = known_vectors([previous, *shards, *reusable_text_vectors], "text_key", "text_vector", "text_encoder",
                         encoder.text_encoder_id, dim)
     frame = frame.join(known_text, on="text_key", how="left")
     todo = frame.filter(pl.col("text_key").is_not_null() & pl.col("text_vector").is_null()).unique(
@@ -136,11 +121,11 @@ def build_item_embeddings(products: pl.DataFrame, primary_images: pl.DataFrame, 
         t0 = time.perf_counter()
         vectors = encoder.encode_texts(todo["text"].to_list())
         build.text_seconds, build.texts_encoded = time.perf_counter() - t0, todo.height
-        fresh = _vectors_frame(todo["text_key"].to_list(), vectors, "text_key", "text_vector", dim)
+        fresh = vectors_frame(todo["text_key"].to_list(), vectors, "text_key", "text_vector", dim)
         frame = frame.drop("text_vector").join(pl.concat([known_text, fresh]), on="text_key", how="left")
 
     # Images: reuse by (image sha256, image encoder); encode each missing distinct image once.
-    known_image = _known([previous, *shards], "image_sha256", "image_vector", "image_encoder", encoder.image_encoder_id, dim)
+    known_image = known_vectors([previous, *shards], "image_sha256", "image_vector", "image_encoder", encoder.image_encoder_id, dim)
     frame = frame.join(known_image, on="image_sha256", how="left")
     # An image this encoder version already failed to decode is not tried again (same bytes, same code).
     errors = _known_failures([previous, *shards], encoder.version)
@@ -157,7 +142,7 @@ def build_item_embeddings(products: pl.DataFrame, primary_images: pl.DataFrame, 
         build.images_encoded = int(ok.sum())
         build.image_failures = dict(Counter(e.split(":", 1)[0] for e in encoded.errors if e is not None))
         shas = todo["image_sha256"].to_list()
-        fresh = _vectors_frame([s for s, good in zip(shas, ok) if good], encoded.vectors[ok],
+        fresh = vectors_frame([s for s, good in zip(shas, ok) if good], encoded.vectors[ok],
                                "image_sha256", "image_vector", dim)
         errors = pl.concat([errors, pl.DataFrame({"image_sha256": [s for s, good in zip(shas, ok) if not good],
                                                   "image_error": [e for e in encoded.errors if e is not None]},

@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 
 from recsys.embeddings.product_text import product_texts
+from recsys.embeddings.reused_vectors import known_vectors, vectors_frame
 
 log = logging.getLogger(__name__)
 
@@ -52,22 +53,18 @@ def build_text_vectors(products: pl.DataFrame, model: TextModel,
                        previous: pl.DataFrame | None = None) -> TextVectorsBuild:
     """The text vectors of ``products``' distinct non-empty texts, reusing ``previous`` rows of the same encoder."""
     dimension = model.dimension
-    schema = text_vector_schema(dimension)
     texts = (product_texts(products).filter(pl.col("text_key").is_not_null())
              .unique("text_key", keep="first", maintain_order=True).select("text_key", "text"))
-    known = pl.DataFrame(schema=schema)
-    if previous is not None and set(schema) <= set(previous.columns):
-        known = (previous.filter((pl.col("text_encoder") == model.encoder_id) & pl.col("text_vector").is_not_null())
-                 .select(list(schema)).cast(schema).unique("text_key", keep="first")
-                 .join(texts.select("text_key"), on="text_key", how="semi"))
+    known = known_vectors([previous], "text_key", "text_vector", "text_encoder", model.encoder_id, dimension).join(
+        texts.select("text_key"), on="text_key", how="semi")
     todo = texts.join(known, on="text_key", how="anti")
     started = time.perf_counter()
-    fresh = pl.DataFrame(schema=schema)
+    fresh = known.clear()
     if todo.height:
         log.info("encoding %d texts (%d reused)", todo.height, known.height)
-        vectors = np.asarray(model.encode(todo["text"].to_list()), dtype=np.float32).reshape(todo.height, dimension)
-        fresh = pl.DataFrame({"text_key": todo["text_key"], "text_encoder": model.encoder_id,
-                              "text_vector": pl.Series(vectors, dtype=pl.Array(pl.Float32, dimension))}).cast(schema)
-    table = pl.concat([known, fresh]).sort("text_key")
+        fresh = vectors_frame(todo["text_key"].to_list(), np.asarray(model.encode(todo["text"].to_list()), np.float32),
+                              "text_key", "text_vector", dimension)
+    table = (pl.concat([known, fresh]).with_columns(text_encoder=pl.lit(model.encoder_id, dtype=pl.String))
+             .select(list(text_vector_schema(dimension))).sort("text_key"))
     return TextVectorsBuild(table=table, encoded=todo.height, reused=known.height,
                             seconds=time.perf_counter() - started)
