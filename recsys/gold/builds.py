@@ -37,6 +37,12 @@ def _summary(table: Path | pl.DataFrame, *distinct: str) -> dict:
         con.close()
 
 
+# The gold tables a build record summarizes, with the columns whose distinct values it counts.
+_DISTINCT_COUNTS: dict[str, tuple[str, ...]] = {
+    "products": (), "similar_items": ("product_id",), "user_recommendations": ("user_id", "product_id"),
+    "style_recommendations": ("style",)}
+
+
 def build_record(build_id: str, started_at: datetime, finished_at: datetime,
                  tables: Mapping[str, Path | pl.DataFrame], index_kind: str | None, vector_model: str | None,
                  changes: Mapping[str, int] | None = None, stages: Sequence[Mapping] = ()) -> pl.DataFrame:
@@ -45,14 +51,11 @@ def build_record(build_id: str, started_at: datetime, finished_at: datetime,
 
     ``changes``: new/changed/removed product counts; ``stages``: dicts of stage, seconds, outcome.
     """
-    products = _summary(tables["products"])
-    similar = _summary(tables["similar_items"], "product_id")
-    users = _summary(tables["user_recommendations"], "user_id", "product_id")
-    styles = _summary(tables["style_recommendations"], "style")
-    owners = {name: set(summary["owners"] or []) for name, summary in
-              (("products", products), ("similar_items", similar), ("user_recommendations", users),
-               ("style_recommendations", styles))}
-    n_products = products["rows"]
+    summaries = {name: _summary(tables[name], *distinct) for name, distinct in _DISTINCT_COUNTS.items()}
+    similar, users, styles = (summaries[name] for name in ("similar_items", "user_recommendations",
+                                                            "style_recommendations"))
+    owners = {name: set(summary["owners"] or []) for name, summary in summaries.items()}
+    n_products = summaries["products"]["rows"]
     return conform(pl.DataFrame([{
         "build_id": build_id,
         "started_at": started_at,
