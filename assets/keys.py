@@ -80,5 +80,7 @@ FAILED_BUILDS = "gold/failed_builds"                           # written by the 
 # The published gold tables, by their name in recsys.gold.GOLD_TABLES.
 GOLD_TABLE_KEYS = {"products": GOLD_PRODUCTS, "similar_items": SIMILAR_ITEMS, "user_recommendations": USER_RECOMMENDATIONS,
                    "style_recommendations": STYLE_RECOMMENDATIONS, "builds": BUILDS}
+# Popularity and co-purchases as the list tables read them, pinned with the trained models.
+LIST_BEHAVIOUR = "state/list_behaviour"
 # The state an incrementally refreshed list table keeps beside it for the next build.
 LIST_STATES = {SIMILAR_ITEMS: "state/similar_items", USER_RECOMMENDATIONS: "state/user_recommendations"}

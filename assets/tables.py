@@ -12,6 +12,7 @@ from assets import keys, metadata
 from assets.defaults import field_default, from_config
 from assets.build_stages import finished_stages
 from assets.list_state import previous_lists, previous_user_lists, publish_lists, refresh_metadata
+from assets.retrain_config import model_versions
 from recsys.gold import (
     COLUMN_DESCRIPTIONS,
     GOLD_TABLES,
@@ -107,7 +108,12 @@ def _list_sources(lake: LakeResource) -> ListSources:
                        index=lake.path(keys.FAISS_INDEX), interactions=lake.table_path(keys.INTERACTION_SPLIT),
                        als=lake.path(keys.ALS_MODEL), two_tower=lake.path(keys.TWO_TOWER_MODEL),
                        tower_vectors=lake.table_path(keys.ITEM_TOWER_VECTORS),
-                       tuned_weights=lake.path(keys.HYBRID_WEIGHTS))
+                       tuned_weights=lake.path(keys.HYBRID_WEIGHTS), behaviour=lake.path(keys.LIST_BEHAVIOUR))
+
+
+def list_inputs(lake: LakeResource, table: str, config: SimilarItemsConfig | UserRecommendationsConfig) -> ListInputs:
+    """What list table ``table`` is built from, its popularity and co-purchases pinned with the models."""
+    return load_list_inputs(table, _list_sources(lake), config.history_splits, config.weights, model_versions(lake))
 
 
 # --- the two list tables: what the UI shows, and their checks ------------------------------------
@@ -148,6 +154,8 @@ def _list_results(table: ListTable, lake: LakeResource, inputs: ListInputs, buil
         "dagster/row_count": lists.rows(), **refresh_metadata(built.plan, table.lists), **specific,
         "signals_used": metadata.counts({k: int(v) for k, v in inputs.signals.items()}, "signal", "available"),
         "weights": inputs.weights,
+        **({"popularity_and_copurchases": "pinned with the models" if inputs.behaviour_pinned else "taken now"}
+           if inputs.behaviour_pinned is not None else {}),
         "reasons": metadata.counts(reason_kinds(lists.reason_counts()), "reason (kind)", "rows"),
         "score_distribution": metadata.score_plot(lists.score_sample(), "model", f"{table.name} scores"),
         "sample": metadata.named_sample(lists.sample_lists(), inputs.catalog.products, table.key, table.item,
@@ -214,7 +222,7 @@ def gold_products(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.M
                 "rank. Incremental: only products whose list can have changed are recomputed (state/similar_items/)."))
 def similar_items(context: dg.AssetExecutionContext, config: SimilarItemsConfig, lake: LakeResource):
     started = time.perf_counter()
-    inputs = load_list_inputs(SIMILAR.name, _list_sources(lake), config.history_splits, config.weights)
+    inputs = list_inputs(lake, SIMILAR.name, config)
     context.log.info("similar_items signals: %s; weights %s", inputs.signals, inputs.weights)
     catalog = inputs.catalog
     built = _published_lists(context, lake, SIMILAR, build_similar_items(
@@ -241,7 +249,7 @@ def similar_items(context: dg.AssetExecutionContext, config: SimilarItemsConfig,
 def user_recommendations(context: dg.AssetExecutionContext, config: UserRecommendationsConfig,
                          lake: LakeResource):
     started = time.perf_counter()
-    inputs = load_list_inputs(USER.name, _list_sources(lake), config.history_splits, config.weights)
+    inputs = list_inputs(lake, USER.name, config)
     history = inputs.history
     context.log.info("user_recommendations signals: %s; weights %s (%s); %d users, %d history rows (%d on unknown "
                      "products)", inputs.signals, inputs.weights, inputs.weights_from, history.n_users,

@@ -20,10 +20,9 @@ import dagster as dg
 from assets import keys
 from assets.catalog_shards import SHARD_BACKFILL, SHARD_COUNT
 from assets.list_state import USER_SHARDS, previous_lists, publish_lists, shard_table
-from assets.tables import GROUP, USER, UserRecommendationsConfig, _list_sources
+from assets.tables import GROUP, USER, UserRecommendationsConfig, list_inputs
 from recsys import storage
 from recsys.gold import UserSpace, build_user_recommendations
-from recsys.gold.list_inputs import load_list_inputs
 from recsys.gold.user_shards import shard_history, shard_vectors, users_in_shard
 from resources import LakeResource
 
@@ -44,7 +43,7 @@ from resources import LakeResource
 def user_recommendation_shards(context: dg.AssetExecutionContext, config: UserRecommendationsConfig,
                                lake: LakeResource) -> dg.MaterializeResult:
     started = time.perf_counter()
-    inputs = load_list_inputs(USER.name, _list_sources(lake), config.history_splits, config.weights)
+    inputs = list_inputs(lake, USER.name, config)
     catalog, history, counts = inputs.catalog, inputs.history, {}
     for shard in context.partition_keys:
         users, table = users_in_shard(history, shard, SHARD_COUNT), shard_table(shard)

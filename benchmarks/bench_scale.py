@@ -18,8 +18,16 @@ compares the catalog, image and interaction steps with it.
 Steps whose upstream failed are recorded as skipped. A failing blocking check does not stop later
 steps here (each step is its own run): the benchmark measures cost; the check results are recorded.
 
+``--nightly``: after a size's build, ``recsys.synthetic.nightly`` changes the lake as a night does (1%
+of the products new, changed or removed; 1% more events, from the 2% of users active that day) and
+every step runs again on the built lake, incrementally, recorded under the size's ``nightly``, with
+the user lists' step time against the full build's (``user_lists.ratio``). ``--nightly-only`` does
+that later on a size already measured whose lake was kept (``--keep-lakes``).
+
     python benchmarks/bench_scale.py --products 2000 5000 --users 2000 5000
     python benchmarks/bench_scale.py --products 10000 --users 100000 --append    # add a size to the results
+    python benchmarks/bench_scale.py --products 100000 --users 1000000 --append --nightly --keep-lakes \
+        --work-dir /data/scale --step-timeout 7200     # the build, then a nightly after a night's change
     python benchmarks/bench_scale.py --products 10000 50000 100000 --users 100000 1000000 1000000 \
         --work-dir /data/scale --step-timeout 7200
 
@@ -170,6 +178,60 @@ FLOOR_OF_STEP = {"silver_catalog": "catalog_read_s", "images__manifest": "image_
                  "silver__interactions": "events_read_s"}
 
 
+def run_steps(lake: Path, steps: list[str], args: argparse.Namespace, label: str) -> list[dict]:
+    """Run ``steps`` in order on ``lake``, each in its own child; a step whose upstream failed is skipped."""
+    logs = args.work_dir / "logs"
+    records: list[dict] = []
+    failed: set[str] = set()
+    upstream = _step_upstream()
+    for step in steps:
+        blocked = sorted(upstream[step] & failed)
+        if blocked:
+            records.append({"step": step, "status": "skipped", "error": f"upstream failed: {', '.join(blocked)}"})
+            failed.add(step)
+            continue
+        record = {"step": step, **measure_child(step, lake, logs / f"{label}-{step}.log", args.step_timeout)}
+        records.append(record)
+        if record["status"] != "ok":
+            failed.add(step)
+        print(f"  {step:32s} {record['status']:8s} compute {record.get('compute_s') or 0:8.1f}s  "
+              f"wall {record['wall_s']:7.1f}s  peak {record['peak_rss_mb']:7.0f} MB", flush=True)
+    return records
+
+
+def step_totals(records: list[dict]) -> dict:
+    ok = [r for r in records if r["status"] == "ok"]
+    return {"total_compute_s": sum(r["compute_s"] or 0 for r in ok),
+            "max_step_peak_rss_mb": max((r["peak_rss_mb"] for r in ok), default=None),
+            "all_steps_ok": len(ok) == len(records)}
+
+
+USER_LISTS_STEP = "gold__user_recommendations"
+
+
+def run_nightly(lake: Path, products: int, full_steps: list[dict], args: argparse.Namespace, steps: list[str]) -> dict:
+    """A night's change on the built ``lake`` (``recsys.synthetic.nightly``), then every step again,
+    incrementally (nothing is cleaned: pinned models, list states and caches are reused as a nightly
+    build reuses them). The user lists' time is compared with the full build's (``full_steps``)."""
+    from recsys.synthetic.nightly import nightly_change
+
+    change = nightly_change(lake, products, catalog_share=args.nightly_catalog_share,
+                            events_share=args.nightly_events_share, active_share=args.nightly_active_share,
+                            seed=args.seed + 1)
+    print(f"[{products} products] nightly change {change.to_json()}", flush=True)
+    records = run_steps(lake, steps, args, f"{lake.name}-nightly")
+    report = {"change": change.to_json(), "steps": records, **step_totals(records)}
+    full = next((r for r in full_steps if r["step"] == USER_LISTS_STEP and r["status"] == "ok"), None)
+    night = next((r for r in records if r["step"] == USER_LISTS_STEP and r["status"] == "ok"), None)
+    if full and night:
+        report["user_lists"] = {
+            "full_compute_s": full["compute_s"], "nightly_compute_s": night["compute_s"],
+            "ratio": night["compute_s"] / full["compute_s"],
+            **{name.split(":", 1)[1]: value for name, value in night["metadata"].items()
+               if name.startswith("gold/user_recommendations:lists_")}}
+    return report
+
+
 def run_size(products: int, users: int, args: argparse.Namespace, steps: list[str]) -> dict:
     from recsys.synthetic import SUMMARY_FILE, SyntheticLakeSettings, generate_lake
 
@@ -187,41 +249,34 @@ def run_size(products: int, users: int, args: argparse.Namespace, steps: list[st
         print(f"[{products} products, {users} users] generating {lake}", flush=True)
         generated = generate_lake(lake, config, overwrite=True).to_json()
     clean_built(lake)
-    logs = args.work_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    baseline = measure_child("__import__", lake, logs / f"{products}-{users}-import.log", args.step_timeout)
-    records: list[dict] = []
-    failed: set[str] = set()
-    upstream = _step_upstream()
-    for step in steps:
-        blocked = sorted(upstream[step] & failed)
-        if blocked:
-            records.append({"step": step, "status": "skipped", "error": f"upstream failed: {', '.join(blocked)}"})
-            failed.add(step)
-            continue
-        record = {"step": step, **measure_child(step, lake, logs / f"{products}-{users}-{step}.log", args.step_timeout)}
-        records.append(record)
-        if record["status"] != "ok":
-            failed.add(step)
-        print(f"  {step:32s} {record['status']:8s} compute {record.get('compute_s') or 0:8.1f}s  "
-              f"wall {record['wall_s']:7.1f}s  peak {record['peak_rss_mb']:7.0f} MB", flush=True)
+    baseline = measure_child("__import__", lake, args.work_dir / "logs" / f"{products}-{users}-import.log",
+                             args.step_timeout)
+    records = run_steps(lake, steps, args, f"{products}-{users}")
     floor = floor_reference(lake / "raw")
     for record in records:
         if record["step"] in FLOOR_OF_STEP and record.get("compute_s"):
             record["ratio_to_floor"] = record["compute_s"] / max(floor[FLOOR_OF_STEP[record["step"]]], 1e-9)
-    ok = [r for r in records if r["status"] == "ok"]
-    if not args.keep_lakes:
-        shutil.rmtree(lake)
-    return {
+    size = {
         "products": products, "users": users, "events": generated["events"]["rows"], "images": generated["images"],
         "generator": {"seconds": generated["seconds"], "rates": generated["rates"],
                       "peak_rss_mb": generated["peak_rss_mb"]},
         "import_baseline": {"wall_s": baseline["wall_s"], "peak_rss_mb": baseline["peak_rss_mb"]},
-        "steps": records, "floor": floor,
-        "total_compute_s": sum(r["compute_s"] or 0 for r in ok),
-        "max_step_peak_rss_mb": max((r["peak_rss_mb"] for r in ok), default=None),
-        "all_steps_ok": len(ok) == len(records),
+        "steps": records, "floor": floor, **step_totals(records),
     }
+    if args.nightly:
+        size["nightly"] = run_nightly(lake, products, records, args, steps)
+    if not args.keep_lakes:
+        shutil.rmtree(lake)
+    return size
+
+
+def nightly_only(products: int, users: int, args: argparse.Namespace, steps: list[str], sizes: list[dict]) -> dict:
+    """The nightly of a size already in ``sizes`` whose built lake was kept (``--keep-lakes``)."""
+    lake = args.work_dir / f"lake-{products}-{users}"
+    size = next((s for s in sizes if (s["products"], s["users"]) == (products, users)), None)
+    if size is None or not (lake / "raw").exists():
+        raise SystemExit(f"--nightly-only needs {products} x {users} in scale.json and its built lake in {lake}")
+    return {**size, "nightly": run_nightly(lake, products, size["steps"], args, steps)}
 
 
 def _step_upstream() -> dict[str, set[str]]:
@@ -293,6 +348,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="keep the sizes already in scale.json (a new run of a size replaces its old one)")
     parser.add_argument("--reuse-lakes", action="store_true", help="reuse a generated raw/ of the same size in --work-dir")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="generator image workers")
+    parser.add_argument("--nightly", action="store_true",
+                        help="after each size's build, a night's change and every step again, incrementally")
+    parser.add_argument("--nightly-only", action="store_true",
+                        help="only the nightly, on sizes already measured whose lakes were kept (--keep-lakes)")
+    parser.add_argument("--nightly-catalog-share", type=float, default=0.01, help="share of the products edited")
+    parser.add_argument("--nightly-events-share", type=float, default=0.01, help="new events, as a share of the lake's")
+    parser.add_argument("--nightly-active-share", type=float, default=0.02,
+                        help="share of the users the new events come from (a tenth of them new users)")
     parser.add_argument("--step-timeout", type=float, default=3600.0, help="seconds before a step is killed")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     parser.add_argument("--child-step", help=argparse.SUPPRESS)
@@ -319,7 +382,7 @@ def main(argv: list[str] | None = None) -> None:
     steps = [s for s in all_steps if not args.steps or s in args.steps]
     temporary = args.work_dir is None
     args.work_dir = Path(tempfile.mkdtemp(prefix="bench_scale_")) if temporary else args.work_dir
-    args.work_dir.mkdir(parents=True, exist_ok=True)
+    (args.work_dir / "logs").mkdir(parents=True, exist_ok=True)
     args.out.mkdir(parents=True, exist_ok=True)
     report = {
         "benchmark": "scale", "job": JOB, "steps": steps,
@@ -327,12 +390,13 @@ def main(argv: list[str] | None = None) -> None:
                     "memory_gb": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30},
         "events_per_user": args.events_per_user, "seed": args.seed, "sizes": [],
     }
-    if args.append and (args.out / "scale.json").exists():
-        report["sizes"] = [size for size in json.loads((args.out / "scale.json").read_text())["sizes"]
-                           if (size["products"], size["users"]) not in set(zip(args.products, users))]
+    measured = json.loads((args.out / "scale.json").read_text())["sizes"] if (args.out / "scale.json").exists() else []
+    if args.append or args.nightly_only:
+        report["sizes"] = [size for size in measured if (size["products"], size["users"]) not in set(zip(args.products, users))]
     for n, m in zip(args.products, users):
         # written after every size, so a long run that is stopped keeps what it measured
-        report["sizes"].append(run_size(n, m, args, steps))
+        report["sizes"].append(nightly_only(n, m, args, steps, measured) if args.nightly_only
+                               else run_size(n, m, args, steps))
         report["sizes"].sort(key=lambda size: (size["products"], size["users"]))
         (args.out / "scale.json").write_text(json.dumps(report, indent=2) + "\n")
         plot(report["sizes"], args.out / "scale.png")

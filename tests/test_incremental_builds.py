@@ -21,6 +21,7 @@ from tests.conftest import build_tiny_lake
 from tests.built_lake import ALL_ASSETS, RUN_CONFIG, offline_resources
 
 PINNED = ["models/image_tower", "models/als", "models/two_tower", "models/hybrid_weights.json", "state/hybrid_weights",
+          "state/list_behaviour",
           "silver/interactions.parquet", "silver/interactions_simulator.json"]
 # Texts are encoded in batches of whatever is new: padding and (on CPUs with it) bf16 matmuls make a
 # vector differ from a whole-catalog encoding by ~1e-4, and a list's min-max scaling can magnify that in

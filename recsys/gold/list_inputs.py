@@ -1,7 +1,8 @@
 """What the two list tables (similar_items, user_recommendations) are built from, loaded in one place.
 
 Both read the same lake files: gold products, the content vectors as the saved index indexes them,
-the interaction split (the history), ALS, the two-tower vectors and the tuned weights. They differ
+the interaction split (the history, with popularity and co-purchases pinned with the models:
+``recsys.gold.behaviour``), ALS, the two-tower vectors and the tuned weights. They differ
 only in what a missing input means: similar items need no history (content alone still lists
 every product), user lists cannot exist without one.
 """
@@ -16,6 +17,7 @@ import polars as pl
 
 from recsys import storage
 from recsys.evaluation.tuning import load_tuned
+from recsys.gold.behaviour import pinned_behaviour
 from recsys.gold.model_inputs import als_space, content_vectors, tower_items, tower_space
 from recsys.gold.similar_items import DEFAULT_SIMILAR_WEIGHTS
 from recsys.gold.user_recommendations import DEFAULT_USER_WEIGHTS, UserSpace
@@ -40,6 +42,7 @@ class ListSources:
     two_tower: Path
     tower_vectors: Path
     tuned_weights: Path
+    behaviour: Path              # the pinned popularity and co-purchases (a folder)
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,7 @@ class ListInputs:
     als: AlignedVectors | UserSpace | None
     weights: dict[str, float]
     weights_from: str                      # "config", "tuned" or "defaults"
+    behaviour_pinned: bool | None = None   # popularity and co-purchases reused (True) or taken now (False)
 
     @property
     def signals(self) -> dict[str, bool]:
@@ -99,9 +103,10 @@ def _read_if_exists(path: Path) -> pl.DataFrame | None:
 
 
 def load_list_inputs(table: str, sources: ListSources, history_splits: Sequence[str],
-                     configured_weights: Mapping[str, float] | None) -> ListInputs:
+                     configured_weights: Mapping[str, float] | None, models: Mapping) -> ListInputs:
     """Everything ``table`` (one of ``LIST_TABLES``) is built from. User lists need the interactions;
-    similar items use whatever signals exist."""
+    similar items use whatever signals exist. ``models``: the versions of the trained models, which
+    the popularity and co-purchases are pinned with."""
     if table not in LIST_TABLES:
         raise ValueError(f"{table!r} is not a list table ({', '.join(LIST_TABLES)})")
     catalog = indexed_catalog(sources.products, sources.embeddings, sources.index)
@@ -109,7 +114,10 @@ def load_list_inputs(table: str, sources: ListSources, history_splits: Sequence[
     interactions = split.filter(pl.col("split").is_in(list(history_splits))) if split is not None else None
     if interactions is None and table == "user_recommendations":
         raise FileNotFoundError(f"{sources.interactions} is missing: materialize the interactions first")
-    history = build_history(interactions, catalog.ids) if interactions is not None else None
+    history, pinned = None, None
+    if interactions is not None:
+        behaviour, pinned = pinned_behaviour(sources.behaviour, interactions, models)
+        history = behaviour.applied_to(build_history(interactions, catalog.ids), catalog.ids)
     tower_frame = _read_if_exists(sources.tower_vectors)
     als = als_space(sources.als, catalog.ids, history) if history is not None else None
     if table == "similar_items":
@@ -118,4 +126,4 @@ def load_list_inputs(table: str, sources: ListSources, history_splits: Sequence[
     else:
         tower = tower_space(sources.two_tower, tower_frame, interactions, catalog.ids, history)
     weights, weights_from = list_weights(table, configured_weights, load_tuned(sources.tuned_weights))
-    return ListInputs(catalog, interactions, history, tower, als, weights, weights_from)
+    return ListInputs(catalog, interactions, history, tower, als, weights, weights_from, pinned)

@@ -27,15 +27,21 @@ def fraction_counts(rows: int, fraction: float) -> dict[str, int]:
     return {"new": third, "changed": third, "removed": third}
 
 
+def styles_file(lake: Path) -> Path:
+    """The lake's Myntra styles CSV: the real single file, else the first shard (synthetic lakes)."""
+    folder = lake / "raw" / "myntra" / "styles"
+    return folder / "styles.csv" if (folder / "styles.csv").exists() else sorted(folder.glob("styles-*.csv"))[0]
+
+
 def style_rows(lake: Path) -> int:
-    return len((lake / "raw" / "myntra" / "styles" / "styles.csv").read_text(encoding="utf-8").splitlines()) - 1
+    return len(styles_file(lake).read_text(encoding="utf-8").splitlines()) - 1
 
 
 def change_styles(lake: Path, new: int = 2, changed: int = 2, removed: int = 2) -> CatalogEdit:
-    """Edit raw/myntra/styles/styles.csv in place: the first ``removed`` styles go, the next
+    """Edit the lake's styles CSV (``styles_file``) in place: the first ``removed`` styles go, the next
     ``changed`` get a new display name (so a new content_hash), and ``new`` styles are added as
     copies of later ones (another name, the same image file under the new id)."""
-    path = lake / "raw" / "myntra" / "styles" / "styles.csv"
+    path = styles_file(lake)
     images = lake / "raw" / "myntra" / "images"
     header, *lines = path.read_text(encoding="utf-8").splitlines()
     gone, edited, kept = lines[:removed], lines[removed:removed + changed], lines[removed + changed:]
