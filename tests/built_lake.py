@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Iterable
 from pathlib import Path
 
 import dagster as dg
@@ -34,3 +36,16 @@ def build_published_lake(root: Path) -> Path:
     result = dg.materialize(ALL_ASSETS, resources=offline_resources(lake), run_config=RUN_CONFIG)
     assert result.success
     return lake
+
+
+def full_rebuild_beside(lake: Path, reference: Path, pinned: Iterable[str], run_config: dict):
+    """Build ``reference`` from scratch from ``lake``'s raw files and its ``pinned`` lake paths (models,
+    snapshots, logs: what a nightly reuses rather than derives): what a full rebuild with the same
+    pinned inputs computes."""
+    shutil.copytree(lake / "raw", reference / "raw")
+    for rel in pinned:
+        (reference / rel).parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if (lake / rel).is_dir() else shutil.copy)(lake / rel, reference / rel)
+    result = dg.materialize(ALL_ASSETS, resources=offline_resources(reference), run_config=run_config)
+    assert result.success
+    return result

@@ -8,8 +8,6 @@ see recsys/retraining.py and recsys/interactions/build.py).
 
 from __future__ import annotations
 
-import shutil
-
 import dagster as dg
 import duckdb
 import numpy as np
@@ -18,7 +16,7 @@ import pytest
 
 from recsys.synthetic.catalog_edits import change_styles
 from tests.conftest import build_tiny_lake
-from tests.built_lake import ALL_ASSETS, RUN_CONFIG, offline_resources
+from tests.built_lake import ALL_ASSETS, RUN_CONFIG, full_rebuild_beside, offline_resources
 
 PINNED = ["models/image_tower", "models/als", "models/two_tower", "models/hybrid_weights.json", "state/hybrid_weights",
           "state/list_behaviour",
@@ -56,12 +54,7 @@ def lakes(tmp_path_factory):
     assert incremental.success
 
     reference = root / "reference"
-    shutil.copytree(lake / "raw", reference / "raw")
-    for rel in PINNED:
-        (reference / rel).parent.mkdir(parents=True, exist_ok=True)
-        (shutil.copytree if (lake / rel).is_dir() else shutil.copy)(lake / rel, reference / rel)
-    full = dg.materialize(ALL_ASSETS, resources=offline_resources(reference), run_config=CONFIG)
-    assert full.success
+    full = full_rebuild_beside(lake, reference, PINNED, CONFIG)
     return lake, reference, edit, incremental, full
 
 

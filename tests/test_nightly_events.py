@@ -8,15 +8,13 @@ reference is a full rebuild in a fresh lake that starts from the same pinned mod
 
 from __future__ import annotations
 
-import shutil
-
 import dagster as dg
 import polars as pl
 import pytest
 
 from recsys.synthetic import SyntheticLakeSettings, generate_lake
 from recsys.synthetic.nightly import add_day_of_events
-from tests.built_lake import ALL_ASSETS, offline_resources
+from tests.built_lake import ALL_ASSETS, full_rebuild_beside, offline_resources
 from tests.test_incremental_builds import CONFIG, PINNED, _meta, assert_lists_equal
 
 PINNED_HERE = [rel for rel in PINNED if not rel.startswith("silver/interactions")]   # real events: rebuilt from raw
@@ -32,11 +30,7 @@ def nightly(tmp_path_factory):
     result = dg.materialize(ALL_ASSETS, resources=offline_resources(lake), run_config=CONFIG)
     assert result.success
     reference = root / "reference"
-    shutil.copytree(lake / "raw", reference / "raw")
-    for rel in PINNED_HERE:
-        (reference / rel).parent.mkdir(parents=True, exist_ok=True)
-        (shutil.copytree if (lake / rel).is_dir() else shutil.copy)(lake / rel, reference / rel)
-    assert dg.materialize(ALL_ASSETS, resources=offline_resources(reference), run_config=CONFIG).success
+    full_rebuild_beside(lake, reference, PINNED_HERE, CONFIG)
     return lake, reference, day, result
 
 

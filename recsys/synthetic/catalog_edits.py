@@ -46,10 +46,13 @@ def change_styles(lake: Path, new: int = 2, changed: int = 2, removed: int = 2) 
     header, *lines = path.read_text(encoding="utf-8").splitlines()
     gone, edited, kept = lines[:removed], lines[removed:removed + changed], lines[removed + changed:]
     edited = [line.rsplit(",", 1)[0] + ",Hand-woven linen festival kurta in saffron" for line in edited]
+    # New ids above every id in the file, so that a second night's new styles do not reuse the first's.
+    first_new = max([NEW_ID_BASE - 1, *(int(line.split(",", 1)[0]) for line in lines
+                                        if line.split(",", 1)[0].isdigit())]) + 1
     added = []
     for i, line in enumerate(kept[-new:] if new else []):
         style_id, rest = line.split(",", 1)
-        new_id = str(NEW_ID_BASE + i)
+        new_id = str(first_new + i)
         added.append(f"{new_id},{rest.rsplit(',', 1)[0]},Limited edition {i} of a best seller")
         if (images / f"{style_id}.jpg").exists():
             shutil.copy(images / f"{style_id}.jpg", images / f"{new_id}.jpg")
