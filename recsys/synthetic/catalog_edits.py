@@ -40,23 +40,28 @@ def style_rows(lake: Path) -> int:
 def change_styles(lake: Path, new: int = 2, changed: int = 2, removed: int = 2) -> CatalogEdit:
     """Edit the lake's styles CSV (``styles_file``) in place: the first ``removed`` styles go, the next
     ``changed`` get a new display name (so a new content_hash), and ``new`` styles are added as
-    copies of later ones (another name, the same image file under the new id)."""
+    copies of the last ones (another name, the same image file under the new id). Only well-formed
+    style rows (a numeric id, every field) are picked; junk, blank and continuation lines stay as they are."""
     path = styles_file(lake)
     images = lake / "raw" / "myntra" / "images"
     header, *lines = path.read_text(encoding="utf-8").splitlines()
-    gone, edited, kept = lines[:removed], lines[removed:removed + changed], lines[removed + changed:]
-    edited = [line.rsplit(",", 1)[0] + ",Hand-woven linen festival kurta in saffron" for line in edited]
+    styles = [i for i, line in enumerate(lines)
+              if line.split(",", 1)[0].isdigit() and line.count(",") >= header.count(",")]
+    gone, edited = styles[:removed], styles[removed:removed + changed]
+    copied = styles[removed + changed:][-new:] if new else []
+    renamed = {i: lines[i].rsplit(",", 1)[0] + ",Hand-woven linen festival kurta in saffron" for i in edited}
     # New ids above every id in the file, so that a second night's new styles do not reuse the first's.
-    first_new = max([NEW_ID_BASE - 1, *(int(line.split(",", 1)[0]) for line in lines
-                                        if line.split(",", 1)[0].isdigit())]) + 1
+    first_new = max([NEW_ID_BASE - 1, *(int(lines[i].split(",", 1)[0]) for i in styles)]) + 1
     added = []
-    for i, line in enumerate(kept[-new:] if new else []):
-        style_id, rest = line.split(",", 1)
-        new_id = str(first_new + i)
-        added.append(f"{new_id},{rest.rsplit(',', 1)[0]},Limited edition {i} of a best seller")
+    for n, i in enumerate(copied):
+        style_id, rest = lines[i].split(",", 1)
+        new_id = str(first_new + n)
+        added.append(f"{new_id},{rest.rsplit(',', 1)[0]},Limited edition {n} of a best seller")
         if (images / f"{style_id}.jpg").exists():
             shutil.copy(images / f"{style_id}.jpg", images / f"{new_id}.jpg")
-    path.write_text("\n".join([header, *edited, *kept, *added]) + "\n", encoding="utf-8")
+    dropped = set(gone)
+    kept = [renamed.get(i, line) for i, line in enumerate(lines) if i not in dropped]
+    path.write_text("\n".join([header, *kept, *added]) + "\n", encoding="utf-8")
     return CatalogEdit(new=[_product_id(line.split(",", 1)[0]) for line in added],
-                       changed=[_product_id(line.split(",", 1)[0]) for line in edited],
-                       removed=[_product_id(line.split(",", 1)[0]) for line in gone])
+                       changed=[_product_id(lines[i].split(",", 1)[0]) for i in edited],
+                       removed=[_product_id(lines[i].split(",", 1)[0]) for i in gone])
