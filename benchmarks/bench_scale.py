@@ -98,8 +98,12 @@ def run_child_step(step: str, result_file: Path) -> None:
         if kind == dg.DagsterEventType.ASSET_MATERIALIZATION:
             materialization = event.event_specific_data.materialization
             for name, value in materialization.metadata.items():
-                if isinstance(getattr(value, "value", None), (int, float)) and not isinstance(value.value, bool):
-                    metadata[f"{materialization.asset_key.to_user_string()}:{name}"] = value.value
+                # numbers, and the numbers of a JSON entry (a step's seconds by phase: "seconds.plan")
+                inner = getattr(value, "value", None)
+                numbers = {name: inner} if not isinstance(inner, dict) else {f"{name}.{k}": v for k, v in inner.items()}
+                for label, number in numbers.items():
+                    if isinstance(number, (int, float)) and not isinstance(number, bool):
+                        metadata[f"{materialization.asset_key.to_user_string()}:{label}"] = number
         if kind == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             evaluation = event.event_specific_data
             checks[f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"] = evaluation.passed
@@ -220,7 +224,12 @@ def run_nightly(lake: Path, products: int, full_steps: list[dict], args: argpars
                             seed=args.seed + 1)
     print(f"[{products} products] nightly change {change.to_json()}", flush=True)
     records = run_steps(lake, steps, args, f"{lake.name}-nightly")
-    report = {"change": change.to_json(), "steps": records, **step_totals(records)}
+    return nightly_report(change.to_json(), records, full_steps)
+
+
+def nightly_report(change: dict, records: list[dict], full_steps: list[dict]) -> dict:
+    """A nightly's record: the change, its steps and the user lists' time against the full build's."""
+    report = {"change": change, "steps": records, **step_totals(records)}
     full = next((r for r in full_steps if r["step"] == USER_LISTS_STEP and r["status"] == "ok"), None)
     night = next((r for r in records if r["step"] == USER_LISTS_STEP and r["status"] == "ok"), None)
     if full and night:
@@ -228,8 +237,17 @@ def run_nightly(lake: Path, products: int, full_steps: list[dict], args: argpars
             "full_compute_s": full["compute_s"], "nightly_compute_s": night["compute_s"],
             "ratio": night["compute_s"] / full["compute_s"],
             **{name.split(":", 1)[1]: value for name, value in night["metadata"].items()
-               if name.startswith("gold/user_recommendations:lists_")}}
+               if name.startswith(("gold/user_recommendations:lists_", "gold/user_recommendations:seconds."))}}
     return report
+
+
+def rerun_nightly(size: dict, lake: Path, args: argparse.Namespace, steps: list[str]) -> dict:
+    """``steps`` of ``size``'s last nightly run again on its kept lake, without a new change (after a
+    fix to a step that failed), their records replacing the old ones (marked ``rerun``)."""
+    records = {r["step"]: {**r, "rerun": True} for r in run_steps(lake, steps, args, f"{lake.name}-nightly-rerun")}
+    night = size["nightly"]
+    merged = [records.get(r["step"], r) for r in night["steps"]]
+    return {**size, "nightly": nightly_report(night["change"], merged, size["steps"])}
 
 
 def run_size(products: int, users: int, args: argparse.Namespace, steps: list[str]) -> dict:
@@ -271,11 +289,15 @@ def run_size(products: int, users: int, args: argparse.Namespace, steps: list[st
 
 
 def nightly_only(products: int, users: int, args: argparse.Namespace, steps: list[str], sizes: list[dict]) -> dict:
-    """The nightly of a size already in ``sizes`` whose built lake was kept (``--keep-lakes``)."""
+    """The nightly of a size already in ``sizes`` whose built lake was kept (``--keep-lakes``), or with
+    ``--rerun-nightly`` some steps of its last nightly again."""
     lake = args.work_dir / f"lake-{products}-{users}"
     size = next((s for s in sizes if (s["products"], s["users"]) == (products, users)), None)
-    if size is None or not (lake / "raw").exists():
-        raise SystemExit(f"--nightly-only needs {products} x {users} in scale.json and its built lake in {lake}")
+    if size is None or not (lake / "raw").exists() or (args.rerun_nightly and "nightly" not in size):
+        raise SystemExit(f"--nightly-only needs {products} x {users} in scale.json and its built lake in {lake}"
+                         + (" (and a nightly to rerun)" if args.rerun_nightly else ""))
+    if args.rerun_nightly:
+        return rerun_nightly(size, lake, args, steps)
     return {**size, "nightly": run_nightly(lake, products, size["steps"], args, steps)}
 
 
@@ -352,6 +374,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="after each size's build, a night's change and every step again, incrementally")
     parser.add_argument("--nightly-only", action="store_true",
                         help="only the nightly, on sizes already measured whose lakes were kept (--keep-lakes)")
+    parser.add_argument("--rerun-nightly", action="store_true",
+                        help="with --nightly-only and --steps: run those steps of the last nightly again, no new change")
     parser.add_argument("--nightly-catalog-share", type=float, default=0.01, help="share of the products edited")
     parser.add_argument("--nightly-events-share", type=float, default=0.01, help="new events, as a share of the lake's")
     parser.add_argument("--nightly-active-share", type=float, default=0.02,

@@ -41,6 +41,10 @@ def test_a_size_is_built_then_rebuilt_after_a_nights_change(tmp_path):
     # --nightly-only: another night on the kept lake, into the same size's record
     again, = _run(tmp_path, "--nightly-only")["sizes"]
     assert again["steps"] == size["steps"] and again["nightly"]["change"]["events"]["file"] != day["file"]
+    # --rerun-nightly: the steps of that nightly again (after a fix), no new change
+    rerun, = _run(tmp_path, "--nightly-only", "--rerun-nightly")["sizes"]
+    assert rerun["nightly"]["change"] == again["nightly"]["change"]
+    assert [s.get("rerun") for s in rerun["nightly"]["steps"]] == [True, True]
 
 
 def test_nightly_only_needs_a_measured_size_and_its_kept_lake(tmp_path):

@@ -297,3 +297,20 @@ def test_user_hashes_are_each_users_sorted_owned_items_whatever_their_order_or_a
     reordered = build_history(rows.reverse(), IdMap(ids), users=users)
     assert user_hashes(reordered, pl.Series(ids), item_hash, {}) == hashes
     assert len(set(hashes)) == len(users)
+
+
+def test_movers_are_matched_to_queries_block_by_block_with_the_same_hits(monkeypatch):
+    from recsys.gold import list_refresh
+
+    rng = np.random.default_rng(5)
+    queries, items = rng.normal(size=(50, 8)).astype(np.float32), rng.normal(size=(40, 8)).astype(np.float32)
+    space = SourceVectors(queries, items, 5)
+    rows, movers = np.arange(50), np.array([3, 7, 11, 19, 23, 31])
+    own, frontier = np.full(50, 7), rng.normal(size=50).astype(np.float32)
+    whole = list_refresh._movers_reaching(space, rows, movers, own, frontier)
+    monkeypatch.setattr(list_refresh, "QUERIES_PER_BLOCK", 7)
+    monkeypatch.setattr(list_refresh, "MOVERS_PER_BLOCK", 4)
+    blocked = list_refresh._movers_reaching(space, rows, movers, own, frontier)
+    key = lambda hits: sorted(zip(hits[0].tolist(), hits[1].tolist()))     # noqa: E731
+    assert key(blocked) == key(whole) and len(whole[0]) > 0
+    assert 7 not in set(blocked[1].tolist())                              # a query's own item never comes back

@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 STATE_FORMAT = "3"     # 3: which proposals' scores the refresh computed (``RankedProposals.rescored``)
 SIMILARITY_SLACK = 1e-5     # float noise between the search's and this module's dot products
 MOVERS_PER_BLOCK = 1024
+QUERIES_PER_BLOCK = 65_536
 # Items kept per query and source beyond its proposals. A nightly change takes a few of a list's
 # candidates away (1% of the catalog changed: about 1 in 100); a quarter of the proposals more lets
 # almost every list re-rank without a new search, for 25% more state.
@@ -414,14 +415,19 @@ def _movers_reaching(space: SourceVectors, queries: np.ndarray, movers: np.ndarr
     known = space.known_queries()[queries]
     rows, items, scores = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0, np.float32)]
     bar = np.where(known, frontier - SIMILARITY_SLACK, np.inf)
-    for lo in range(0, len(source_movers), MOVERS_PER_BLOCK):
-        block = source_movers[lo:lo + MOVERS_PER_BLOCK]
-        sims = space.queries[queries] @ space.items[block].T                          # (queries, block)
-        hits = (sims >= bar[:, None]) & (own[:, None] != block[None, :])
-        row, column = np.nonzero(hits)
-        rows.append(row)
-        items.append(block[column])
-        scores.append(sims[row, column].astype(np.float32))
+    # Queries and movers both in blocks: a million users against a thousand movers at once would
+    # hold gigabytes of scores (and their gathered query vectors) per source.
+    for start in range(0, len(queries) if len(source_movers) else 0, QUERIES_PER_BLOCK):
+        stop = min(start + QUERIES_PER_BLOCK, len(queries))
+        block_queries = space.queries[queries[start:stop]]
+        for lo in range(0, len(source_movers), MOVERS_PER_BLOCK):
+            block = source_movers[lo:lo + MOVERS_PER_BLOCK]
+            sims = block_queries @ space.items[block].T                                  # (queries, block)
+            hits = (sims >= bar[start:stop, None]) & (own[start:stop, None] != block[None, :])
+            row, column = np.nonzero(hits)
+            rows.append(row + start)
+            items.append(block[column])
+            scores.append(sims[row, column].astype(np.float32))
     return np.concatenate(rows), np.concatenate(items), np.concatenate(scores)
 
 
