@@ -314,3 +314,12 @@ def test_movers_are_matched_to_queries_block_by_block_with_the_same_hits(monkeyp
     key = lambda hits: sorted(zip(hits[0].tolist(), hits[1].tolist()))     # noqa: E731
     assert key(blocked) == key(whole) and len(whole[0]) > 0
     assert 7 not in set(blocked[1].tolist())                              # a query's own item never comes back
+
+
+def test_refreshing_touched_lists_a_few_at_a_time_is_still_exact(monkeypatch):
+    from recsys.gold import list_refresh
+
+    monkeypatch.setattr(list_refresh, "QUERIES_PER_BLOCK", 3)
+    test_refreshing_the_planned_lists_equals_a_full_rebuild()
+    test_a_list_whose_buffer_runs_out_is_searched_again_and_still_exact()
+    test_a_mover_tied_with_a_buffered_proposal_stays_exact_when_the_cut_reaches_them()

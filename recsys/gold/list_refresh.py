@@ -359,40 +359,55 @@ def _refresh_source(before: RankedProposals, today: np.ndarray, space: SourceVec
     lost = stale[:, :size].any(axis=1)
     gained = np.zeros(len(queries), dtype=bool)
     undecided = np.zeros(len(queries), dtype=bool)
-    if len(rows):
-        # The touched rows' remaining proposals and their movers, ranked again; one column more than
-        # kept, so that an item pushed out raises the frontier.
-        local = np.searchsorted(rows, hit_rows)
-        per_row = np.bincount(local, minlength=len(rows))
-        order = np.argsort(local, kind="stable")
-        column = np.arange(len(order)) - np.repeat(np.cumsum(per_row) - per_row, per_row)
-        wide = max(int(per_row.max(initial=0)), 1)
-        extra_positions = np.full((len(rows), wide), -1, dtype=np.int64)
-        extra_scores = np.full((len(rows), wide), -np.inf, dtype=np.float32)
-        extra_positions[local[order], column] = hit_items[order]
-        extra_scores[local[order], column] = hit_scores[order]
-        # Positions ride with a bit that says whether the refresh scored them (the movers did): 2p + bit
-        # keeps the order by position, so ties settle as before.
-        tagged = np.concatenate([np.where(positions[rows] >= 0, 2 * positions[rows] + rescored[rows], -1),
-                                 np.where(extra_positions >= 0, 2 * extra_positions + 1, -1)], axis=1)
-        top_scores, top_tagged = best_k_candidates(np.concatenate([scores[rows], extra_scores], axis=1), tagged,
-                                                   width + 1)
-        top_positions = np.where(top_tagged >= 0, top_tagged >> 1, -1)
-        kept_rescored = (top_tagged[:, :width] >= 0) & (top_tagged[:, :width] & 1 == 1)
-        boundary = np.where(top_positions[:, size - 1] >= 0, top_scores[:, size - 1], -np.inf)
-        # No item outside the kept proposals scores above the new frontier (those left out before
-        # score at most the old one, the movers pushed out at most the first of them): the first
-        # ``size`` are today's candidates when the size-th beats it (or when nothing is left out)
-        # and float noise cannot move an item across the cut.
-        frontier[rows] = np.maximum(frontier[rows], top_scores[:, width])
-        decided = np.isneginf(frontier[rows]) | (boundary > frontier[rows] + SIMILARITY_SLACK)
-        noisy = _noisy_cut(top_scores[:, :width], kept_rescored, size)
-        undecided[rows] = ~decided | noisy
-        before_top = np.sort(positions[rows, :size], axis=1)
-        after_top = np.sort(top_positions[:, :size], axis=1)
-        gained[rows] = (before_top != after_top).any(axis=1) & ~lost[rows]
-        positions[rows], scores[rows], rescored[rows] = top_positions[:, :width], top_scores[:, :width], kept_rescored
+    # Hits grouped by row (stable: a row keeps its movers' order), then the touched rows a block at a
+    # time: a night that touches most of a million users would otherwise rank them all at once.
+    by_row = np.argsort(hit_rows, kind="stable")
+    hit_rows, hit_items, hit_scores = hit_rows[by_row], hit_items[by_row], hit_scores[by_row]
+    for lo in range(0, len(rows), QUERIES_PER_BLOCK):
+        block = rows[lo:lo + QUERIES_PER_BLOCK]
+        first, last = np.searchsorted(hit_rows, [block[0], block[-1] + 1])
+        _rank_touched(block, hit_rows[first:last], hit_items[first:last], hit_scores[first:last], size, width,
+                      positions, scores, rescored, frontier, lost, gained, undecided)
     return _RefreshedSource(RankedProposals(positions, scores, frontier, rescored), lost, gained, undecided)
+
+
+def _rank_touched(rows: np.ndarray, hit_rows: np.ndarray, hit_items: np.ndarray, hit_scores: np.ndarray, size: int,
+                  width: int, positions: np.ndarray, scores: np.ndarray, rescored: np.ndarray, frontier: np.ndarray,
+                  lost: np.ndarray, gained: np.ndarray, undecided: np.ndarray) -> None:
+    """Steps 2-3 for the touched ``rows`` (sorted) and the movers reaching them (``hit_*``, grouped by
+    row): their proposals ranked again with the movers, in place."""
+    # The touched rows' remaining proposals and their movers, ranked again; one column more than
+    # kept, so that an item pushed out raises the frontier.
+    local = np.searchsorted(rows, hit_rows)
+    per_row = np.bincount(local, minlength=len(rows))
+    order = np.argsort(local, kind="stable")
+    column = np.arange(len(order)) - np.repeat(np.cumsum(per_row) - per_row, per_row)
+    wide = max(int(per_row.max(initial=0)), 1)
+    extra_positions = np.full((len(rows), wide), -1, dtype=np.int64)
+    extra_scores = np.full((len(rows), wide), -np.inf, dtype=np.float32)
+    extra_positions[local[order], column] = hit_items[order]
+    extra_scores[local[order], column] = hit_scores[order]
+    # Positions ride with a bit that says whether the refresh scored them (the movers did): 2p + bit
+    # keeps the order by position, so ties settle as before.
+    tagged = np.concatenate([np.where(positions[rows] >= 0, 2 * positions[rows] + rescored[rows], -1),
+                             np.where(extra_positions >= 0, 2 * extra_positions + 1, -1)], axis=1)
+    top_scores, top_tagged = best_k_candidates(np.concatenate([scores[rows], extra_scores], axis=1), tagged,
+                                               width + 1)
+    top_positions = np.where(top_tagged >= 0, top_tagged >> 1, -1)
+    kept_rescored = (top_tagged[:, :width] >= 0) & (top_tagged[:, :width] & 1 == 1)
+    boundary = np.where(top_positions[:, size - 1] >= 0, top_scores[:, size - 1], -np.inf)
+    # No item outside the kept proposals scores above the new frontier (those left out before
+    # score at most the old one, the movers pushed out at most the first of them): the first
+    # ``size`` are today's candidates when the size-th beats it (or when nothing is left out)
+    # and float noise cannot move an item across the cut.
+    frontier[rows] = np.maximum(frontier[rows], top_scores[:, width])
+    decided = np.isneginf(frontier[rows]) | (boundary > frontier[rows] + SIMILARITY_SLACK)
+    noisy = _noisy_cut(top_scores[:, :width], kept_rescored, size)
+    undecided[rows] = ~decided | noisy
+    before_top = np.sort(positions[rows, :size], axis=1)
+    after_top = np.sort(top_positions[:, :size], axis=1)
+    gained[rows] = (before_top != after_top).any(axis=1) & ~lost[rows]
+    positions[rows], scores[rows], rescored[rows] = top_positions[:, :width], top_scores[:, :width], kept_rescored
 
 
 def _noisy_cut(scores: np.ndarray, rescored: np.ndarray, size: int) -> np.ndarray:
