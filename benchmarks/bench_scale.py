@@ -344,6 +344,12 @@ def plot(results: list[dict], path: Path) -> None:
             memory_ax.plot(xs, [s["peak_rss_mb"] for s in by_size if s], **style)
     time_ax.plot(sizes, [r["total_compute_s"] for r in results], "k--", marker="s", label="total (ok steps)")
     memory_ax.plot(sizes, [r["import_baseline"]["peak_rss_mb"] for r in results], "k:", label="import baseline")
+    nightly = [(x, r["nightly"]) for x, r in zip(sizes, results) if r.get("nightly")]
+    if nightly:
+        time_ax.scatter([x for x, _ in nightly], [n["total_compute_s"] for _, n in nightly], marker="x", s=80,
+                        color="k", zorder=5, label="nightly after a 1% change (total)")
+        memory_ax.scatter([x for x, _ in nightly], [n["max_step_peak_rss_mb"] for _, n in nightly], marker="x", s=80,
+                          color="k", zorder=5, label="nightly: largest step")
     for ax, label in ((time_ax, "step compute time (s)"), (memory_ax, "step peak RSS (MB)")):
         ax.set_yscale("log")
         ax.set_xticks(sizes, labels, fontsize=7)
